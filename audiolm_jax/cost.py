@@ -1,0 +1,60 @@
+"""FLOPs per target, from XLA's compiled cost analysis (not from a formula).
+
+    flops_per_target(model, params, path="dense", num_targets=1024)
+    flops_per_target(model, params, path="chunked", batch=4)
+
+compile the forward pass for abstract inputs of the given shape and divide XLA's
+FLOP count by the number of targets. Nothing runs on the device. `encoder_macs`
+gives the analytic multiply-add count of one chunk encoding, for cross-checks.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+
+from audiolm_jax.model import AudioLM
+from audiolm_jax.model_config import ModelConfig
+
+
+def compiled_flops(fn: Callable[..., Any], *args: Any) -> float:
+  """FLOPs XLA reports for `jax.jit(fn)(*args)`; args may be ShapeDtypeStructs."""
+  analysis = jax.jit(fn).lower(*args).compile().cost_analysis()
+  if isinstance(analysis, (list, tuple)):  # older jax returned one dict per device
+    analysis = analysis[0]
+  if not analysis or "flops" not in analysis:
+    raise RuntimeError("this backend's compiled cost analysis reports no FLOPs")
+  return float(analysis["flops"])
+
+
+def flops_per_target(model: AudioLM, params: Any, *, path: str = "dense",
+                     num_targets: int = 1024, batch: int = 1) -> float:
+  """Forward FLOPs per predicted sample for the `dense` or `chunked` path.
+
+  dense: `batch` rows of context + num_targets samples, num_targets targets each.
+  chunked: `batch` contexts of exactly `context` samples, one target each.
+  """
+  cfg = model.config
+  if path == "dense":
+    codes = jax.ShapeDtypeStruct((batch, cfg.context + num_targets), jnp.int32)
+    fn = lambda p, c: model.apply({"params": p}, c, num_targets=num_targets)
+    targets = batch * num_targets
+  elif path == "chunked":
+    codes = jax.ShapeDtypeStruct((batch, cfg.context), jnp.int32)
+    fn = lambda p, c: model.apply({"params": p}, c, method=AudioLM.chunked_logits)
+    targets = batch
+  else:
+    raise ValueError(f"path must be 'dense' or 'chunked', got {path!r}")
+  return compiled_flops(fn, params, codes) / targets
+
+
+def encoder_macs(cfg: ModelConfig) -> int:
+  """Multiply-adds of one chunk encoding (the chunked path's unit of work)."""
+  n, c_in, macs = cfg.receptive_field, 1, 0
+  for features, stride in zip(cfg.conv_features, cfg.conv_strides):
+    n = (n - cfg.conv_kernel) // stride + 1
+    macs += n * cfg.conv_kernel * c_in * features
+    c_in = features
+  return macs + n * c_in * cfg.token_dim

@@ -1,0 +1,89 @@
+"""Forward cost per target of the chunked (paper) and dense paths, on this machine.
+
+    python benchmarks/chunked_vs_dense.py [--preset paper_128k] [--num_targets 1024]
+        [--chunked_batch 4] [--repeats 3] [--out bench_results/chunked_vs_dense.json]
+
+Both paths run the same random parameters on random codes, jitted and warmed up;
+the time is the median of `repeats` runs divided by the number of targets. FLOPs
+come from XLA's compiled cost analysis.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from audiolm_jax import AudioLM, count_params, get_model_config, init_params
+from audiolm_jax.cost import flops_per_target
+
+
+def _median_seconds(fn, args, repeats: int) -> float:
+  jax.block_until_ready(fn(*args))  # compile and warm up
+  times = []
+  for _ in range(repeats):
+    start = time.perf_counter()
+    jax.block_until_ready(fn(*args))
+    times.append(time.perf_counter() - start)
+  return statistics.median(times)
+
+
+def main() -> None:
+  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  parser.add_argument("--preset", default="paper_128k")
+  parser.add_argument("--num_targets", type=int, default=1024)
+  parser.add_argument("--chunked_batch", type=int, default=4)
+  parser.add_argument("--repeats", type=int, default=3)
+  parser.add_argument("--out", default="bench_results/chunked_vs_dense.json")
+  args = parser.parse_args()
+
+  cfg = get_model_config(args.preset)
+  model = AudioLM(cfg)
+  params = init_params(model, jax.random.key(0))
+  rng = np.random.default_rng(0)
+  k = args.num_targets
+  rows = jnp.asarray(rng.integers(0, 256, (1, cfg.context + k)), jnp.int32)
+  contexts = jnp.asarray(rng.integers(0, 256, (args.chunked_batch, cfg.context)),
+                         jnp.int32)
+
+  dense_fn = jax.jit(lambda p, c: model.apply({"params": p}, c, num_targets=k))
+  chunked_fn = jax.jit(lambda p, c: model.apply({"params": p}, c,
+                                                method=AudioLM.chunked_logits))
+  dense_s = _median_seconds(dense_fn, (params, rows), args.repeats) / k
+  chunked_s = _median_seconds(chunked_fn, (params, contexts),
+                              args.repeats) / args.chunked_batch
+  result = {
+      "benchmark": "chunked_vs_dense_forward",
+      "date": datetime.date.today().isoformat(),
+      "device": f"{jax.devices()[0].device_kind} x{jax.device_count()} "
+                f"({platform.processor() or platform.machine()}, "
+                f"{os.cpu_count()} cores)",
+      "versions": {"jax": jax.__version__, "python": platform.python_version()},
+      "preset": args.preset, "context": cfg.context, "params": count_params(params),
+      "num_targets_dense": k, "chunked_batch": args.chunked_batch,
+      "dense_ms_per_target": 1e3 * dense_s,
+      "chunked_ms_per_target": 1e3 * chunked_s,
+      "time_ratio": chunked_s / dense_s,
+      "dense_gflop_per_target": flops_per_target(model, params, path="dense",
+                                                 num_targets=k) / 1e9,
+      "chunked_gflop_per_target": flops_per_target(
+          model, params, path="chunked", batch=args.chunked_batch) / 1e9,
+  }
+  result["flop_ratio"] = (result["chunked_gflop_per_target"]
+                          / result["dense_gflop_per_target"])
+  os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
+  with open(args.out, "w") as f:
+    json.dump(result, f, indent=2)
+  print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+  main()

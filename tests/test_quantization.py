@@ -1,0 +1,84 @@
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from audiolm_jax import quantization as q
+
+KINDS = ["mu_law", "linear"]
+amplitudes = hnp.arrays(np.float64, st.integers(1, 300),
+                        elements=st.floats(-1.0, 1.0, allow_nan=False))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_silence_code_is_128_and_decodes_to_zero(kind):
+  assert q.silence_code(kind) == 128
+  assert q.decode(np.array([128]), kind)[0] == 0.0
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@settings(max_examples=200, deadline=None)
+@given(x=amplitudes)
+def test_round_trip_within_one_step(kind, x):
+  codes = q.encode(x, kind)
+  assert codes.dtype == np.uint8
+  # One quantization step is 1/128 in the companded domain (codes / 128 - 1). The
+  # top code decodes to 127/128, so x = 1.0 sits exactly one step away.
+  err = np.abs(q.compand(q.decode(codes, kind), kind) - q.compand(x, kind))
+  assert np.all(err <= 1 / 128 + 1e-6)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@settings(max_examples=100, deadline=None)
+@given(x=amplitudes)
+def test_encode_is_monotone(kind, x):
+  x = np.sort(x)
+  assert np.all(np.diff(q.encode(x, kind).astype(int)) >= 0)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_codes_span_the_range_and_table_is_increasing(kind):
+  x = np.linspace(-1, 1, 100_001)
+  codes = q.encode(x, kind)
+  assert codes.min() == 0 and codes.max() == 255
+  assert len(np.unique(codes)) == 256  # every code is reachable
+  table = q.decode_table(kind)
+  assert table.dtype == np.float32 and table.shape == (256,)
+  assert np.all(np.diff(table) > 0) and table[0] == -1.0
+
+
+def test_out_of_range_clips_and_non_finite_is_rejected():
+  assert q.encode(np.array([-3.0, 3.0])).tolist() == [0, 255]
+  with pytest.raises(ValueError, match="NaN or infinite"):
+    q.encode(np.array([0.1, np.nan]))
+  with pytest.raises(ValueError, match=r"\[0, 256\)"):
+    q.decode(np.array([256]))
+  with pytest.raises(ValueError, match="unknown quantization"):
+    q.encode(np.zeros(3), "a_law")
+
+
+def test_mu_law_matches_sashimi_formula(np_rng):
+  # Written out independently from DESIGN 6 (state-spaces/s4's mu_law_encode).
+  a = np_rng.uniform(-1, 1, 10_000)
+  e = np.sign(a) * np.log1p(255 * np.abs(a)) / np.log1p(255)
+  expected = np.floor((e + 1) / 2 * (256 - 0.01) + 0.005).astype(np.uint8)
+  np.testing.assert_array_equal(q.encode(a), expected)
+  dec_e = expected / 128 - 1
+  np.testing.assert_allclose(q.decode(expected),
+                             np.sign(dec_e) * (256 ** np.abs(dec_e) - 1) / 255,
+                             rtol=1e-6, atol=1e-7)
+
+
+def test_mu_law_is_finer_near_zero_than_linear():
+  mu, lin = np.diff(q.decode_table("mu_law")), np.diff(q.decode_table("linear"))
+  assert mu[127] < lin[127] / 10 and mu[0] > lin[0] * 5
+
+
+def test_minmax_scale_maps_each_chunk_to_minus_one_one(np_rng):
+  chunks = np_rng.normal(0.3, 0.05, (3, 4096))
+  scaled = q.minmax_scale(chunks, axis=-1)
+  np.testing.assert_allclose(scaled.min(-1), -1.0)
+  np.testing.assert_allclose(scaled.max(-1), 1.0, atol=1e-4)
+  # Affine: the order and relative spacing inside a chunk are kept.
+  np.testing.assert_allclose(np.corrcoef(scaled[0], chunks[0])[0, 1], 1.0)
