@@ -1,0 +1,1 @@
+"""Data: quantized audio datasets (TFDS builders) and the Grain input pipeline."""

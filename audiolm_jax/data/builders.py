@@ -1,0 +1,325 @@
+"""TFDS builders: the built-in piano set, YouTubeMix, and any folder of audio files.
+
+Each writes ArrayRecord files with one record per audio file:
+  codes   uint8[T]  8-bit mu-law codes of the 16 kHz mono audio
+  name    text      the source file (or score) it came from
+  seconds float32   its duration
+and works without TensorFlow (features are `tfds.features.Tensor`/`Text`/`Scalar`).
+Whatever a build skips is counted, named with its reason in the dataset's metadata,
+and logged; `strict=True` turns any skip into an error.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import hashlib
+import logging
+import os
+import re
+
+import numpy as np
+import tensorflow_datasets as tfds
+
+from audiolm_jax import quantization
+from audiolm_jax.data import audio_io, fluidsynth, piano_synth, scores
+from audiolm_jax.data.performance import humanize
+
+SPLITS = ("train", "validation", "test")
+QUANTIZATION = "mu_law"
+
+
+class BuildError(RuntimeError):
+  """A dataset that cannot be built as asked; says what to change."""
+
+
+def _features() -> tfds.features.FeaturesDict:
+  return tfds.features.FeaturesDict({
+      "codes": tfds.features.Tensor(shape=(None,), dtype=np.uint8),
+      "name": tfds.features.Text(),
+      "seconds": tfds.features.Scalar(dtype=np.float32),
+  })
+
+
+def _example(name: str, audio: np.ndarray) -> dict:
+  return {"codes": quantization.encode(audio, QUANTIZATION), "name": name,
+          "seconds": np.float32(len(audio) / audio_io.SAMPLE_RATE)}
+
+
+def _report_skips(builder, skipped: dict[str, str], strict: bool) -> None:
+  builder.info.metadata["skipped"] = dict(skipped)
+  if not skipped:
+    return
+  lines = "\n".join(f"  {k}: {v}" for k, v in sorted(skipped.items()))
+  if strict:
+    raise BuildError(f"{len(skipped)} input(s) could not be used (strict mode):\n"
+                     f"{lines}")
+  logging.warning("skipped %d input(s):\n%s", len(skipped), lines)
+  print(f"WARNING: skipped {len(skipped)} input(s):\n{lines}")
+
+
+def _load_files(paths: list[str]) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+  """Reads audio files in threads (soundfile and scipy release the GIL)."""
+  audio, skipped = {}, {}
+  with concurrent.futures.ThreadPoolExecutor(os.cpu_count() or 1) as pool:
+    futures = {pool.submit(audio_io.load_audio, p): p for p in paths}
+    for fut in concurrent.futures.as_completed(futures):
+      try:
+        audio[futures[fut]] = fut.result()
+      except audio_io.AudioFileError as e:
+        skipped[futures[fut]] = e.reason
+  return audio, skipped
+
+
+# ---- The built-in piano set --------------------------------------------------------
+
+
+@dataclasses.dataclass
+class PianoConfig(tfds.core.BuilderConfig):
+  variant: str = "full"       # "full" (~4 h) or "tiny" (~5 min)
+  renderer: str = "numpy"     # "fluidsynth" (FluidR3 grand) or "numpy" (built-in synth)
+
+
+def _tiny_selection(names: list[str]) -> list[str]:
+  """~5 minutes: the first chorales of each split of the full set, in sorted order."""
+  want = {"train": 7, "validation": 1, "test": 1}
+  chosen = []
+  for name in names:
+    split = scores.split_of(name)
+    if name.startswith("bach/") and want[split] > 0:
+      chosen.append(name)
+      want[split] -= 1
+  return chosen
+
+
+def piece_seed(name: str) -> int:
+  """A piece's humanization seed: stable across builds, sets and machines."""
+  return int(hashlib.sha256(name.encode()).hexdigest()[:8], 16)
+
+
+class Music21Piano(tfds.core.GeneratorBasedBuilder):
+  """Bach chorales and solo keyboard works from music21's corpus, played on piano.
+
+  Scores are humanized (seeded) and rendered with FluidSynth's FluidR3 acoustic
+  grand, or with the built-in NumPy piano where FluidSynth is absent; the config name
+  says which (`full_fluidsynth`, `tiny_numpy`, ...), so results never mix. Split by
+  work, pinned in code (`scores.split_of`). For research use: the encodings are
+  distributed with music21 by permission.
+  """
+
+  VERSION = tfds.core.Version("1.0.0")
+  BUILDER_CONFIGS = [
+      PianoConfig(name=f"{v}_{r}", variant=v, renderer=r,
+                  description=f"{v} set rendered with {r}")
+      for v in ("full", "tiny") for r in ("fluidsynth", "numpy")
+  ]
+
+  def __init__(self, *, strict: bool = False, parse_timeout_s: float = 120.0,
+               **kwargs):
+    self._strict, self._parse_timeout_s = strict, parse_timeout_s
+    super().__init__(**kwargs)
+
+  def _info(self) -> tfds.core.DatasetInfo:
+    return tfds.core.DatasetInfo(
+        builder=self, description=self.__doc__, features=_features(),
+        metadata=tfds.core.MetadataDict(quantization=QUANTIZATION,
+                                        sample_rate=audio_io.SAMPLE_RATE))
+
+  def _split_generators(self, dl_manager):
+    del dl_manager
+    cfg = self.builder_config
+    if cfg.renderer == "fluidsynth" and not fluidsynth.available():
+      raise BuildError("config %r needs FluidSynth and a GM soundfont: `apt-get "
+                       "install fluidsynth fluid-soundfont-gm`, or build the "
+                       "`%s_numpy` config" % (cfg.name, cfg.variant))
+    names = scores.list_corpus()
+    if cfg.variant == "tiny":
+      names = _tiny_selection(names)
+    pieces, skipped = scores.load_pieces(names, timeout_s=self._parse_timeout_s)
+    print(f"parsed {len(pieces)} scores, skipped {len(skipped)}")
+    audio = self._render(pieces)
+    _report_skips(self, skipped, self._strict)
+    by_split = {s: [] for s in SPLITS}
+    for piece in pieces:
+      by_split[scores.split_of(piece.name)].append(
+          (piece.name, _example(piece.name, audio[piece.name])))
+    self.info.metadata["renderer"] = cfg.renderer
+    self.info.metadata["seconds"] = {
+        s: float(sum(e["seconds"] for _, e in ex)) for s, ex in by_split.items()}
+    return {s: self._generate_examples(ex) for s, ex in by_split.items()}
+
+  def _render(self, pieces) -> dict[str, np.ndarray]:
+    perfs = [(p.name, humanize(p, piece_seed(p.name))) for p in pieces]
+    if self.builder_config.renderer == "numpy":
+      return {name: piano_synth.render(perf) for name, perf in perfs}
+    # FluidSynth runs as a subprocess: threads keep every core busy.
+    with concurrent.futures.ThreadPoolExecutor(os.cpu_count() or 1) as pool:
+      audio = pool.map(lambda np_: fluidsynth.render(np_[1]), perfs)
+      return {name: a for (name, _), a in zip(perfs, audio)}
+
+  def _generate_examples(self, examples):
+    yield from examples
+
+
+def piano_config_name(variant: str = "full", renderer: str = "auto") -> str:
+  """`{variant}_{renderer}`; renderer "auto" is fluidsynth when available."""
+  if variant not in ("full", "tiny"):
+    raise ValueError(f"variant must be 'full' or 'tiny', got {variant!r}")
+  if renderer == "auto":
+    renderer = "fluidsynth" if fluidsynth.available() else "numpy"
+  if renderer not in ("fluidsynth", "numpy"):
+    raise ValueError(f"renderer must be auto, fluidsynth or numpy, got {renderer!r}")
+  return f"{variant}_{renderer}"
+
+
+# ---- YouTubeMix --------------------------------------------------------------------
+
+YOUTUBE_MIX_FILES = 241
+YOUTUBE_MIX_SPLITS = {"train": range(0, 212), "validation": range(212, 226),
+                      "test": range(226, 241)}
+
+
+def natural_key(name: str):
+  return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", name)]
+
+
+_YOUTUBE_MIX_HELP = ("Place the 241 files out000.wav ... out240.wav of YouTubeMix in "
+                     "one folder and pass it as --manual_dir.")
+
+
+def youtube_mix_files(folder: str, strict: bool = False) -> list[str]:
+  """The .wav names in `folder`, naturally sorted; BuildError if there are none."""
+  if not os.path.isdir(folder):
+    raise BuildError(f"YouTubeMix folder {folder} does not exist. {_YOUTUBE_MIX_HELP}")
+  wavs = sorted((f for f in os.listdir(folder) if f.lower().endswith(".wav")),
+                key=natural_key)
+  if not wavs:
+    raise BuildError(f"no .wav files in {folder}. {_YOUTUBE_MIX_HELP}")
+  if len(wavs) != YOUTUBE_MIX_FILES:
+    msg = (f"{folder} holds {len(wavs)} .wav files, YouTubeMix has "
+           f"{YOUTUBE_MIX_FILES}; the SaShiMi split needs all of them")
+    if strict:
+      raise BuildError(msg)
+    print(f"WARNING: {msg}")
+  return wavs
+
+
+def audio_folder_files(folder: str) -> list[str]:
+  """Audio files under `folder` (relative paths, sorted); BuildError if none."""
+  if not os.path.isdir(folder):
+    raise BuildError(f"audio folder {folder} does not exist; pass the folder that "
+                     f"holds your .wav/.flac/.ogg files as --manual_dir")
+  found = sorted(
+      os.path.relpath(os.path.join(d, f), folder)
+      for d, _, files in os.walk(folder) for f in files
+      if f.lower().endswith(audio_io.AUDIO_EXTENSIONS))
+  if not found:
+    raise BuildError(f"no audio files ({', '.join(audio_io.AUDIO_EXTENSIONS)}) "
+                     f"under {folder}")
+  return found
+
+
+class YoutubeMix(tfds.core.GeneratorBasedBuilder):
+  """YouTubeMix piano (SaShiMi's copy): 241 one-minute 16 kHz WAVs out000..out240.
+
+  Download the WAVs yourself (SaShiMi's data preparation, state-spaces/s4) and pass
+  their folder as `manual_dir`. Split as SaShiMi: natural sort, files 0-211 train,
+  212-225 validation, 226-240 test.
+  """
+
+  VERSION = tfds.core.Version("1.0.0")
+  MANUAL_DOWNLOAD_INSTRUCTIONS = _YOUTUBE_MIX_HELP
+
+  def __init__(self, *, strict: bool = False, **kwargs):
+    self._strict = strict
+    super().__init__(**kwargs)
+
+  def _info(self) -> tfds.core.DatasetInfo:
+    return tfds.core.DatasetInfo(
+        builder=self, description=self.__doc__, features=_features(),
+        metadata=tfds.core.MetadataDict(quantization=QUANTIZATION,
+                                        sample_rate=audio_io.SAMPLE_RATE))
+
+  def _split_generators(self, dl_manager):
+    folder = os.fspath(dl_manager.manual_dir)
+    wavs = youtube_mix_files(folder, self._strict)
+    paths = [os.path.join(folder, f) for f in wavs]
+    audio, skipped = _load_files(paths)
+    _report_skips(self, {os.path.basename(k): v for k, v in skipped.items()},
+                  self._strict)
+    return {split: self._generate_examples(
+        [(os.path.basename(p), audio[p]) for i, p in enumerate(paths)
+         if i in index and p in audio])
+            for split, index in YOUTUBE_MIX_SPLITS.items()}
+
+  def _generate_examples(self, files):
+    for name, audio in files:
+      yield name, _example(name, audio)
+
+
+# ---- Any folder of audio -----------------------------------------------------------
+
+
+@dataclasses.dataclass
+class AudioFolderConfig(tfds.core.BuilderConfig):
+  seed: int = 0                      # seeds the file-level split
+  fractions: tuple[float, float, float] = (0.9, 0.05, 0.05)  # train, val, test
+
+
+def split_files(names: list[str], seed: int,
+                fractions: tuple[float, float, float]) -> dict[str, list[str]]:
+  """A seeded shuffle of files into train/validation/test; with three or more files
+  no split is empty."""
+  if len(fractions) != 3 or min(fractions) < 0 or abs(sum(fractions) - 1) > 1e-6:
+    raise ValueError(f"fractions must be three non-negative numbers summing to 1; "
+                     f"got {fractions}")
+  order = list(np.random.default_rng(seed).permutation(sorted(names)))
+  n = len(order)
+  n_val, n_test = (int(round(f * n)) for f in fractions[1:])
+  if n >= 3:
+    n_val = max(n_val, 1 if fractions[1] > 0 else 0)
+    n_test = max(n_test, 1 if fractions[2] > 0 else 0)
+  n_train = n - n_val - n_test
+  return {"train": sorted(order[:n_train]),
+          "validation": sorted(order[n_train:n_train + n_val]),
+          "test": sorted(order[n_train + n_val:])}
+
+
+class AudioFolder(tfds.core.GeneratorBasedBuilder):
+  """Every WAV/FLAC/OGG file under `manual_dir` (recursively), resampled to 16 kHz
+  mono, split by file with a seeded shuffle. Name the dataset with
+  `config=AudioFolderConfig(name=...)`; the split of every file is in the
+  `manifest` metadata."""
+
+  VERSION = tfds.core.Version("1.0.0")
+  MANUAL_DOWNLOAD_INSTRUCTIONS = "Pass the folder that holds your audio as --manual_dir."
+
+  def __init__(self, *, strict: bool = False, **kwargs):
+    self._strict = strict
+    super().__init__(**kwargs)
+
+  def _info(self) -> tfds.core.DatasetInfo:
+    return tfds.core.DatasetInfo(
+        builder=self, description=self.__doc__, features=_features(),
+        metadata=tfds.core.MetadataDict(quantization=QUANTIZATION,
+                                        sample_rate=audio_io.SAMPLE_RATE))
+
+  def _split_generators(self, dl_manager):
+    folder = os.fspath(dl_manager.manual_dir)
+    found = audio_folder_files(folder)
+    audio, skipped = _load_files([os.path.join(folder, f) for f in found])
+    audio = {os.path.relpath(k, folder): v for k, v in audio.items()}
+    _report_skips(self, {os.path.relpath(k, folder): v for k, v in skipped.items()},
+                  self._strict)
+    if len(audio) < 3:
+      raise BuildError(f"{len(audio)} of the {len(found)} audio files under {folder} "
+                       f"could be read; train, validation and test need at least 3")
+    cfg = self.builder_config
+    splits = split_files(sorted(audio), cfg.seed, tuple(cfg.fractions))
+    self.info.metadata["manifest"] = splits
+    return {s: self._generate_examples([(n, audio[n]) for n in names])
+            for s, names in splits.items()}
+
+  def _generate_examples(self, files):
+    for name, audio in files:
+      yield name, _example(name, audio)

@@ -1,0 +1,112 @@
+"""Naming, building and opening datasets: one place that knows the three builders.
+
+A `DatasetSpec` names a dataset the way configs do; `build` prepares it (reusing an
+existing build), `dataset_dir` says where it lives, and `open_split` returns a
+random-access TFDS data source that needs no builder code (any process can open it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+
+import tensorflow_datasets as tfds
+
+from audiolm_jax.data import builders
+from audiolm_jax.data.builders import BuildError  # re-exported for the CLIs
+
+DATASETS = ("music21_piano", "youtube_mix", "audio_folder")
+__all__ = ["BuildError", "DATASETS", "DatasetSpec", "build", "dataset_dir",
+           "default_data_dir", "describe", "open_split"]
+
+
+def default_data_dir() -> str:
+  return os.environ.get("AUDIOLM_DATA_DIR",
+                        os.path.join(os.path.expanduser("~"), "tensorflow_datasets"))
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetSpec:
+  """Which dataset: `music21_piano` (variant, renderer), `youtube_mix`, or
+  `audio_folder` (folder_name, seed; manual_dir holds the audio)."""
+
+  name: str = "music21_piano"
+  variant: str = "tiny"           # music21_piano: "full" or "tiny"
+  renderer: str = "auto"          # music21_piano: "auto", "fluidsynth", "numpy"
+  manual_dir: str | None = None   # youtube_mix / audio_folder: the source files
+  folder_name: str = "default"    # audio_folder: the dataset's config name
+  seed: int = 0                   # audio_folder: the split's seed
+
+  def __post_init__(self):
+    if self.name not in DATASETS:
+      raise ValueError(f"unknown dataset {self.name!r}; use one of {DATASETS}")
+
+
+def _builder(spec: DatasetSpec, data_dir: str, strict: bool = False):
+  download = tfds.download.DownloadConfig(manual_dir=spec.manual_dir)
+  common = dict(data_dir=data_dir, strict=strict, file_format="array_record")
+  if spec.name == "music21_piano":
+    config = builders.piano_config_name(spec.variant, spec.renderer)
+    builder = builders.Music21Piano(config=config, **common)
+  elif spec.name == "youtube_mix":
+    builder = builders.YoutubeMix(**common)
+  else:
+    config = builders.AudioFolderConfig(name=spec.folder_name, seed=spec.seed)
+    builder = builders.AudioFolder(config=config, **common)
+  return builder, download
+
+
+def dataset_dir(spec: DatasetSpec, data_dir: str) -> str:
+  """Where the built dataset lives (it may not exist yet)."""
+  builder, _ = _builder(spec, data_dir)
+  return os.fspath(builder.data_dir)
+
+
+def build(spec: DatasetSpec, data_dir: str, *, strict: bool = False) -> str:
+  """Builds the dataset unless it is already there; returns its directory."""
+  needs_source = spec.name in ("youtube_mix", "audio_folder")
+  builder, download = _builder(spec, data_dir, strict)
+  done = os.path.isfile(os.path.join(os.fspath(builder.data_dir), "dataset_info.json"))
+  if not done and needs_source:
+    if not spec.manual_dir:
+      raise BuildError(f"dataset {spec.name} needs --manual_dir: the folder that "
+                       f"holds its audio files")
+    # Our own checks first: TFDS's would only say the folder is missing or empty.
+    if spec.name == "youtube_mix":
+      builders.youtube_mix_files(spec.manual_dir, strict)
+    else:
+      builders.audio_folder_files(spec.manual_dir)
+  builder.download_and_prepare(download_config=download)
+  return os.fspath(builder.data_dir)
+
+
+def open_split(path: str, split: str):
+  """A random-access source of records {codes, name, seconds} of one split."""
+  if not os.path.isfile(os.path.join(path, "dataset_info.json")):
+    raise FileNotFoundError(
+        f"no built dataset at {path}; build it first with "
+        f"`python -m audiolm_jax.data.build --dataset ...`")
+  builder = tfds.builder_from_directory(path)
+  if split not in builder.info.splits:
+    raise ValueError(f"unknown split {split!r} for {path}; it has "
+                     f"{sorted(builder.info.splits)}")
+  return builder.as_data_source(split=split)
+
+
+def describe(path: str) -> str:
+  """A short report: files and hours per split, renderer, what was skipped."""
+  builder = tfds.builder_from_directory(path)
+  meta = dict(builder.info.metadata or {})
+  lines = [f"{builder.info.full_name} at {path}"]
+  seconds = meta.get("seconds", {})
+  for split, info in sorted(builder.info.splits.items()):
+    dur = seconds.get(split)
+    extra = f", {dur / 3600:.2f} h" if dur is not None else ""
+    lines.append(f"  {split}: {info.num_examples} files{extra}")
+  if meta.get("renderer"):
+    lines.append(f"  renderer: {meta['renderer']}")
+  skipped = meta.get("skipped", {})
+  lines.append(f"  skipped: {len(skipped)}"
+               + ("" if not skipped else " " + json.dumps(skipped)[:2000]))
+  return "\n".join(lines)

@@ -1,0 +1,167 @@
+"""The Grain input pipeline: random training windows from a built dataset.
+
+A split is first flattened once into one uint8 file next to the dataset (all records
+back to back, plus their offsets), which every process and worker memory-maps: reading
+a window then costs O(window), not O(file), whatever the file lengths.
+
+Example j of a run is a pure function of (seed, j): a file chosen with probability
+proportional to its length, a uniformly random end in it, and the window of
+`context + num_targets` codes before that end (silence code before the file's start).
+Its last `num_targets` codes are the targets: `num_targets = 1` is the paper's
+one-target-per-context ("sampled") example. Process p of P reads examples
+j = p, p + P, p + 2P, ...: disjoint shards whose union is the single-process stream.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import uuid
+
+import grain
+from absl import flags
+import numpy as np
+
+from audiolm_jax import quantization
+from audiolm_jax.data import datasets
+
+# Windows are indexed by an effectively endless range: a run stops by step count.
+NUM_WINDOWS = 1 << 40
+
+
+def _flat_paths(path: str, split: str) -> tuple[str, str]:
+  folder = os.path.join(path, "flat")
+  return os.path.join(folder, f"{split}.u8"), os.path.join(folder, f"{split}.json")
+
+
+def flatten_split(path: str, split: str) -> tuple[str, str]:
+  """Writes the split's codes back to back (once; atomic); returns the two paths."""
+  codes_path, index_path = _flat_paths(path, split)
+  if os.path.isfile(index_path) and os.path.isfile(codes_path):
+    return codes_path, index_path
+  source = datasets.open_split(path, split)
+  os.makedirs(os.path.dirname(codes_path), exist_ok=True)
+  tmp = f".tmp-{uuid.uuid4().hex}"
+  names, lengths = [], []
+  with open(codes_path + tmp, "wb") as f:
+    for i in range(len(source)):
+      record = source[i]
+      codes = np.asarray(record["codes"], np.uint8)
+      f.write(codes.tobytes())
+      name = record["name"]
+      names.append(name.decode() if isinstance(name, bytes) else str(name))
+      lengths.append(int(codes.size))
+  with open(index_path + tmp, "w") as f:
+    json.dump({"names": names, "lengths": lengths}, f)
+  os.replace(codes_path + tmp, codes_path)  # codes first: the index marks completion
+  os.replace(index_path + tmp, index_path)
+  return codes_path, index_path
+
+
+class FlatSplit:
+  """Every file of a split in one memory-mapped uint8 array; pickles as its paths."""
+
+  def __init__(self, path: str, split: str):
+    self.path, self.split = path, split
+    self._codes_path, index_path = flatten_split(path, split)
+    with open(index_path) as f:
+      index = json.load(f)
+    self.names: list[str] = index["names"]
+    self.lengths = np.asarray(index["lengths"], np.int64)
+    self.starts = np.concatenate([[0], np.cumsum(self.lengths)])
+    self._codes = None
+
+  def __getstate__(self):
+    state = dict(self.__dict__)
+    state["_codes"] = None  # re-opened lazily in each worker process
+    return state
+
+  @property
+  def codes(self) -> np.ndarray:
+    if self._codes is None:
+      self._codes = np.memmap(self._codes_path, np.uint8, mode="r")
+    return self._codes
+
+  def file(self, i: int) -> np.ndarray:
+    """The codes of file i (a view)."""
+    return self.codes[self.starts[i]:self.starts[i + 1]]
+
+  def window(self, i: int, end: int, length: int) -> np.ndarray:
+    """uint8[length]: file i's codes ending before `end`, silence-padded on the left."""
+    begin = end - length
+    out = np.full(length, quantization.silence_code(), np.uint8)
+    lo = max(begin, 0)
+    out[lo - begin:] = self.codes[self.starts[i] + lo:self.starts[i] + end]
+    return out
+
+
+@dataclasses.dataclass
+class WindowSampler:
+  """Maps an example index to {"codes": uint8[context + num_targets]} (see module)."""
+
+  flat: FlatSplit
+  context: int
+  num_targets: int
+  seed: int
+
+  def __post_init__(self):
+    eligible = self.flat.lengths >= self.num_targets
+    if not eligible.any():
+      raise ValueError(
+          f"no file of {self.flat.path} [{self.flat.split}] holds num_targets="
+          f"{self.num_targets} samples (longest: {self.flat.lengths.max(initial=0)}); "
+          f"lower num_targets")
+    self._files = np.flatnonzero(eligible)
+    self._cum = np.cumsum(self.flat.lengths[self._files])
+
+  def __call__(self, index: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng([self.seed, int(index)])
+    # A uniform position over all eligible samples picks a file in proportion to
+    # its length; then a uniform end with all targets inside the file.
+    k = int(np.searchsorted(self._cum, rng.integers(self._cum[-1]), side="right"))
+    f = int(self._files[k])
+    end = int(rng.integers(self.num_targets, self.flat.lengths[f] + 1))
+    return {"codes": self.flat.window(f, end, self.context + self.num_targets)}
+
+
+@dataclasses.dataclass(frozen=True)
+class PipelineConfig:
+  """What `train_iterator` needs; the batch is this process's share."""
+
+  path: str               # a built dataset directory (datasets.build returns it)
+  split: str = "train"
+  context: int = 128_000
+  num_targets: int = 1024  # 1 for the paper's sampled objective
+  batch_size: int = 8      # per process
+  seed: int = 0
+  worker_count: int = 0    # Grain worker processes (0: in this process)
+  prefetch: int = 4        # batches kept ready per worker / thread
+
+
+def train_dataset(cfg: PipelineConfig, *, process_index: int = 0,
+                  process_count: int = 1) -> grain.IterDataset:
+  """Batches {"codes": uint8[batch, context + num_targets]} of this process's shard."""
+  if not 0 <= process_index < process_count:
+    raise ValueError(f"process_index={process_index} must lie in "
+                     f"[0, {process_count})")
+  sampler = WindowSampler(FlatSplit(cfg.path, cfg.split), cfg.context,
+                          cfg.num_targets, cfg.seed)
+  ds = grain.MapDataset.range(NUM_WINDOWS)[process_index::process_count]
+  ds = ds.map(sampler).batch(cfg.batch_size, drop_remainder=True)
+  it = ds.to_iter_dataset(grain.ReadOptions(num_threads=1,
+                                            prefetch_buffer_size=cfg.prefetch))
+  if cfg.worker_count > 0:
+    # Grain's multiprocessing reads absl flags; outside absl.app.run they are unparsed.
+    if not flags.FLAGS.is_parsed():
+      flags.FLAGS.mark_as_parsed()
+    it = it.mp_prefetch(grain.MultiprocessingOptions(
+        num_workers=cfg.worker_count, per_worker_buffer_size=cfg.prefetch))
+  return it
+
+
+def dataset_quantization(path: str) -> str:
+  """The quantization the dataset's codes use (from its metadata)."""
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  meta = tfds.builder_from_directory(path).info.metadata or {}
+  return meta.get("quantization", "mu_law")
