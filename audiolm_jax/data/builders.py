@@ -71,6 +71,25 @@ def _load_files(paths: list[str]) -> tuple[dict[str, np.ndarray], dict[str, str]
   return audio, skipped
 
 
+class _AudioBuilder(tfds.core.GeneratorBasedBuilder):
+  """What the three builders share: features, metadata, `strict`, examples."""
+
+  def __init__(self, *, strict: bool = False, **kwargs):
+    self._strict = strict
+    super().__init__(**kwargs)
+
+  def _info(self) -> tfds.core.DatasetInfo:
+    return tfds.core.DatasetInfo(
+        builder=self, description=self.__doc__, features=_features(),
+        metadata=tfds.core.MetadataDict(quantization=QUANTIZATION,
+                                        sample_rate=audio_io.SAMPLE_RATE))
+
+  def _generate_examples(self, files):
+    """files: (name, float audio) pairs."""
+    for name, audio in files:
+      yield name, _example(name, audio)
+
+
 # ---- The built-in piano set --------------------------------------------------------
 
 
@@ -97,7 +116,7 @@ def piece_seed(name: str) -> int:
   return int(hashlib.sha256(name.encode()).hexdigest()[:8], 16)
 
 
-class Music21Piano(tfds.core.GeneratorBasedBuilder):
+class Music21Piano(_AudioBuilder):
   """Bach chorales and solo keyboard works from music21's corpus, played on piano.
 
   Scores are humanized (seeded) and rendered with FluidSynth's FluidR3 acoustic
@@ -114,16 +133,9 @@ class Music21Piano(tfds.core.GeneratorBasedBuilder):
       for v in ("full", "tiny") for r in ("fluidsynth", "numpy")
   ]
 
-  def __init__(self, *, strict: bool = False, parse_timeout_s: float = 120.0,
-               **kwargs):
-    self._strict, self._parse_timeout_s = strict, parse_timeout_s
+  def __init__(self, *, parse_timeout_s: float = 120.0, **kwargs):
+    self._parse_timeout_s = parse_timeout_s
     super().__init__(**kwargs)
-
-  def _info(self) -> tfds.core.DatasetInfo:
-    return tfds.core.DatasetInfo(
-        builder=self, description=self.__doc__, features=_features(),
-        metadata=tfds.core.MetadataDict(quantization=QUANTIZATION,
-                                        sample_rate=audio_io.SAMPLE_RATE))
 
   def _split_generators(self, dl_manager):
     del dl_manager
@@ -141,12 +153,12 @@ class Music21Piano(tfds.core.GeneratorBasedBuilder):
     _report_skips(self, skipped, self._strict)
     by_split = {s: [] for s in SPLITS}
     for piece in pieces:
-      by_split[scores.split_of(piece.name)].append(
-          (piece.name, _example(piece.name, audio[piece.name])))
+      by_split[scores.split_of(piece.name)].append((piece.name, audio[piece.name]))
     self.info.metadata["renderer"] = cfg.renderer
     self.info.metadata["seconds"] = {
-        s: float(sum(e["seconds"] for _, e in ex)) for s, ex in by_split.items()}
-    return {s: self._generate_examples(ex) for s, ex in by_split.items()}
+        s: sum(len(a) for _, a in files) / audio_io.SAMPLE_RATE
+        for s, files in by_split.items()}
+    return {s: self._generate_examples(files) for s, files in by_split.items()}
 
   def _render(self, pieces) -> dict[str, np.ndarray]:
     perfs = [(p.name, humanize(p, piece_seed(p.name))) for p in pieces]
@@ -156,9 +168,6 @@ class Music21Piano(tfds.core.GeneratorBasedBuilder):
     with concurrent.futures.ThreadPoolExecutor(os.cpu_count() or 1) as pool:
       audio = pool.map(lambda np_: fluidsynth.render(np_[1]), perfs)
       return {name: a for (name, _), a in zip(perfs, audio)}
-
-  def _generate_examples(self, examples):
-    yield from examples
 
 
 def piano_config_name(variant: str = "full", renderer: str = "auto") -> str:
@@ -219,7 +228,7 @@ def audio_folder_files(folder: str) -> list[str]:
   return found
 
 
-class YoutubeMix(tfds.core.GeneratorBasedBuilder):
+class YoutubeMix(_AudioBuilder):
   """YouTubeMix piano (SaShiMi's copy): 241 one-minute 16 kHz WAVs out000..out240.
 
   Download the WAVs yourself (SaShiMi's data preparation, state-spaces/s4) and pass
@@ -229,16 +238,6 @@ class YoutubeMix(tfds.core.GeneratorBasedBuilder):
 
   VERSION = tfds.core.Version("1.0.0")
   MANUAL_DOWNLOAD_INSTRUCTIONS = _YOUTUBE_MIX_HELP
-
-  def __init__(self, *, strict: bool = False, **kwargs):
-    self._strict = strict
-    super().__init__(**kwargs)
-
-  def _info(self) -> tfds.core.DatasetInfo:
-    return tfds.core.DatasetInfo(
-        builder=self, description=self.__doc__, features=_features(),
-        metadata=tfds.core.MetadataDict(quantization=QUANTIZATION,
-                                        sample_rate=audio_io.SAMPLE_RATE))
 
   def _split_generators(self, dl_manager):
     folder = os.fspath(dl_manager.manual_dir)
@@ -252,9 +251,6 @@ class YoutubeMix(tfds.core.GeneratorBasedBuilder):
          if i in index and p in audio])
             for split, index in YOUTUBE_MIX_SPLITS.items()}
 
-  def _generate_examples(self, files):
-    for name, audio in files:
-      yield name, _example(name, audio)
 
 
 # ---- Any folder of audio -----------------------------------------------------------
@@ -285,7 +281,7 @@ def split_files(names: list[str], seed: int,
           "test": sorted(order[n_train + n_val:])}
 
 
-class AudioFolder(tfds.core.GeneratorBasedBuilder):
+class AudioFolder(_AudioBuilder):
   """Every WAV/FLAC/OGG file under `manual_dir` (recursively), resampled to 16 kHz
   mono, split by file with a seeded shuffle. Name the dataset with
   `config=AudioFolderConfig(name=...)`; the split of every file is in the
@@ -293,16 +289,6 @@ class AudioFolder(tfds.core.GeneratorBasedBuilder):
 
   VERSION = tfds.core.Version("1.0.0")
   MANUAL_DOWNLOAD_INSTRUCTIONS = "Pass the folder that holds your audio as --manual_dir."
-
-  def __init__(self, *, strict: bool = False, **kwargs):
-    self._strict = strict
-    super().__init__(**kwargs)
-
-  def _info(self) -> tfds.core.DatasetInfo:
-    return tfds.core.DatasetInfo(
-        builder=self, description=self.__doc__, features=_features(),
-        metadata=tfds.core.MetadataDict(quantization=QUANTIZATION,
-                                        sample_rate=audio_io.SAMPLE_RATE))
 
   def _split_generators(self, dl_manager):
     folder = os.fspath(dl_manager.manual_dir)
@@ -320,6 +306,3 @@ class AudioFolder(tfds.core.GeneratorBasedBuilder):
     return {s: self._generate_examples([(n, audio[n]) for n in names])
             for s, names in splits.items()}
 
-  def _generate_examples(self, files):
-    for name, audio in files:
-      yield name, _example(name, audio)
