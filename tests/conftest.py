@@ -13,3 +13,13 @@ def np_rng(request):
   """A NumPy generator seeded from the test's name: random, but reproducible."""
   seed = abs(hash(request.node.nodeid)) % (2**32)
   return np.random.default_rng(seed)
+
+
+@pytest.fixture(scope="session")
+def tiny_data_dir(tmp_path_factory):
+  """A TFDS data_dir holding the tiny built-in piano set (NumPy renderer)."""
+  from audiolm_jax.data import datasets  # pylint: disable=g-import-not-at-top
+  data_dir = str(tmp_path_factory.mktemp("tfds"))
+  spec = datasets.DatasetSpec("music21_piano", variant="tiny", renderer="numpy")
+  datasets.build(spec, data_dir, strict=True)
+  return data_dir

@@ -18,12 +18,11 @@ def _records(path, split):
   return [src[i] for i in range(len(src))]
 
 
-@pytest.fixture(scope="session")
-def tiny_piano(tmp_path_factory):
+@pytest.fixture(scope="module")
+def tiny_piano(tiny_data_dir):
   """The tiny built-in set, rendered with the NumPy piano (no FluidSynth needed)."""
-  data_dir = str(tmp_path_factory.mktemp("tfds"))
   spec = datasets.DatasetSpec("music21_piano", variant="tiny", renderer="numpy")
-  return datasets.build(spec, data_dir, strict=True)
+  return datasets.dataset_dir(spec, tiny_data_dir)
 
 
 def test_tiny_piano_set(tiny_piano):

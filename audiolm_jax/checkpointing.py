@@ -1,0 +1,83 @@
+"""Orbax checkpoints of the train state, the Grain iterator and the config, together.
+
+Saves are asynchronous; `latest_step` / `restore` resume a run. A workdir whose saved
+model config differs from the current one is refused (`CheckpointMismatchError`), so
+a checkpoint is never silently overwritten by a run of another model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import grain
+import orbax.checkpoint as ocp
+
+
+class CheckpointMismatchError(ValueError):
+  """The workdir holds checkpoints of a different model."""
+
+
+class Checkpointer:
+  """One run's CheckpointManager under `{workdir}/checkpoints`."""
+
+  def __init__(self, workdir: str, *, keep: int, every: int):
+    self.directory = os.path.abspath(os.path.join(workdir, "checkpoints"))
+    self.manager = ocp.CheckpointManager(
+        self.directory,
+        options=ocp.CheckpointManagerOptions(
+            max_to_keep=keep, save_interval_steps=every,
+            enable_async_checkpointing=True, create=True))
+
+  def latest_step(self) -> int | None:
+    return self.manager.latest_step()
+
+  def saved_config(self, step: int) -> dict:
+    restored = self.manager.restore(
+        step, args=ocp.args.Composite(config=ocp.args.JsonRestore()))
+    return restored["config"]
+
+  def check_compatible(self, step: int, config: dict) -> None:
+    """Raises CheckpointMismatchError if the saved model config differs."""
+    saved = self.saved_config(step)
+    diffs = [f"model.{k}: checkpoint {saved['model'].get(k)!r}, config {v!r}"
+             for k, v in config["model"].items()
+             if _canon(saved["model"].get(k)) != _canon(v)]
+    if saved.get("objective") != config.get("objective"):
+      diffs.append(f"objective: checkpoint {saved.get('objective')!r}, config "
+                   f"{config.get('objective')!r}")
+    if diffs:
+      raise CheckpointMismatchError(
+          f"{self.directory} holds checkpoints (latest step {step}) of another "
+          f"model:\n  " + "\n  ".join(diffs) + "\nUse a new --workdir, or the config "
+          "that trained it.")
+
+  def save(self, step: int, state: Any, data_iterator, config: dict, *,
+           force: bool = False) -> bool:
+    return self.manager.save(
+        step, args=ocp.args.Composite(
+            state=ocp.args.StandardSave(state),
+            data=grain.checkpoint.CheckpointSave(data_iterator),
+            config=ocp.args.JsonSave(config)), force=force)
+
+  def restore(self, step: int, abstract_state: Any, data_iterator) -> Any:
+    """Restores the state (with the shardings of `abstract_state`) and, in place,
+    the iterator's position."""
+    restored = self.manager.restore(
+        step, args=ocp.args.Composite(
+            state=ocp.args.StandardRestore(abstract_state),
+            data=grain.checkpoint.CheckpointRestore(data_iterator)))
+    return restored["state"]
+
+  def wait(self) -> None:
+    self.manager.wait_until_finished()
+
+  def close(self) -> None:
+    self.manager.wait_until_finished()
+    self.manager.close()
+
+
+def _canon(value):
+  # Tuples from the config and lists from JSON compare equal.
+  return json.loads(json.dumps(value))

@@ -1,0 +1,140 @@
+"""The training config's schema and its translation to plain dataclasses.
+
+Config files (`configs/*.py`) build on `base_config()`; only `train.py` and this
+module know about ml_collections: the model gets a frozen `ModelConfig`, the data a
+`DatasetSpec` and a `PipelineConfig`.
+"""
+
+from __future__ import annotations
+
+import os
+
+import ml_collections
+
+from audiolm_jax import model_config
+from audiolm_jax.data import datasets
+
+
+def model_fields(preset: str = "paper_128k", **changes) -> ml_collections.ConfigDict:
+  """Every ModelConfig field, from a preset, as a ConfigDict (overridable by flag)."""
+  cfg = model_config.get_model_config(preset, **changes)
+  return ml_collections.ConfigDict({
+      "quantization": cfg.quantization,      # mu_law | linear (must match the data)
+      "chunk_size": cfg.chunk_size,          # samples per token
+      "context": cfg.context,                # samples conditioned on (x chunk_size)
+      "conv_features": cfg.conv_features,    # channels of each conv layer
+      "conv_strides": cfg.conv_strides,      # stride of each conv layer
+      "conv_kernel": cfg.conv_kernel,        # kernel width of every conv layer
+      "token_dim": cfg.token_dim,            # token / Transformer width
+      "encoder_dropout": cfg.encoder_dropout,  # on the flattened conv output
+      "num_layers": cfg.num_layers,          # Transformer blocks
+      "num_heads": cfg.num_heads,            # attention heads
+      "mlp_dim": cfg.mlp_dim,                # Transformer MLP width
+      "token_dropout": cfg.token_dropout,    # drops whole tokens
+      "head_hidden": cfg.head_hidden,        # head's hidden width
+      "head_dropout": cfg.head_dropout,      # before the head's last layer
+      "dtype": cfg.dtype,                    # compute dtype: float32 | bfloat16
+      "remat_encoder": cfg.remat_encoder,    # recompute encoder activations
+  })
+
+
+def base_config() -> ml_collections.ConfigDict:
+  """Fields every config has; the paper's training setup where it gives one."""
+  c = ml_collections.ConfigDict()
+  c.seed = 0                      # parameters, dropout and data order
+  c.data = ml_collections.ConfigDict({
+      "dataset": "music21_piano",  # music21_piano | youtube_mix | audio_folder
+      "variant": "full",           # music21_piano: full (~4 h) | tiny (~5 min)
+      "renderer": "auto",          # music21_piano: auto | fluidsynth | numpy
+      "manual_dir": "",            # youtube_mix / audio_folder: the audio files
+      "folder_name": "default",    # audio_folder: the dataset's name
+      "data_dir": "",              # TFDS data_dir ('' = $AUDIOLM_DATA_DIR or ~/tensorflow_datasets)
+      "worker_count": 2,           # Grain worker processes per host (0 = in-process)
+      "prefetch": 4,               # batches buffered per worker
+  })
+  c.model = model_fields()
+  c.objective = "dense"           # dense: K targets per window | sampled: the paper's 1
+  c.num_targets = 1024            # dense: targets per window (K)
+  c.batch_size = 40               # global windows per step (divisible by devices)
+  c.num_steps = 500_000           # optimizer steps
+  c.optimizer = ml_collections.ConfigDict({
+      "learning_rate": 1e-4,       # Adam, the paper's
+      "decay_step": 250_000,       # then drop to ...
+      "decayed_learning_rate": 5e-6,
+      "warmup_steps": 0,           # linear warmup (0: none, as the paper)
+      "grad_clip_norm": 0.0,       # global-norm clipping (0: off)
+  })
+  c.log_every = 50                # steps between logged train metrics
+  c.eval_every = 5_000            # steps between validation NLLs (0: only at the end)
+  c.eval_windows = 64             # validation windows (x num_targets targets each)
+  c.checkpoint_every = 5_000      # steps between checkpoints
+  c.keep_checkpoints = 3          # how many to keep
+  c.profile = ml_collections.ConfigDict({
+      "start_step": -1,            # first profiled step (-1: no profile)
+      "num_steps": 5,              # steps in the trace
+  })
+  return c
+
+
+
+
+def to_model_config(config: ml_collections.ConfigDict) -> model_config.ModelConfig:
+  return model_config.ModelConfig(**config.model.to_dict())
+
+
+def to_dataset_spec(config: ml_collections.ConfigDict) -> datasets.DatasetSpec:
+  d = config.data
+  return datasets.DatasetSpec(name=d.dataset, variant=d.variant, renderer=d.renderer,
+                              manual_dir=d.manual_dir or None,
+                              folder_name=d.folder_name)
+
+
+def data_dir(config: ml_collections.ConfigDict) -> str:
+  return os.path.expanduser(config.data.data_dir) or datasets.default_data_dir()
+
+
+def window_targets(config: ml_collections.ConfigDict) -> int:
+  """Targets per window: num_targets for the dense objective, 1 for sampled."""
+  return config.num_targets if config.objective == "dense" else 1
+
+
+def validate(config: ml_collections.ConfigDict, device_count: int,
+             process_count: int = 1) -> model_config.ModelConfig:
+  """Checks everything that can be checked before any data or compilation.
+
+  Raises ValueError with every problem found and what to change.
+  """
+  problems = []
+  try:
+    model = to_model_config(config)
+  except (ValueError, TypeError) as e:
+    problems.append(str(e).replace("\n", "\n  "))
+    model = None
+  if config.objective not in ("dense", "sampled"):
+    problems.append(f"objective={config.objective!r}; use 'dense' or 'sampled'")
+  if config.num_targets < 1:
+    problems.append(f"num_targets={config.num_targets} must be >= 1")
+  if config.batch_size < 1 or config.batch_size % device_count:
+    problems.append(
+        f"batch_size={config.batch_size} must be a positive multiple of the "
+        f"{device_count} devices; try {max(1, config.batch_size // device_count) * device_count}")
+  elif (config.batch_size // process_count) % (device_count // process_count):
+    problems.append(f"batch_size={config.batch_size} does not split evenly over "
+                    f"{process_count} processes of {device_count // process_count} "
+                    f"devices")
+  if config.data.dataset not in datasets.DATASETS:
+    problems.append(f"data.dataset={config.data.dataset!r}; use one of "
+                    f"{datasets.DATASETS}")
+  elif config.data.dataset != "music21_piano" and not config.data.manual_dir:
+    built = datasets.dataset_dir(to_dataset_spec(config), data_dir(config))
+    if not os.path.isfile(os.path.join(built, "dataset_info.json")):
+      problems.append(f"data.dataset={config.data.dataset!r} is not built at {built} "
+                      f"and needs data.manual_dir: the folder that holds its audio")
+  if config.num_steps < 1:
+    problems.append(f"num_steps={config.num_steps} must be >= 1")
+  for name in ("log_every", "checkpoint_every"):
+    if config[name] < 1:
+      problems.append(f"{name}={config[name]} must be >= 1")
+  if problems:
+    raise ValueError("invalid config:\n  - " + "\n  - ".join(problems))
+  return model

@@ -1,0 +1,61 @@
+"""Where metrics go: a JSONL log, TensorBoard event files and a console progress bar.
+
+Only process 0 writes; other processes get a writer that does nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+
+import tqdm
+
+
+class MetricWriter:
+  """Writes scalar metrics per step to `{workdir}/metrics.jsonl` and TensorBoard."""
+
+  def __init__(self, workdir: str, *, total_steps: int, initial_step: int = 0,
+               enabled: bool = True):
+    self.enabled = enabled
+    self._tb = None
+    self._bar = None
+    if not enabled:
+      return
+    from tensorboardX import SummaryWriter  # pylint: disable=g-import-not-at-top
+    os.makedirs(workdir, exist_ok=True)
+    self._jsonl = open(os.path.join(workdir, "metrics.jsonl"), "a")
+    self._tb = SummaryWriter(os.path.join(workdir, "tensorboard"))
+    self._bar = tqdm.tqdm(total=total_steps, initial=initial_step, unit="step",
+                          dynamic_ncols=True, file=sys.stdout,
+                          disable=os.environ.get("AUDIOLM_NO_PROGRESS") == "1")
+
+  def write(self, step: int, metrics: dict[str, float], prefix: str = "train") -> None:
+    if not self.enabled:
+      return
+    clean = {k: float(v) for k, v in metrics.items()}
+    self._jsonl.write(json.dumps({"step": step, "split": prefix, "time": time.time(),
+                                  **clean}) + "\n")
+    self._jsonl.flush()
+    for k, v in clean.items():
+      if math.isfinite(v):
+        self._tb.add_scalar(f"{prefix}/{k}", v, step)
+    if prefix == "train" and "loss_bits" in clean:
+      self._bar.set_postfix(loss=f"{clean['loss_bits']:.3f}b", refresh=False)
+
+  def advance(self, n: int = 1) -> None:
+    if self.enabled:
+      self._bar.update(n)
+
+  def print(self, message: str) -> None:
+    if self.enabled:
+      self._bar.write(message) if self._bar else print(message)
+
+  def close(self) -> None:
+    if not self.enabled:
+      return
+    self._bar.close()
+    self._tb.close()
+    self._jsonl.close()

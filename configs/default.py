@@ -1,0 +1,53 @@
+"""Default: the paper's model shrunk to train on a 2-core CPU in minutes.
+
+Same structure as the paper (5 strided convs with kernel 7 and strides 2,3,2,3,2,
+flatten + linear to a token, a 3-layer Transformer, a Dense-ReLU-Dense head), with
+widths divided by 4, 500-sample chunks instead of 2000, and an 8,000-sample (0.5 s)
+context of 16 tokens instead of 64. Trained with the dense objective on the
+built-in piano set.
+
+  python -m audiolm_jax.train --config configs/default.py --workdir /tmp/run
+  python -m audiolm_jax.train --config configs/default.py:tiny ...   # tests, seconds
+"""
+
+import ml_collections
+
+from audiolm_jax.config_lib import base_config, model_fields
+
+
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+  c = base_config()
+  c.model = model_fields(
+      "paper_128k", chunk_size=500, context=8_000,
+      conv_features=(64, 64, 32, 32, 16), token_dim=64, num_heads=4, mlp_dim=128,
+      head_hidden=256)
+  c.num_targets = 1024
+  c.batch_size = 8
+  c.num_steps = 600
+  c.optimizer.learning_rate = 1e-3   # small model, short run
+  c.optimizer.decay_step = 450
+  c.optimizer.decayed_learning_rate = 1e-4
+  c.optimizer.warmup_steps = 20
+  c.optimizer.grad_clip_norm = 1.0
+  c.log_every = 10
+  c.eval_every = 200
+  c.eval_windows = 32
+  c.checkpoint_every = 100
+  if arg == "tiny":  # seconds on a CPU: tests and smoke runs
+    c.data.variant = "tiny"
+    c.data.renderer = "numpy"
+    c.data.worker_count = 0
+    c.model = model_fields("tiny")
+    c.num_targets = 256
+    c.batch_size = 8
+    c.num_steps = 120
+    c.optimizer.learning_rate = 3e-3
+    c.optimizer.decay_step = 1_000
+    c.optimizer.warmup_steps = 0
+    c.log_every = 10
+    c.eval_every = 60
+    c.eval_windows = 4
+    c.checkpoint_every = 10
+  elif arg:
+    raise ValueError(f"unknown variant {arg!r} of configs/default.py; use 'tiny'")
+  return c
