@@ -4,7 +4,10 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install test bench clean
+WORKDIR ?= runs/default
+DATA_DIR ?= $(HOME)/tensorflow_datasets
+
+.PHONY: install test bench demo fluidsynth clean
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +19,23 @@ install: $(VENV)/.installed
 
 test: install
 	$(PY) -m pytest -q -ra
+
+# FluidSynth and the FluidR3 GM soundfont make the built-in dataset a real sampled
+# piano; without them (no apt, not root) the built-in NumPy piano is used instead.
+fluidsynth:
+	@if command -v fluidsynth >/dev/null && [ -f /usr/share/sounds/sf2/FluidR3_GM.sf2 ]; then \
+	  echo "FluidSynth present"; \
+	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    fluidsynth fluid-soundfont-gm >/dev/null) || echo "apt failed: using the NumPy piano"; \
+	else echo "no apt or not root: the dataset will use the built-in NumPy piano"; fi
+
+# The main job: install, build the built-in piano set, train the default model and
+# report its validation NLL against the reference predictors.
+demo: install fluidsynth
+	$(PY) -m audiolm_jax.data.build --dataset music21_piano --variant full --data_dir $(DATA_DIR)
+	$(PY) -m audiolm_jax.train --config configs/default.py --workdir $(WORKDIR) \
+	  --config.data.data_dir=$(DATA_DIR)
 
 bench: install
 	$(PY) benchmarks/chunked_vs_dense.py

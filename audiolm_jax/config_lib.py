@@ -138,3 +138,18 @@ def validate(config: ml_collections.ConfigDict, device_count: int,
   if problems:
     raise ValueError("invalid config:\n  - " + "\n  - ".join(problems))
   return model
+
+
+def paper_config(preset: str, arg: str | None) -> ml_collections.ConfigDict:
+  """The paper's training setup for a model preset; arg = "DATASET[,OBJECTIVE]"."""
+  dataset, _, objective = (arg or "youtube_mix").partition(",")
+  c = base_config()
+  c.model = model_fields(preset)
+  c.data.dataset = dataset
+  c.objective = objective or "dense"
+  if dataset not in datasets.DATASETS:
+    raise ValueError(f"unknown dataset {dataset!r} in the config argument; use one "
+                     f"of {datasets.DATASETS}")
+  if c.objective not in ("dense", "sampled"):
+    raise ValueError(f"unknown objective {c.objective!r}; use dense or sampled")
+  return c

@@ -49,10 +49,12 @@ class AudioLM(nn.Module):
     self.transformer = Transformer(self.config)
     self.head = Head(self.config)
 
-  def _amplitudes(self, codes):
-    # Codes are integers; the encoder reads their dequantized amplitude in [-1, 1].
-    table = jnp.asarray(quantization.decode_table(self.config.quantization))
-    return table[codes]
+  def _encoder_input(self, codes):
+    # The encoder reads the dequantized code, code / 128 - 1 in [-1, 1) (SaShiMi's
+    # `dequantize`, before mu-law expansion): for mu-law codes that is the companded
+    # value, which spreads quiet audio over the whole input range instead of leaving
+    # it in a few hundredths around zero. For linear codes it is the amplitude.
+    return codes.astype(jnp.float32) / (quantization.NUM_CODES // 2) - 1.0
 
   def _predict(self, tokens_MxNxD, train: bool):
     return self.head(self.transformer(tokens_MxNxD, train=train), train=train)
@@ -78,7 +80,7 @@ class AudioLM(nn.Module):
     if start < 0:
       silence = quantization.silence_code(cfg.quantization)
       codes = jnp.pad(codes, ((0, 0), (-start, 0)), constant_values=silence)
-    z_BxExD = self.encoder.dense(self._amplitudes(codes), train=train)
+    z_BxExD = self.encoder.dense(self._encoder_input(codes), train=train)
     # Target k's token j is z at e = t_k - (N-1-j) S, i.e. index k + j S of z.
     index_KxN = np.arange(num_targets)[:, None] + s * np.arange(n)[None, :]
     tokens = z_BxExD[:, index_KxN]  # [B, K, N, D]
@@ -98,7 +100,7 @@ class AudioLM(nn.Module):
       raise ValueError(f"context_BxC must hold exactly context={cfg.context} "
                        f"samples; got {length}. Pad on the left with the silence "
                        f"code {quantization.silence_code(cfg.quantization)}.")
-    x = self._amplitudes(context_BxC).reshape(batch * cfg.num_tokens, cfg.chunk_size)
+    x = self._encoder_input(context_BxC).reshape(batch * cfg.num_tokens, cfg.chunk_size)
     tokens = self.encoder.chunks(x, train=train)
     return self._predict(tokens.reshape(batch, cfg.num_tokens, -1), train)
 

@@ -1,7 +1,8 @@
 """8-bit quantization of audio: mu-law (mu = 255) and linear, SaShiMi-compatible.
 
 All functions are NumPy (they run in data-pipeline workers, not on the accelerator);
-the model turns codes back into amplitudes with `decode_table`, a 256-entry lookup.
+`decode_table` gives the amplitude of every code (for audio output); the model
+itself reads codes as code / 128 - 1.
 
 The formulas follow SaShiMi (state-spaces/s4) exactly, so that codes and NLLs are
 comparable with published numbers:

@@ -72,7 +72,7 @@ def _make_table(rate: int) -> np.ndarray:
       for p in range(LOWEST_KEY, HIGHEST_KEY + 1)])
 
 
-def render(perf: Performance, rate: int = SAMPLE_RATE, peak: float = 0.7
+def render(perf: Performance, rate: int = SAMPLE_RATE, peak: float = 0.9
            ) -> np.ndarray:
   """float32[T] mono audio of a performance, peak-normalized to `peak`."""
   table = note_table(rate)
