@@ -30,12 +30,15 @@ fluidsynth:
 	    fluidsynth fluid-soundfont-gm >/dev/null) || echo "apt failed: using the NumPy piano"; \
 	else echo "no apt or not root: the dataset will use the built-in NumPy piano"; fi
 
-# The main job: install, build the built-in piano set, train the default model and
-# report its validation NLL against the reference predictors.
+# The main job: install, build the built-in piano set, train the default model, report
+# its validation and test NLL against the reference predictors, and continue a test
+# prompt (WAV + PNG in $(WORKDIR)/samples).
 demo: install fluidsynth
 	$(PY) -m audiolm_jax.data.build --dataset music21_piano --variant full --data_dir $(DATA_DIR)
 	$(PY) -m audiolm_jax.train --config configs/default.py --workdir $(WORKDIR) \
 	  --config.data.data_dir=$(DATA_DIR)
+	$(PY) -m audiolm_jax.evaluate --workdir $(WORKDIR) --split test --max_seconds_per_file 2
+	$(PY) -m audiolm_jax.sample --workdir $(WORKDIR) --prompt_split test --seconds 2
 
 bench: install
 	$(PY) benchmarks/chunked_vs_dense.py

@@ -81,3 +81,38 @@ class Checkpointer:
 def _canon(value):
   # Tuples from the config and lists from JSON compare equal.
   return json.loads(json.dumps(value))
+
+
+def load_params(workdir: str, step: int | None = None) -> tuple[dict, Any, int]:
+  """(saved config, parameters on this process's first device, step) of a run.
+
+  Reads only finished checkpoints (Orbax ignores half-written ones); raises
+  FileNotFoundError with what to do when there is none.
+  """
+  import jax  # pylint: disable=g-import-not-at-top
+  directory = os.path.abspath(os.path.join(workdir, "checkpoints"))
+  if not os.path.isdir(directory):
+    raise FileNotFoundError(f"no checkpoints in {workdir}: train first with "
+                            f"`python -m audiolm_jax.train --workdir {workdir} ...`")
+  manager = ocp.CheckpointManager(directory, options=ocp.CheckpointManagerOptions(
+      create=False, read_only=True))
+  steps = manager.all_steps()
+  if not steps:
+    raise FileNotFoundError(f"{directory} holds no complete checkpoint (half-written "
+                            f"ones are ignored); train longer or resume the run")
+  if step is None:
+    step = max(steps)
+  elif step not in steps:
+    raise FileNotFoundError(f"no checkpoint of step {step} in {directory}; it has "
+                            f"{sorted(steps)}")
+  config = manager.restore(step, args=ocp.args.Composite(
+      config=ocp.args.JsonRestore()))["config"]
+  path = os.path.join(directory, str(step), "state")
+  checkpointer = ocp.StandardCheckpointer()
+  device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+  target = jax.tree.map(lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype,
+                                                       sharding=device),
+                        checkpointer.metadata(path).item_metadata.tree)
+  params = checkpointer.restore(path, target)["params"]
+  manager.close()
+  return config, params, step

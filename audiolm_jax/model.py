@@ -87,6 +87,10 @@ class AudioLM(nn.Module):
     logits = self._predict(tokens.reshape(batch * num_targets, n, -1), train)
     return logits.reshape(batch, num_targets, -1)
 
+  def logits_from_tokens(self, tokens_BxNxD: jax.Array) -> jax.Array:
+    """Eval-mode logits [B, 256] from N tokens (oldest first): generation's last step."""
+    return self._predict(tokens_BxNxD, train=False)
+
   def chunked_logits(self, context_BxC: jax.Array, *, train: bool = False
                      ) -> jax.Array:
     """The paper's literal path: exactly `context` codes [B, C] -> logits [B, 256].

@@ -1,0 +1,189 @@
+"""Negative log-likelihood in bits per sample, three protocols (DESIGN 3), dense path.
+
+* full: every sample of every file, each with all the left context the model takes
+  (silence before the file's start). 95% interval over files.
+* sashimi: files cut into non-overlapping 131,072-sample chunks from each file's start
+  (remainder dropped), each chunk min-max scaled to [-1, 1] before mu-law, context
+  reset at each chunk start. 95% interval over chunks. Our datasets store mu-law codes,
+  so the scaling is applied to their decoded amplitudes and re-quantized: exact
+  SaShiMi numbers need the raw audio, which this protocol then takes from `audio`.
+* sampled: N random positions (files in proportion to length) with full context, the
+  usual scoring of a one-target-per-context model. 95% interval over positions.
+
+Every result carries the number of samples scored and the NLL of the two reference
+predictors on the same samples.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from audiolm_jax import quantization, steps
+from audiolm_jax.model import AudioLM
+from audiolm_jax.references import References
+
+SASHIMI_CHUNK = 131_072
+PROTOCOLS = ("full", "sashimi", "sampled")
+
+
+@dataclasses.dataclass
+class FileScore:
+  name: str
+  nll_bits: np.ndarray                # per scored sample
+  reference_bits: dict[str, np.ndarray]
+
+
+def _ci95(values: np.ndarray) -> float:
+  values = np.asarray(values, np.float64)
+  if len(values) < 2:
+    return float("nan")
+  return float(1.96 * values.std(ddof=1) / math.sqrt(len(values)))
+
+
+class Scorer:
+  """Per-position NLL of whole files through the dense path, in batches of windows."""
+
+  def __init__(self, model: AudioLM, params, *, num_targets: int = 4096,
+               batch: int = 4):
+    self.model, self.params = model, params
+    self.k, self.batch = num_targets, batch
+    self.context = model.config.context
+    self.silence = quantization.silence_code(model.config.quantization)
+    self._step = jax.jit(steps.make_eval_step(model, num_targets=num_targets))
+
+  def _windows(self, codes: np.ndarray):
+    """(window [context + K], first kept target, number kept) covering every position."""
+    n, k, c = len(codes), self.k, self.context
+    padded = np.concatenate([np.full(c, self.silence, np.uint8), codes,
+                             np.full(max(k - n, 0), self.silence, np.uint8)])
+    for s in range(0, n, k):
+      begin = min(s, max(n - k, 0))  # the last block ends at the file's end
+      yield padded[begin:begin + c + k], s - begin, min(k, n - s)
+
+  def score_files(self, files: Sequence[np.ndarray],
+                  progress: Callable[[int], None] | None = None) -> list[np.ndarray]:
+    """Per-sample NLL bits of every position of every file (float32 arrays)."""
+    jobs = [(f, w, keep, count) for f, codes in enumerate(files)
+            for w, keep, count in self._windows(np.asarray(codes, np.uint8))]
+    out = [[] for _ in files]
+    for i in range(0, len(jobs), self.batch):
+      chunk = jobs[i:i + self.batch]
+      windows = np.stack([w for _, w, _, _ in chunk])
+      if len(chunk) < self.batch:  # a fixed batch keeps one compiled shape
+        windows = np.concatenate([windows, np.repeat(windows[-1:], self.batch
+                                                     - len(chunk), axis=0)])
+      nll = np.asarray(self._step(self.params, jnp.asarray(windows)))
+      for (f, _, keep, count), row in zip(chunk, nll):
+        out[f].append(row[keep:keep + count])
+      if progress:
+        progress(sum(c for _, _, _, c in chunk))
+    return [np.concatenate(parts) if parts else np.zeros(0, np.float32)
+            for parts in out]
+
+
+def _previous(codes: np.ndarray, silence: int) -> np.ndarray:
+  return np.concatenate([[silence], codes[:-1]]).astype(np.int64)
+
+
+def sashimi_chunks(codes: np.ndarray, kind: str = "mu_law",
+                   audio: np.ndarray | None = None) -> list[np.ndarray]:
+  """SaShiMi's test chunks of one file: 131,072-sample pieces from the start
+  (remainder dropped), each min-max scaled to [-1, 1] and mu-law quantized."""
+  source = audio if audio is not None else quantization.decode(codes, kind)
+  n = len(source) // SASHIMI_CHUNK
+  return [quantization.encode(
+      quantization.minmax_scale(source[i * SASHIMI_CHUNK:(i + 1) * SASHIMI_CHUNK]),
+      kind) for i in range(n)]
+
+
+def evaluate_files(scorer: Scorer, references: References, names: Sequence[str],
+                   files: Sequence[np.ndarray], protocol: str, *,
+                   num_positions: int = 10_000, seed: int = 0,
+                   max_samples_per_file: int | None = None,
+                   progress: Callable[[int], None] | None = None) -> dict:
+  """Scores a split under one protocol; returns the summary and per-file results."""
+  if protocol not in PROTOCOLS:
+    raise ValueError(f"unknown protocol {protocol!r}; use one of {PROTOCOLS}")
+  silence = scorer.silence
+  files = [np.asarray(f, np.uint8) for f in files]
+  if max_samples_per_file:
+    files = [f[:max_samples_per_file] for f in files]
+  units, unit_names = [], []
+  if protocol == "full":
+    units, unit_names = files, list(names)
+  elif protocol == "sashimi":
+    for name, codes in zip(names, files):
+      for i, chunk in enumerate(sashimi_chunks(codes, scorer.model.config.quantization)):
+        units.append(chunk)
+        unit_names.append(f"{name}#{i}")
+    if not units:
+      raise ValueError(f"no file is at least {SASHIMI_CHUNK} samples long: the sashimi "
+                       f"protocol has nothing to score")
+  if protocol in ("full", "sashimi"):
+    nll = scorer.score_files(units, progress)
+    refs = [references.nll_bits(u, _previous(u, silence)) for u in units]
+    per_unit = [FileScore(n, x, r) for n, x, r in zip(unit_names, nll, refs)]
+    unit_means = np.array([s.nll_bits.mean() for s in per_unit if len(s.nll_bits)])
+    all_nll = np.concatenate([s.nll_bits for s in per_unit])
+    ref_all = {k: np.concatenate([s.reference_bits[k] for s in per_unit])
+               for k in per_unit[0].reference_bits}
+    ci = _ci95(unit_means)
+  else:
+    all_nll, ref_all, per_unit = _sampled(scorer, references, names, files,
+                                          num_positions, seed)
+    ci = _ci95(all_nll)
+  return {
+      "protocol": protocol,
+      "nll_bits": float(all_nll.mean()),
+      "ci95_bits": ci,
+      "samples": int(all_nll.size),
+      "units": len(per_unit),
+      "references": {k: float(v.mean()) for k, v in ref_all.items()},
+      "per_file": [{"name": s.name, "samples": int(s.nll_bits.size),
+                    "nll_bits": float(s.nll_bits.mean()) if s.nll_bits.size else None,
+                    **{f"{k}_bits": float(v.mean()) for k, v in s.reference_bits.items()
+                       if v.size}}
+                   for s in per_unit],
+  }
+
+
+def _sampled(scorer: Scorer, references: References, names, files, num_positions,
+             seed):
+  lengths = np.array([len(f) for f in files], np.int64)
+  if lengths.sum() == 0:
+    raise ValueError("the split holds no samples")
+  rng = np.random.default_rng(seed)
+  flat = rng.integers(0, lengths.sum(), num_positions)
+  file_index = np.searchsorted(np.cumsum(lengths), flat, side="right")
+  position = flat - np.concatenate([[0], np.cumsum(lengths)])[file_index]
+  # Each position is a 1-sample "file" ending at that position: score its last sample.
+  c, silence = scorer.context, scorer.silence
+  windows, targets, prev = [], [], []
+  for f, p in zip(file_index, position):
+    codes = files[f]
+    window = np.concatenate([np.full(c, silence, np.uint8), codes[:p + 1]])[-(c + 1):]
+    windows.append(window)
+    targets.append(codes[p])
+    prev.append(codes[p - 1] if p > 0 else silence)
+  one = Scorer(scorer.model, scorer.params, num_targets=1, batch=scorer.batch * 64)
+  nll = []
+  for i in range(0, len(windows), one.batch):
+    w = np.stack(windows[i:i + one.batch])
+    pad = one.batch - len(w)
+    if pad:
+      w = np.concatenate([w, np.repeat(w[-1:], pad, axis=0)])
+    nll.append(np.asarray(one._step(one.params, jnp.asarray(w)))[:one.batch - pad, 0])
+  nll = np.concatenate(nll)
+  refs = references.nll_bits(np.array(targets), np.array(prev))
+  per_file = []
+  for f, name in enumerate(names):
+    mask = file_index == f
+    if mask.any():
+      per_file.append(FileScore(name, nll[mask], {k: v[mask] for k, v in refs.items()}))
+  return nll, refs, per_file

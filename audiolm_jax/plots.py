@@ -1,0 +1,32 @@
+"""Waveform-plus-spectrogram pictures of generated audio (matplotlib, no display)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def waveform_and_spectrogram(path: str, audio: np.ndarray, rate: int = 16_000, *,
+                             prompt_samples: int = 0, title: str = "") -> None:
+  """Writes a PNG: the waveform above its spectrogram, the prompt shaded grey."""
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+
+  t = np.arange(len(audio)) / rate
+  fig, (ax_wave, ax_spec) = plt.subplots(2, 1, figsize=(10, 5), sharex=True,
+                                         constrained_layout=True)
+  ax_wave.plot(t, audio, linewidth=0.4, color="tab:blue")
+  ax_wave.set_ylim(-1, 1)
+  ax_wave.set_ylabel("amplitude")
+  ax_spec.specgram(audio + 1e-7, NFFT=512, Fs=rate, noverlap=384, cmap="magma")
+  ax_spec.set_ylabel("Hz")
+  ax_spec.set_xlabel("seconds")
+  if prompt_samples:
+    for ax in (ax_wave, ax_spec):
+      ax.axvspan(0, prompt_samples / rate, color="grey", alpha=0.25, label="prompt")
+      ax.axvline(prompt_samples / rate, color="white" if ax is ax_spec else "k",
+                 linewidth=1)
+    ax_wave.legend(loc="upper right")
+  ax_wave.set_title(title)
+  fig.savefig(path, dpi=100)
+  plt.close(fig)

@@ -1,0 +1,76 @@
+"""The evaluate and sample CLIs on a tiny trained run, bad input included."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from audiolm_jax import evaluate, sample, train_lib
+from test_train import _tiny_config
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory, tiny_data_dir):
+  workdir = str(tmp_path_factory.mktemp("run"))
+  os.environ["AUDIOLM_NO_PROGRESS"] = "1"
+  config = _tiny_config(**{"data.data_dir": tiny_data_dir, "num_steps": 4,
+                           "eval_every": 0, "checkpoint_every": 4})
+  train_lib.train_and_evaluate(config, workdir)
+  return workdir
+
+
+def test_evaluate_writes_table_and_json(run_dir, capsys):
+  assert evaluate.main(["--workdir", run_dir, "--split", "validation",
+                        "--max_seconds_per_file", "0.5", "--num_targets", "512"]) == 0
+  out = capsys.readouterr().out
+  assert "validation split, protocol full: 8,000 samples" in out
+  assert "reference: previous sample" in out
+  with open(os.path.join(run_dir, "eval_validation_full.json")) as f:
+    result = json.load(f)
+  assert result["samples"] == 8000 and len(result["per_file"]) == 1
+  assert np.isfinite(result["nll_bits"]) and result["step"] == 4
+  assert evaluate.main(["--workdir", run_dir, "--protocol", "sampled",
+                        "--num_positions", "64"]) == 0
+
+
+def test_evaluate_errors(run_dir, tmp_path, capsys):
+  assert evaluate.main(["--workdir", run_dir, "--split", "dev"]) == 2
+  assert "unknown split 'dev'" in capsys.readouterr().err
+  assert evaluate.main(["--workdir", str(tmp_path)]) == 2
+  assert "no checkpoints in" in capsys.readouterr().err
+  half = tmp_path / "checkpoints" / "3.orbax-checkpoint-tmp-123"
+  half.mkdir(parents=True)
+  assert evaluate.main(["--workdir", str(tmp_path)]) == 2
+  assert "no complete checkpoint" in capsys.readouterr().err
+
+
+def test_sample_writes_wav_and_png_and_never_overwrites(run_dir, tmp_path, capsys):
+  prompt = tmp_path / "prompt.wav"
+  t = np.arange(22_050 // 4) / 22_050
+  sf.write(prompt, np.stack([0.3 * np.sin(2 * np.pi * 330 * t)] * 2, 1), 22_050)
+  args = ["--workdir", run_dir, "--prompt", str(prompt), "--seconds", "0.02",
+          "--streams", "2", "--out", str(tmp_path / "out"), "--block", "100"]
+  assert sample.main(args) == 0
+  assert sample.main(args) == 0
+  files = sorted(os.listdir(tmp_path / "out"))
+  assert len(files) == 8  # 2 runs x 2 streams x (wav, png), nothing overwritten
+  audio, rate = sf.read(tmp_path / "out" / files[1])  # files[0] is its .png
+  assert rate == 16_000 and len(audio) == 4000 + 320  # prompt (resampled) + 0.02 s
+
+
+def test_sample_bad_prompts(run_dir, tmp_path, capsys):
+  (tmp_path / "text.wav").write_text("not audio")
+  assert sample.main(["--workdir", run_dir, "--prompt", str(tmp_path / "text.wav")]) == 2
+  assert "text.wav: not a readable audio file" in capsys.readouterr().err
+  sf.write(tmp_path / "empty.wav", np.zeros(0), 16_000)
+  assert sample.main(["--workdir", run_dir, "--prompt", str(tmp_path / "empty.wav")]) == 2
+  assert "no audio samples" in capsys.readouterr().err
+  long = tmp_path / "long.wav"
+  sf.write(long, 0.1 * np.sin(np.arange(1000) / 3.0), 16_000)
+  assert sample.main(["--workdir", run_dir, "--prompt", str(long), "--seconds",
+                      "0.01", "--out", str(tmp_path / "o")]) == 0
+  assert "the model reads its last 128" in capsys.readouterr().out
+  assert sample.main(["--workdir", str(tmp_path / "none")]) == 2
+  assert "no checkpoints" in capsys.readouterr().err

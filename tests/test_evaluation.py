@@ -1,0 +1,95 @@
+"""Evaluation protocols against brute force and constructed cases."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from audiolm_jax import evaluation, quantization
+from audiolm_jax.references import References
+from helpers import CONFIGS, chunked, left_context, make_model
+
+
+@pytest.fixture(scope="module")
+def tiny():
+  return make_model(CONFIGS["tiny"], seed=2)
+
+
+def _files(rng, lengths):
+  return [np.clip(128 + np.cumsum(rng.normal(0, 4, n)), 0, 255).astype(np.uint8)
+          for n in lengths]
+
+
+def test_full_protocol_equals_a_brute_force_chunked_loop(tiny, np_rng):
+  model, params = tiny
+  files = _files(np_rng, [300, 45, 513])
+  scorer = evaluation.Scorer(model, params, num_targets=64, batch=3)
+  got = scorer.score_files(files)
+  for codes, nll in zip(files, got):
+    assert nll.shape == codes.shape
+    row = jnp.asarray(codes[None], jnp.int32)
+    contexts = jnp.concatenate([left_context(row, t, model.config.context)
+                                for t in range(len(codes))])
+    logits = chunked(model, params, contexts)
+    expect = optax.softmax_cross_entropy_with_integer_labels(
+        logits, jnp.asarray(codes, jnp.int32)) / np.log(2)
+    np.testing.assert_allclose(nll, expect, rtol=2e-5, atol=2e-5)
+
+
+def _histogram_model(tiny, probs):
+  """The tiny model with its head rewired to output log(probs) whatever the input."""
+  model, params = tiny
+  params = jax.tree.map(lambda x: x, params)
+  head = dict(params["head"])
+  head["logits"] = {"kernel": jnp.zeros_like(head["logits"]["kernel"]),
+                    "bias": jnp.log(jnp.asarray(probs, jnp.float32))}
+  return model, {**params, "head": head}
+
+
+def test_a_histogram_model_scores_the_histogram_entropy(tiny, np_rng):
+  probs = np_rng.dirichlet(np.full(256, 0.3))
+  model, params = _histogram_model(tiny, probs)
+  files = [np_rng.choice(256, n, p=probs).astype(np.uint8) for n in (4000, 3000)]
+  refs = References.fit(np.concatenate(files))
+  result = evaluation.evaluate_files(evaluation.Scorer(model, params, num_targets=512),
+                                     refs, ["a", "b"], files, "full")
+  entropy = -np.sum(probs * np.log2(probs))
+  assert result["samples"] == 7000 and result["units"] == 2
+  assert result["nll_bits"] == pytest.approx(entropy, abs=0.1)
+  # The fitted marginal is the same histogram (add-one smoothed): it scores the same.
+  assert result["references"]["marginal"] == pytest.approx(result["nll_bits"], abs=0.1)
+  sampled = evaluation.evaluate_files(evaluation.Scorer(model, params), refs,
+                                      ["a", "b"], files, "sampled", num_positions=500)
+  assert sampled["samples"] == 500
+  assert sampled["nll_bits"] == pytest.approx(entropy, abs=0.35)
+
+
+def test_sashimi_chunks_scale_cut_and_drop_the_remainder():
+  n = evaluation.SASHIMI_CHUNK
+  t = np.arange(2 * n + 5000)
+  audio = np.where(t < n, 0.01, 0.3) * np.sin(t / 7.0) + np.where(t < n, 0.0, 0.1)
+  codes = quantization.encode(audio)
+  chunks = evaluation.sashimi_chunks(codes)
+  assert len(chunks) == 2 and all(len(c) == n for c in chunks)  # 5000 dropped
+  for c in chunks:  # each chunk spans the full range after min-max scaling
+    assert c.min() == 0 and c.max() >= 254
+  # The quiet first chunk and the loud, offset second one look alike once scaled.
+  assert abs(np.median(chunks[0].astype(int)) - np.median(chunks[1].astype(int))) <= 2
+
+
+def test_sashimi_resets_the_context_at_each_chunk(tiny, np_rng, monkeypatch):
+  model, params = tiny
+  monkeypatch.setattr(evaluation, "SASHIMI_CHUNK", 200)
+  files = _files(np_rng, [450])
+  scorer = evaluation.Scorer(model, params, num_targets=64, batch=2)
+  refs = References.fit(files[0])
+  result = evaluation.evaluate_files(scorer, refs, ["f"], files, "sashimi")
+  assert result["units"] == 2 and result["samples"] == 400
+  chunks = evaluation.sashimi_chunks(files[0])
+  # Each chunk scored alone (silence before it) equals what the protocol reported.
+  alone = [scorer.score_files([c])[0].mean() for c in chunks]
+  got = [u["nll_bits"] for u in result["per_file"]]
+  np.testing.assert_allclose(got, alone, rtol=1e-6)
+  with pytest.raises(ValueError, match="nothing to score"):
+    evaluation.evaluate_files(scorer, refs, ["short"], [files[0][:100]], "sashimi")
