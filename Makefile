@@ -17,7 +17,11 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 
 install: $(VENV)/.installed
 
+# shellcheck lints launch/ in the tests (skipped where it cannot be installed).
 test: install
+	@command -v shellcheck >/dev/null || { command -v apt-get >/dev/null && \
+	  [ "$$(id -u)" = 0 ] && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	  apt-get install -y -qq shellcheck >/dev/null) || echo "shellcheck unavailable"; }
 	$(PY) -m pytest -q -ra
 
 # FluidSynth and the FluidR3 GM soundfont make the built-in dataset a real sampled

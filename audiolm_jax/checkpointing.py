@@ -41,6 +41,9 @@ class Checkpointer:
   def check_compatible(self, step: int, config: dict) -> None:
     """Raises CheckpointMismatchError if the saved model config differs."""
     saved = self.saved_config(step)
+    if "model" not in saved:
+      raise CheckpointMismatchError(f"{self.directory} holds checkpoints that were not "
+                                    f"written by audiolm_jax; use a new --workdir")
     diffs = [f"model.{k}: checkpoint {saved['model'].get(k)!r}, config {v!r}"
              for k, v in config["model"].items()
              if _canon(saved["model"].get(k)) != _canon(v)]
@@ -63,12 +66,11 @@ class Checkpointer:
 
   def restore(self, step: int, abstract_state: Any, data_iterator) -> Any:
     """Restores the state (with the shardings of `abstract_state`) and, in place,
-    the iterator's position."""
-    restored = self.manager.restore(
-        step, args=ocp.args.Composite(
-            state=ocp.args.StandardRestore(abstract_state),
-            data=grain.checkpoint.CheckpointRestore(data_iterator)))
-    return restored["state"]
+    the iterator's position (unless data_iterator is None)."""
+    items = {"state": ocp.args.StandardRestore(abstract_state)}
+    if data_iterator is not None:
+      items["data"] = grain.checkpoint.CheckpointRestore(data_iterator)
+    return self.manager.restore(step, args=ocp.args.Composite(**items))["state"]
 
   def wait(self) -> None:
     self.manager.wait_until_finished()

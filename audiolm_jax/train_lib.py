@@ -86,8 +86,10 @@ class Validator:
                            for b in self.local])
 
   def __call__(self, params) -> dict[str, float]:
-    nll = np.concatenate([np.asarray(self.step(params, _global_batch(b, self.sharding)))
-                          for b in self.local])  # [windows, K] bits
+    # The replicated result is whole on every process: read the local copy.
+    nll = np.concatenate([
+        np.asarray(self.step(params, _global_batch(b, self.sharding))
+                   .addressable_data(0)) for b in self.local])  # [windows, K] bits
     per_window = nll.mean(axis=1)
     out = {"nll_bits": float(per_window.mean()),
            "nll_ci95": float(1.96 * per_window.std(ddof=1) / math.sqrt(len(per_window)))
@@ -152,6 +154,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   n_dev, n_proc, proc = jax.device_count(), jax.process_count(), jax.process_index()
   model_cfg = config_lib.validate(config, n_dev, n_proc)
   config_dict = json.loads(config.to_json())
+  # Saved beside the config: a restore on another process count rebuilds the data
+  # stream's position instead of restoring per-process iterator states.
+  config_dict["runtime"] = {"process_count": n_proc}
   os.makedirs(workdir, exist_ok=True)
 
   # ---- Data ----
@@ -202,8 +207,21 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   latest = ckpt.latest_step()
   if latest is not None:
     ckpt.check_compatible(latest, config_dict)
-    state = ckpt.restore(latest, abstract, data_iter)
-    writer.print(f"resumed from step {latest} in {ckpt.directory}")
+    saved_procs = ckpt.saved_config(latest).get("runtime", {}).get("process_count")
+    if saved_procs == n_proc:
+      state = ckpt.restore(latest, abstract, data_iter)
+    else:
+      # Example j of the global stream does not depend on the process count, so the
+      # stream restarts exactly at the first example step `latest` had not read.
+      state = ckpt.restore(latest, abstract, None)
+      if hasattr(data_iter, "close"):
+        data_iter.close()
+      data_iter = iter(pipeline.train_dataset(
+          data_cfg, process_index=proc, process_count=n_proc,
+          start_example=latest * config.batch_size))
+    writer.print(f"resumed from step {latest} in {ckpt.directory}"
+                 + (f" (written by {saved_procs} processes)"
+                    if saved_procs != n_proc else ""))
   else:
     state = jax.jit(init, out_shardings=state_sharding)(init_rng)
   start = int(state.step)

@@ -125,11 +125,14 @@ def test_process_shards_are_disjoint_and_cover_the_stream(toy):
                                                  process_count=2)), 2)
             for p in range(2)]
   for step in range(2):
-    # Global example j lives in process j % 2: the union is the 1-process batch.
-    expect = whole[step]
-    got = np.empty_like(expect)
-    got[0::2], got[1::2] = shards[0][step], shards[1][step]
-    np.testing.assert_array_equal(got, expect)
+    # Each process holds a contiguous half of every global batch, in order.
+    np.testing.assert_array_equal(np.concatenate([shards[0][step], shards[1][step]]),
+                                  whole[step])
+  # A stream started at example 8 (a resume) is the same stream, two batches on.
+  later = iter(pipeline.train_dataset(half, process_index=1, process_count=2,
+                                      start_example=8))
+  np.testing.assert_array_equal(next(later)["codes"], _batches(iter(
+      pipeline.train_dataset(half, process_index=1, process_count=2)), 3)[2])
   with pytest.raises(ValueError, match="process_index=2"):
     pipeline.train_dataset(cfg, process_index=2, process_count=2)
 

@@ -8,8 +8,9 @@ Example j of a run is a pure function of (seed, j): a file chosen with probabili
 proportional to its length, a uniformly random end in it, and the window of
 `context + num_targets` codes before that end (silence code before the file's start).
 Its last `num_targets` codes are the targets: `num_targets = 1` is the paper's
-one-target-per-context ("sampled") example. Process p of P reads examples
-j = p, p + P, p + 2P, ...: disjoint shards whose union is the single-process stream.
+one-target-per-context ("sampled") example. Process p of P reads the p-th slice of
+every global batch (`ShardIndex`): disjoint shards that assemble, row for row, into the
+single-process stream.
 """
 
 from __future__ import annotations
@@ -126,6 +127,26 @@ class WindowSampler:
 
 
 @dataclasses.dataclass(frozen=True)
+class ShardIndex:
+  """Local example i of process p -> its global example index.
+
+  Global batch g is examples [g*B, (g+1)*B) in order, B = batch * process_count; process
+  p holds the p-th contiguous slice of it. Assembled from the processes, a global batch
+  is row for row the batch a single process would read, whatever the process count.
+  """
+
+  process_index: int
+  process_count: int
+  batch_size: int  # per process
+  start: int = 0
+
+  def __call__(self, i: int) -> int:
+    g, m = divmod(int(i), self.batch_size)
+    return (self.start + g * self.batch_size * self.process_count
+            + self.process_index * self.batch_size + m)
+
+
+@dataclasses.dataclass(frozen=True)
 class PipelineConfig:
   """What `train_iterator` needs; the batch is this process's share."""
 
@@ -140,15 +161,20 @@ class PipelineConfig:
 
 
 def train_dataset(cfg: PipelineConfig, *, process_index: int = 0,
-                  process_count: int = 1) -> grain.IterDataset:
-  """Batches {"codes": uint8[batch, context + num_targets]} of this process's shard."""
+                  process_count: int = 1, start_example: int = 0) -> grain.IterDataset:
+  """Batches {"codes": uint8[batch, context + num_targets]} of this process's shard.
+
+  `start_example` skips the first examples of the global stream: a run resumed on
+  another number of processes continues exactly where the global stream stopped.
+  """
   if not 0 <= process_index < process_count:
     raise ValueError(f"process_index={process_index} must lie in "
                      f"[0, {process_count})")
   sampler = WindowSampler(FlatSplit(cfg.path, cfg.split), cfg.context,
                           cfg.num_targets, cfg.seed)
-  ds = grain.MapDataset.range(NUM_WINDOWS)[process_index::process_count]
-  ds = ds.map(sampler).batch(cfg.batch_size, drop_remainder=True)
+  index = ShardIndex(process_index, process_count, cfg.batch_size, start_example)
+  ds = grain.MapDataset.range(NUM_WINDOWS // process_count).map(index).map(sampler)
+  ds = ds.batch(cfg.batch_size, drop_remainder=True)
   it = ds.to_iter_dataset(grain.ReadOptions(num_threads=1,
                                             prefetch_buffer_size=cfg.prefetch))
   if cfg.worker_count > 0:
