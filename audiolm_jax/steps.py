@@ -78,7 +78,7 @@ def make_train_step(model: AudioLM, optimizer: optax.GradientTransformation,
     loss, grads = jax.value_and_grad(loss_fn)(state.params, codes_BxW, rng)
     updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
-    metrics = {"loss_bits": loss / LN2, "grad_norm": optax.global_norm(grads),
+    metrics = {"loss_bits": loss / LN2, "grad_norm": optax.tree.norm(grads),
                "learning_rate": schedule(state.step)}
     return TrainState(state.step + 1, params, opt_state), metrics
 
