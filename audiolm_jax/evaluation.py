@@ -6,7 +6,8 @@
   (remainder dropped), each chunk min-max scaled to [-1, 1] before mu-law, context
   reset at each chunk start. 95% interval over chunks. Our datasets store mu-law codes,
   so the scaling is applied to their decoded amplitudes and re-quantized: exact
-  SaShiMi numbers need the raw audio, which this protocol then takes from `audio`.
+  SaShiMi numbers need the raw audio (`sashimi_chunks(..., audio=...)` takes it; the
+  builders do not store it).
 * sampled: N random positions (files in proportion to length) with full context, the
   usual scoring of a one-target-per-context model. 95% interval over positions.
 
