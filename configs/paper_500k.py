@@ -1,11 +1,7 @@
-"""Table 1 of the paper: the 500,000-sample (250-token) model, batch 40, Adam 1e-4
-then 5e-6 from step 250,000.
+"""Table 1's 500,000-sample (250-token) model: the paper's second row.
 
-  --config configs/paper_128k.py[:DATASET[,OBJECTIVE]]
-  DATASET: youtube_mix (default; --config.data.manual_dir=FOLDER on first build),
-           music21_piano (built-in), audio_folder (--config.data.manual_dir=FOLDER)
-  OBJECTIVE: dense (default; 1,024 targets per window) or sampled (the paper's
-           literal one target per context, through the chunked path)
+Same training setup and arguments as configs/paper_128k.py:
+  --config configs/paper_500k.py[:DATASET[,OBJECTIVE]]
 """
 
 import ml_collections
