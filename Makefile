@@ -1,5 +1,6 @@
 # `make test` is the one command CI runs: it builds .venv from scratch if needed,
-# installs the package with its test extra, and runs the whole suite.
+# installs the package with its test and bench extras (bench: CPU PyTorch, for the
+# reference-model parity test), and runs the whole suite.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -12,7 +13,7 @@ DATA_DIR ?= $(HOME)/tensorflow_datasets
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[test]"
+	$(PY) -m pip install -q -e ".[test,bench]"
 	touch $@
 
 install: $(VENV)/.installed
