@@ -18,7 +18,7 @@ def test_torch_log_probs_equal_flax(name, np_rng):
   contexts = random_codes(np_rng, 3, cfg.context)
   ours = np.asarray(jax.nn.log_softmax(chunked(model, params, contexts)))
   with torch.no_grad():
-    theirs = torch.log_softmax(ported(torch.from_numpy(np.asarray(contexts))), -1)
+    theirs = torch.log_softmax(ported(torch.from_numpy(np.array(contexts))), -1)
   np.testing.assert_allclose(theirs.numpy(), ours, atol=1e-4, rtol=1e-4)
 
 
