@@ -153,3 +153,14 @@ def paper_config(preset: str, arg: str | None) -> ml_collections.ConfigDict:
   if c.objective not in ("dense", "sampled"):
     raise ValueError(f"unknown objective {c.objective!r}; use dense or sampled")
   return c
+
+
+def saved_model_config(saved: dict) -> model_config.ModelConfig:
+  """The ModelConfig of a run, from the config JSON saved with its checkpoints."""
+  return model_config.ModelConfig(**saved["model"])
+
+
+def saved_dataset_dir(saved: dict) -> str:
+  """The dataset directory a run trained on, from its saved config JSON."""
+  config = ml_collections.ConfigDict(saved)
+  return datasets.dataset_dir(to_dataset_spec(config), data_dir(config))

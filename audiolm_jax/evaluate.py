@@ -21,7 +21,6 @@ from audiolm_jax import config_lib, evaluation
 from audiolm_jax.checkpointing import load_params
 from audiolm_jax.data import datasets, pipeline
 from audiolm_jax.model import AudioLM
-from audiolm_jax.model_config import ModelConfig
 from audiolm_jax.references import References
 
 
@@ -33,13 +32,9 @@ def run(workdir: str, *, split: str = "test", protocol: str = "full",
   if protocol not in evaluation.PROTOCOLS:
     raise ValueError(f"unknown protocol {protocol!r}; use one of {evaluation.PROTOCOLS}")
   config, params, step = load_params(workdir)
-  model = AudioLM(ModelConfig(**{k: tuple(v) if isinstance(v, list) else v
-                                 for k, v in config["model"].items()}))
+  model = AudioLM(config_lib.saved_model_config(config))
   if dataset_dir is None:
-    from ml_collections import ConfigDict  # pylint: disable=g-import-not-at-top
-    cfg = ConfigDict(config)
-    dataset_dir = datasets.dataset_dir(config_lib.to_dataset_spec(cfg),
-                                       config_lib.data_dir(cfg))
+    dataset_dir = config_lib.saved_dataset_dir(config)
   source = datasets.open_split(dataset_dir, split)  # clear error on a bad split
   del source
   flat = pipeline.FlatSplit(dataset_dir, split)

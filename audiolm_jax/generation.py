@@ -132,7 +132,7 @@ def prime(params, cfg: ModelConfig, prompt_BxP: jax.Array) -> Cache:
   pad = need - codes.shape[1]
   codes = jnp.concatenate([jnp.full((batch, pad), silence, jnp.int32),
                            codes.astype(jnp.int32)], axis=1)
-  x = codes.astype(jnp.float32) / (quantization.NUM_CODES // 2) - 1.0
+  x = quantization.encoder_input(codes)
   acts = _dense_layers(params, cfg, x)
   t = need - 1  # position of the newest sample
   geometry = _layer_geometry(cfg)
@@ -145,7 +145,7 @@ def _push(params, cfg: ModelConfig, cache: Cache, codes_B: jax.Array) -> Cache:
   """Appends one sample per stream: one position through the conv stack."""
   convs, (proj, proj_bias) = _encoder_weights(params, cfg)
   t = cache.t + 1
-  x = codes_B.astype(jnp.float32) / (quantization.NUM_CODES // 2) - 1.0
+  x = quantization.encoder_input(codes_B)
   value = x[:, None]  # [B, C=1]: the new input of layer 1
   inputs = []
   weights = [(k, b, True) for k, b in convs] + [(proj, proj_bias, False)]

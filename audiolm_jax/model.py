@@ -54,7 +54,7 @@ class AudioLM(nn.Module):
     # `dequantize`, before mu-law expansion): for mu-law codes that is the companded
     # value, which spreads quiet audio over the whole input range instead of leaving
     # it in a few hundredths around zero. For linear codes it is the amplitude.
-    return codes.astype(jnp.float32) / (quantization.NUM_CODES // 2) - 1.0
+    return quantization.encoder_input(codes)
 
   def _predict(self, tokens_MxNxD, train: bool):
     return self.head(self.transformer(tokens_MxNxD, train=train), train=train)

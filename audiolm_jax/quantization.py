@@ -76,6 +76,12 @@ def decode(codes: np.ndarray, kind: Kind = "mu_law") -> np.ndarray:
   return expand(e, kind).astype(np.float32)
 
 
+def encoder_input(codes):
+  """What the encoder reads: code / 128 - 1 in [-1, 1) (SaShiMi's `dequantize`,
+  before mu-law expansion). Works on NumPy and JAX arrays alike."""
+  return codes.astype(np.float32) / (NUM_CODES // 2) - 1.0
+
+
 def decode_table(kind: Kind = "mu_law") -> np.ndarray:
   """float32[256]: the amplitude of every code; the model's input lookup."""
   return decode(np.arange(NUM_CODES), kind)

@@ -19,7 +19,7 @@ import jax
 import numpy as np
 import tqdm
 
-from audiolm_jax import generation, quantization
+from audiolm_jax import config_lib, generation, quantization
 from audiolm_jax.checkpointing import load_params
 from audiolm_jax.data import audio_io, pipeline
 from audiolm_jax.model import AudioLM
@@ -84,16 +84,9 @@ def main(argv=None) -> int:
       raise ValueError("--seconds must be > 0 and --streams >= 1")
     options = generation.SamplingOptions(args.temperature, args.top_p)
     config, params, step = load_params(args.workdir)
-    cfg = ModelConfig(**{k: tuple(v) if isinstance(v, list) else v
-                         for k, v in config["model"].items()})
-    dataset_dir = None
-    if args.prompt_split:
-      from ml_collections import ConfigDict  # pylint: disable=g-import-not-at-top
-      from audiolm_jax import config_lib  # pylint: disable=g-import-not-at-top
-      from audiolm_jax.data import datasets  # pylint: disable=g-import-not-at-top
-      c = ConfigDict(config)
-      dataset_dir = datasets.dataset_dir(config_lib.to_dataset_spec(c),
-                                         config_lib.data_dir(c))
+    cfg = config_lib.saved_model_config(config)
+    dataset_dir = (config_lib.saved_dataset_dir(config) if args.prompt_split
+                   else None)
     prompt, what = load_prompt(args.prompt, cfg, dataset_dir=dataset_dir,
                                split=args.prompt_split, seconds=args.prompt_seconds,
                                seed=args.seed)

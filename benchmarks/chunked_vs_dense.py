@@ -12,10 +12,6 @@ come from XLA's compiled cost analysis.
 from __future__ import annotations
 
 import argparse
-import datetime
-import json
-import os
-import platform
 import statistics
 import time
 
@@ -25,6 +21,8 @@ import numpy as np
 
 from audiolm_jax import AudioLM, count_params, get_model_config, init_params
 from audiolm_jax.cost import flops_per_target
+
+import bench_io  # benchmarks/bench_io.py
 
 
 def _interleaved_seconds(runs: dict, repeats: int) -> dict:
@@ -68,12 +66,7 @@ def main() -> None:
   dense_s, dense_median = (t / k for t in times["dense"])
   chunked_s, chunked_median = (t / args.chunked_batch for t in times["chunked"])
   result = {
-      "benchmark": "chunked_vs_dense_forward",
-      "date": datetime.date.today().isoformat(),
-      "device": f"{jax.devices()[0].device_kind} x{jax.device_count()} "
-                f"({platform.processor() or platform.machine()}, "
-                f"{os.cpu_count()} cores)",
-      "versions": {"jax": jax.__version__, "python": platform.python_version()},
+      "benchmark": "chunked_vs_dense_forward", **bench_io.environment(),
       "preset": args.preset, "context": cfg.context, "params": count_params(params),
       "num_targets_dense": k, "chunked_batch": args.chunked_batch,
       "dense_ms_per_target": 1e3 * dense_s,
@@ -87,10 +80,7 @@ def main() -> None:
   }
   result["flop_ratio"] = (result["chunked_gflop_per_target"]
                           / result["dense_gflop_per_target"])
-  os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
-  with open(args.out, "w") as f:
-    json.dump(result, f, indent=2)
-  print(json.dumps(result, indent=2))
+  bench_io.write(result, args.out)
 
 
 if __name__ == "__main__":

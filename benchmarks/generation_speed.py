@@ -9,16 +9,15 @@ Random parameters; both paths jitted and warmed up; samples/s counts every strea
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
-import os
-import platform
 import time
 
 import jax
 import numpy as np
 
 from audiolm_jax import AudioLM, generation, get_model_config, init_params
+
+import bench_io  # benchmarks/bench_io.py
 
 
 def _rate(fn, samples, batch, warmup):
@@ -56,13 +55,8 @@ def main() -> None:
     rows.append({"batch": batch, "cached_samples_per_s": c, "naive_samples_per_s": n,
                  "speedup": c / n, "cached_real_time_factor": c / 16_000})
     print(json.dumps(rows[-1]))
-  result = {"benchmark": "generation_speed", "date": datetime.date.today().isoformat(),
-            "device": f"{jax.devices()[0].device_kind} ({platform.machine()}, "
-                      f"{os.cpu_count()} cores)",
-            "versions": {"jax": jax.__version__}, "preset": args.preset, "rows": rows}
-  os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
-  with open(args.out, "w") as f:
-    json.dump(result, f, indent=2)
+  bench_io.write({"benchmark": "generation_speed", **bench_io.environment(),
+                  "preset": args.preset, "rows": rows}, args.out)
 
 
 if __name__ == "__main__":

@@ -9,10 +9,6 @@ Needs the bench extra (CPU torch). Fastest of `--repeats` runs after a warm-up.
 from __future__ import annotations
 
 import argparse
-import datetime
-import json
-import os
-import platform
 import time
 
 import jax
@@ -21,6 +17,8 @@ import numpy as np
 import torch
 
 from audiolm_jax import AudioLM, get_model_config, init_params, torch_reference
+
+import bench_io  # benchmarks/bench_io.py
 
 
 def _best(fn, repeats):
@@ -65,14 +63,9 @@ def main() -> None:
   rows["jax_dense"] = _best(lambda: dense_fn(params, row).block_until_ready(),
                             args.repeats) / args.num_targets
   result = {"benchmark": "torch_vs_jax_forward", "preset": args.preset,
-            "date": datetime.date.today().isoformat(),
-            "device": f"{platform.machine()} CPU, {os.cpu_count()} cores",
-            "versions": {"jax": jax.__version__, "torch": torch.__version__},
+            **bench_io.environment(torch=torch.__version__),
             "ms_per_target": {k: 1e3 * v for k, v in rows.items()}}
-  os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
-  with open(args.out, "w") as f:
-    json.dump(result, f, indent=2)
-  print(json.dumps(result, indent=2))
+  bench_io.write(result, args.out)
 
 
 if __name__ == "__main__":

@@ -91,11 +91,10 @@ print(evaluate.format_table(res))"""),
 from audiolm_jax import generation
 from audiolm_jax.checkpointing import load_params
 from audiolm_jax.model import AudioLM
-from audiolm_jax.model_config import ModelConfig
+from audiolm_jax.config_lib import saved_model_config
 from audiolm_jax.sample import load_prompt
 saved, params, step = load_params(WORKDIR)
-mcfg = ModelConfig(**{k: tuple(v) if isinstance(v, list) else v
-                      for k, v in saved["model"].items()})
+mcfg = saved_model_config(saved)
 model = AudioLM(mcfg)
 prompt, what = load_prompt(None, mcfg, dataset_dir=path, split="test", seconds=1.0)
 seconds = 0.1 if REDUCED else 2.0

@@ -12,7 +12,6 @@ was skipped. An existing build is reused, never overwritten.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 

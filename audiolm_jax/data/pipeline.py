@@ -71,6 +71,7 @@ class FlatSplit:
     self.names: list[str] = index["names"]
     self.lengths = np.asarray(index["lengths"], np.int64)
     self.starts = np.concatenate([[0], np.cumsum(self.lengths)])
+    self._silence = quantization.silence_code()  # once: windows are a hot path
     self._codes = None
 
   def __getstate__(self):
@@ -91,7 +92,7 @@ class FlatSplit:
   def window(self, i: int, end: int, length: int) -> np.ndarray:
     """uint8[length]: file i's codes ending before `end`, silence-padded on the left."""
     begin = end - length
-    out = np.full(length, quantization.silence_code(), np.uint8)
+    out = np.full(length, self._silence, np.uint8)
     lo = max(begin, 0)
     out[lo - begin:] = self.codes[self.starts[i] + lo:self.starts[i] + end]
     return out
