@@ -45,8 +45,12 @@ demo: install fluidsynth
 	$(PY) -m audiolm_jax.evaluate --workdir $(WORKDIR) --split test --max_seconds_per_file 2
 	$(PY) -m audiolm_jax.sample --workdir $(WORKDIR) --prompt_split test --seconds 2
 
+# Every benchmark suite on this machine (about 30 min on 2 CPU cores), the pipeline
+# suite on the built-in set if it is built; results and tables in benchmarks/.
+BENCH_DATA := $(DATA_DIR)/music21_piano/full_fluidsynth/1.0.0
 bench: install
-	$(PY) benchmarks/chunked_vs_dense.py
+	$(PY) -m audiolm_jax.bench --out benchmarks/results_cpu.json --train_batch 1 \
+	  --train_steps 2 $(if $(wildcard $(BENCH_DATA)),--dataset_dir $(BENCH_DATA))
 
 clean:
 	rm -rf $(VENV) *.egg-info

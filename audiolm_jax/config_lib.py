@@ -34,7 +34,8 @@ def model_fields(preset: str = "paper_128k", **changes) -> ml_collections.Config
       "head_hidden": cfg.head_hidden,        # head's hidden width
       "head_dropout": cfg.head_dropout,      # before the head's last layer
       "dtype": cfg.dtype,                    # compute dtype: float32 | bfloat16
-      "remat_encoder": cfg.remat_encoder,    # recompute encoder activations
+      "remat_encoder": cfg.remat_encoder,    # dense encoder in recomputed time segments
+      "remat_block": cfg.remat_block,        # Transformer over recomputed target blocks (0: off)
   })
 
 

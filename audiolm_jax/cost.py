@@ -19,14 +19,29 @@ from audiolm_jax.model import AudioLM
 from audiolm_jax.model_config import ModelConfig
 
 
-def compiled_flops(fn: Callable[..., Any], *args: Any) -> float:
-  """FLOPs XLA reports for `jax.jit(fn)(*args)`; args may be ShapeDtypeStructs."""
-  analysis = jax.jit(fn).lower(*args).compile().cost_analysis()
+def flops_of(compiled: Any) -> float:
+  """FLOPs in a compiled executable's cost analysis (per device)."""
+  analysis = compiled.cost_analysis()
   if isinstance(analysis, (list, tuple)):  # older jax returned one dict per device
     analysis = analysis[0]
   if not analysis or "flops" not in analysis:
     raise RuntimeError("this backend's compiled cost analysis reports no FLOPs")
   return float(analysis["flops"])
+
+
+def peak_bytes_of(compiled: Any) -> int:
+  """Device memory a compiled executable needs: arguments + outputs + temporaries,
+  less the outputs that reuse donated arguments (XLA's buffer assignment)."""
+  mem = compiled.memory_analysis()
+  if mem is None:
+    raise RuntimeError("this backend's compiled memory analysis is unavailable")
+  return int(mem.argument_size_in_bytes + mem.output_size_in_bytes
+             + mem.temp_size_in_bytes - mem.alias_size_in_bytes)
+
+
+def compiled_flops(fn: Callable[..., Any], *args: Any) -> float:
+  """FLOPs XLA reports for `jax.jit(fn)(*args)`; args may be ShapeDtypeStructs."""
+  return flops_of(jax.jit(fn).lower(*args).compile())
 
 
 def flops_per_target(model: AudioLM, params: Any, *, path: str = "dense",

@@ -12,8 +12,8 @@
 
 Dropout (rate `encoder_dropout`) acts on the last conv layer's output, the flatten.
 In the dense path one mask is shared by every token that reads a given absolute
-position; in the chunked path every chunk draws its own. Both are valid regularizers;
-the two paths are equal in eval mode.
+position (per time segment with `remat_encoder`); in the chunked path every chunk
+draws its own. Both are valid regularizers; the paths are equal in eval mode.
 """
 
 from __future__ import annotations
@@ -23,11 +23,16 @@ import functools
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 from audiolm_jax.model_config import ModelConfig
 
 _DIMS = ("NWC", "WIO", "NWC")
+# With remat_encoder, the dense path encodes this many chunks' worth of positions at
+# a time: conv activations of 16 x 2,000 positions (~100 MB per row in float32 for
+# the paper's encoder) instead of the whole window's, for ~6 % recomputed overlap.
+REMAT_SEGMENT_CHUNKS = 16
 
 
 def _conv(x_BxLxI, kernel_WxIxO, bias_O, *, stride: int, dilation: int):
@@ -54,6 +59,37 @@ def _dense_stack(convs, proj, x_BxL, key, *, dilations, flatten_dilation,
   kernel, bias = proj
   kernel = kernel.reshape(flatten_positions, h.shape[-1], -1)
   return _conv(h, kernel, bias, stride=1, dilation=flatten_dilation)
+
+
+def _dense_in_segments(stack, convs, proj, x_BxL, key, *, receptive_field: int,
+                       segment: int):
+  """`stack` over overlapping time segments in a rematerialized loop.
+
+  z at output position i reads x[i : i + R], so output segment [a, a + segment)
+  needs only x[a : a + segment + R - 1]: the segments give the same z, and only one
+  segment's conv activations are alive at a time (the backward pass recomputes
+  them). Returns z [B, L - R + 1, D].
+  """
+  batch, length = x_BxL.shape
+  out_length = length - receptive_field + 1
+  if out_length <= segment:
+    return jax.checkpoint(stack)(convs, proj, x_BxL, key)
+  count = -(-out_length // segment)
+  # Zeros on the right only feed outputs past out_length, which are dropped.
+  x = jnp.pad(x_BxL, ((0, 0), (0, count * segment + receptive_field - 1 - length)))
+  starts = np.arange(count) * segment
+  windows_SxBxW = x[:, starts[:, None] + np.arange(segment + receptive_field - 1)
+                    ].transpose(1, 0, 2)
+  keys = None if key is None else jax.random.split(key, count)
+
+  @jax.checkpoint
+  def one_segment(args):
+    window_BxW, segment_key = args
+    return stack(convs, proj, window_BxW, segment_key)
+
+  z_SxBxTxD = jax.lax.map(one_segment, (windows_SxBxW, keys))
+  z = z_SxBxTxD.transpose(1, 0, 2, 3).reshape(batch, count * segment, -1)
+  return z[:, :out_length]
 
 
 def _chunk_stack(convs, proj, x_MxS, key, *, strides, receptive_field, rate):
@@ -109,7 +145,12 @@ class Encoder(nn.Module):
         flatten_dilation=cfg.flatten_dilation,
         flatten_positions=cfg.flatten_positions, rate=cfg.encoder_dropout)
     x = x_BxL.astype(cfg.dtype)
-    return self._maybe_remat(fn)(self.convs, self.proj, x, self._dropout_key(train))
+    key = self._dropout_key(train)
+    if not cfg.remat_encoder:
+      return fn(self.convs, self.proj, x, key)
+    return _dense_in_segments(fn, self.convs, self.proj, x, key,
+                              receptive_field=cfg.receptive_field,
+                              segment=REMAT_SEGMENT_CHUNKS * cfg.chunk_size)
 
   def chunks(self, x_MxS: jax.Array, *, train: bool = False) -> jax.Array:
     """Amplitudes of M chunks [M, S] -> tokens [M, D] (reads each chunk's last R)."""

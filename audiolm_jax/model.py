@@ -59,6 +59,29 @@ class AudioLM(nn.Module):
   def _predict(self, tokens_MxNxD, train: bool):
     return self.head(self.transformer(tokens_MxNxD, train=train), train=train)
 
+  def _predict_in_blocks(self, tokens_MxNxD, train: bool):
+    """`_predict` over blocks of `remat_block` rows in a rematerialized scan.
+
+    Each target's Transformer pass is independent of the others, so the blocks give
+    the same numbers; only one block's activations (attention probabilities are
+    rows x heads x N x N) are alive at a time, in the forward and backward pass.
+    """
+    block, m = self.config.remat_block, tokens_MxNxD.shape[0]
+    if block == 0 or m <= block:
+      return self._predict(tokens_MxNxD, train)
+    pad = -m % block
+    tokens = jnp.pad(tokens_MxNxD, ((0, pad), (0, 0), (0, 0)))
+    blocks = tokens.reshape(-1, block, *tokens.shape[1:])
+
+    def body(module, carry, tokens_BxNxD):
+      return carry, module._predict(tokens_BxNxD, train)
+
+    scan = nn.scan(nn.remat(body), variable_broadcast="params",
+                   split_rngs={"params": False, "dropout": True},
+                   length=blocks.shape[0])
+    _, logits = scan(self, None, blocks)
+    return logits.reshape(-1, logits.shape[-1])[:m]
+
   def __call__(self, codes_BxT: jax.Array, *, num_targets: int,
                train: bool = False) -> jax.Array:
     """Dense path: codes [B, T] -> logits [B, num_targets, 256] (float32).
@@ -84,7 +107,7 @@ class AudioLM(nn.Module):
     # Target k's token j is z at e = t_k - (N-1-j) S, i.e. index k + j S of z.
     index_KxN = np.arange(num_targets)[:, None] + s * np.arange(n)[None, :]
     tokens = z_BxExD[:, index_KxN]  # [B, K, N, D]
-    logits = self._predict(tokens.reshape(batch * num_targets, n, -1), train)
+    logits = self._predict_in_blocks(tokens.reshape(batch * num_targets, n, -1), train)
     return logits.reshape(batch, num_targets, -1)
 
   def logits_from_tokens(self, tokens_BxNxD: jax.Array) -> jax.Array:

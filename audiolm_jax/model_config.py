@@ -43,6 +43,10 @@ class ModelConfig:
   # Numerics.
   dtype: str = "float32"        # compute dtype; parameters are always float32.
   remat_encoder: bool = False   # recompute encoder activations in the backward pass.
+  # Dense path: run the Transformer and head over blocks of this many targets in a
+  # loop, each block recomputed in the backward pass, so attention memory scales with
+  # the block instead of batch x K (0: all targets at once, nothing recomputed).
+  remat_block: int = 0
 
   def __post_init__(self):
     # Tuples even when a caller (or a ConfigDict) passes lists: the config is hashable.
@@ -79,6 +83,8 @@ class ModelConfig:
     for name in ("encoder_dropout", "token_dropout", "head_dropout"):
       if not 0.0 <= getattr(self, name) < 1.0:
         p.append(f"{name}={getattr(self, name)} must lie in [0, 1)")
+    if self.remat_block < 0:
+      p.append(f"remat_block={self.remat_block} must be >= 0 (0: no blocking)")
     if self.num_classes != quant_lib.NUM_CODES:
       p.append(f"num_classes must be {quant_lib.NUM_CODES} (8-bit codes)")
     return p

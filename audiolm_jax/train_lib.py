@@ -11,6 +11,7 @@ and keeps the last good checkpoint.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import math
@@ -18,6 +19,7 @@ import os
 import signal
 import threading
 import time
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
@@ -145,6 +147,51 @@ def _log_compiled(compiled, writer: MetricWriter, batch_size: int, targets: int)
   return flops
 
 
+@dataclasses.dataclass(frozen=True)
+class ShardedStep:
+  """The data-parallel training step of a config on a ("data",) mesh.
+
+  `init(rng)` makes the replicated TrainState, `step(state, codes [B, W] uint8, rng)`
+  is the jitted, state-donating train step; batches are split over "data".
+  """
+
+  init: Callable[[jax.Array], steps.TrainState]
+  step: Any
+  abstract_state: Any           # ShapeDtypeStructs with shardings
+  state_sharding: Any
+  batch_sharding: NamedSharding
+  window: int                   # codes per row: context + targets per window
+
+  @classmethod
+  def build(cls, config: ml_collections.ConfigDict, model: AudioLM, mesh,
+            init_rng: jax.Array) -> "ShardedStep":
+    batch_sharding = NamedSharding(mesh, P("data"))
+    replicated = NamedSharding(mesh, P())
+    optimizer, schedule = steps.make_optimizer(**config.optimizer.to_dict())
+    k = config_lib.window_targets(config)
+
+    def init(rng):
+      params = model.init(rng, jnp.zeros((1, 1), jnp.int32), num_targets=1)["params"]
+      return steps.TrainState(jnp.zeros((), jnp.int32), params, optimizer.init(params))
+
+    abstract = jax.eval_shape(init, init_rng)
+    state_sharding = jax.tree.map(lambda _: replicated, abstract)
+    abstract = jax.tree.map(
+        lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
+        abstract, state_sharding)
+    step = jax.jit(
+        steps.make_train_step(model, optimizer, schedule, objective=config.objective,
+                              num_targets=k),
+        in_shardings=(state_sharding, batch_sharding, replicated),
+        out_shardings=(state_sharding, replicated), donate_argnums=0)
+    return cls(init, step, abstract, state_sharding, batch_sharding,
+               model.config.context + k)
+
+  def batch_struct(self, batch_size: int) -> jax.ShapeDtypeStruct:
+    return jax.ShapeDtypeStruct((batch_size, self.window), jnp.uint8,
+                                sharding=self.batch_sharding)
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   """Trains (or resumes) the configured model in `workdir`; returns final metrics.
 
@@ -185,21 +232,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   # Auto axes: XLA propagates the batch sharding through the model (plain GSPMD).
   mesh = jax.make_mesh((n_dev,), ("data",),
                        axis_types=(jax.sharding.AxisType.Auto,))
-  batch_sharding = NamedSharding(mesh, P("data"))
-  replicated = NamedSharding(mesh, P())
   model = AudioLM(model_cfg)
-  optimizer, schedule = steps.make_optimizer(**config.optimizer.to_dict())
   init_rng, dropout_rng = jax.random.split(jax.random.key(config.seed))
-
-  def init(rng):
-    params = model.init(rng, jnp.zeros((1, 1), jnp.int32), num_targets=1)["params"]
-    return steps.TrainState(jnp.zeros((), jnp.int32), params, optimizer.init(params))
-
-  abstract = jax.eval_shape(init, init_rng)
-  state_sharding = jax.tree.map(lambda _: replicated, abstract)
-  abstract = jax.tree.map(
-      lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
-      abstract, state_sharding)
+  sharded = ShardedStep.build(config, model, mesh, init_rng)
+  init, abstract, train_step = sharded.init, sharded.abstract_state, sharded.step
+  batch_sharding, state_sharding = sharded.batch_sharding, sharded.state_sharding
 
   writer = MetricWriter(workdir, total_steps=config.num_steps, enabled=proc == 0)
   ckpt = Checkpointer(workdir, keep=config.keep_checkpoints,
@@ -229,15 +266,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   writer.print(f"model: {count_params(state.params):,} parameters; {n_dev} device(s) "
                f"in {n_proc} process(es); dataset {path}")
 
-  train_step = jax.jit(
-      steps.make_train_step(model, optimizer, schedule, objective=config.objective,
-                            num_targets=k),
-      in_shardings=(state_sharding, batch_sharding, replicated),
-      out_shardings=(state_sharding, replicated), donate_argnums=0)
-  window = model_cfg.context + k
-  batch_struct = jax.ShapeDtypeStruct((config.batch_size, window), jnp.uint8,
-                                      sharding=batch_sharding)
-  compiled = train_step.lower(abstract, batch_struct, dropout_rng).compile()
+  compiled = train_step.lower(abstract, sharded.batch_struct(config.batch_size),
+                              dropout_rng).compile()
   _log_compiled(compiled, writer, config.batch_size, k)
 
   references = References.fit(pipeline.FlatSplit(path, "train").codes)

@@ -1,6 +1,5 @@
 """Parameter count, gradients, numerics options, dropout, and input errors."""
 
-import dataclasses
 
 import flax.linen as nn
 import jax
@@ -72,16 +71,39 @@ def test_every_parameter_gets_a_gradient(name, np_rng):
     assert np.isfinite(norm) and norm > 0, jax.tree_util.keystr(path)
 
 
-def test_remat_gives_identical_gradients(np_rng):
-  cfg = CONFIGS["tiny"]
-  codes = random_codes(np_rng, 2, cfg.context + 30)
-  grads = []
-  for remat in (False, True):
-    model, params = make_model(dataclasses.replace(cfg, remat_encoder=remat))
-    grads.append(jax.jit(jax.grad(_loss, argnums=1), static_argnums=(0, 3))(
-        model, params, codes, 30, jax.random.key(2)))
-  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7),
-               *grads)
+@pytest.mark.parametrize("name", ["tiny", "odd"])
+def test_remat_gives_identical_logits_and_gradients(name, np_rng):
+  # Rows long enough for 3+ encoder time segments (16 chunks each), and a target
+  # block that does not divide batch x K: the padded last block must be dropped.
+  cfg = CONFIGS[name]
+  k = 40 * cfg.chunk_size + 7
+  codes = random_codes(np_rng, 2, cfg.context + k + 3)
+  model, params = make_model(cfg)
+  loss_and_grad = jax.jit(jax.value_and_grad(
+      lambda p, m: optax.softmax_cross_entropy_with_integer_labels(
+          m.apply({"params": p}, codes, num_targets=k), codes[:, -k:]).mean()),
+      static_argnums=1)
+  plain = loss_and_grad(params, model)
+  for changes in ({"remat_encoder": True}, {"remat_block": 97},
+                  {"remat_encoder": True, "remat_block": 64}):
+    remat = AudioLM(cfg.replace(**changes))
+    np.testing.assert_allclose(dense(remat, params, codes, k),
+                               dense(model, params, codes, k), rtol=1e-5, atol=1e-5)
+    loss, grads = loss_and_grad(params, remat)
+    np.testing.assert_allclose(loss, plain[0], rtol=1e-6)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6),
+                 grads, plain[1])
+
+
+def test_remat_trains_with_dropout(np_rng):
+  cfg = CONFIGS["tiny"].replace(remat_encoder=True, remat_block=50,
+                                encoder_dropout=0.2, head_dropout=0.2)
+  model, params = make_model(cfg)
+  k = 40 * cfg.chunk_size
+  codes = random_codes(np_rng, 2, cfg.context + k)
+  grads = jax.jit(jax.grad(_loss, argnums=1), static_argnums=(0, 3))(
+      model, params, codes, k, jax.random.key(2))
+  assert all(np.isfinite(g).all() for g in jax.tree.leaves(grads))
 
 
 def test_bfloat16_compute_keeps_float32_params_and_tracks_float32(np_rng):

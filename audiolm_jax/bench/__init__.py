@@ -1,0 +1,6 @@
+"""Benchmarks: `python -m audiolm_jax.bench` (see `__main__` for the suites).
+
+Every suite returns a JSON-able dict with the environment it ran in (date, device,
+versions); `report.markdown` turns a results file into tables and `report.py
+--readme` writes them into the README's Performance section.
+"""

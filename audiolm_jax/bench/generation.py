@@ -1,0 +1,73 @@
+"""Generation speed, steady state: cached (ring buffers) vs naive (chunked recompute).
+
+Samples/s counts every stream; the real-time factor is generated audio seconds per
+wall-clock second over all streams (1.0 = as fast as 16 kHz playback). Both paths
+use random parameters and a random prompt; the first block (compilation, priming)
+and the first naive step (compilation) are excluded.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import jax
+import numpy as np
+
+from audiolm_jax import generation
+from audiolm_jax.model import AudioLM, init_params
+from audiolm_jax.model_config import get_model_config
+from audiolm_jax.train_lib import SAMPLE_RATE
+
+
+def _intervals(iterator) -> list[float]:
+  times, last = [], time.perf_counter()
+  for _ in iterator:
+    now = time.perf_counter()
+    times.append(now - last)
+    last = now
+  return times
+
+
+def cached_rate(model, params, prompt, *, block: int, blocks: int) -> float:
+  """Samples/s per stream of `generation.generate` after its first block."""
+  key = jax.random.key(1)
+  times = _intervals(generation.generate_blocks(
+      model, params, key, num_samples=block * (blocks + 1), prompt_BxP=prompt,
+      block=block))
+  return block / min(times[1:])
+
+
+def naive_rate(model, params, prompt, *, steps: int) -> float:
+  """Samples/s per stream of `generation.generate_naive` after its first step."""
+  stamps = []
+  generation.generate_naive(model, params, jax.random.key(1), num_samples=steps + 1,
+                            prompt_BxP=prompt,
+                            callback=lambda _: stamps.append(time.perf_counter()))
+  return 1.0 / statistics.median(np.diff(stamps))
+
+
+def run(*, preset: str, context: int | None, batches: list[int], block: int,
+        blocks: int, naive_steps: int, log=print) -> dict:
+  cfg = get_model_config(preset, **({"context": context} if context else {}))
+  model = AudioLM(cfg)
+  params = init_params(model, jax.random.key(0))
+  rows = []
+  for batch in batches:
+    prompt = np.random.default_rng(0).integers(0, 256, (batch, 2 * cfg.chunk_size))
+    for method in ("cached", "naive"):
+      per_stream = (cached_rate(model, params, prompt, block=block, blocks=blocks)
+                    if method == "cached" else
+                    naive_rate(model, params, prompt, steps=naive_steps))
+      rows.append({"batch": batch, "method": method,
+                   "samples_per_s": per_stream * batch,
+                   "samples_per_s_per_stream": per_stream,
+                   "real_time_factor": per_stream * batch / SAMPLE_RATE})
+      log(rows[-1])
+  speedups = []
+  for batch in batches:
+    c, n = (next(r["samples_per_s"] for r in rows
+                 if r["batch"] == batch and r["method"] == m) for m in ("cached", "naive"))
+    speedups.append({"batch": batch, "cached_over_naive": c / n})
+  return {"preset": preset, "context": cfg.context, "block": block, "rows": rows,
+          "speedups": speedups}

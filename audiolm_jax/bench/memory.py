@@ -1,0 +1,79 @@
+"""Peak memory of the training step against context length, and the largest batch.
+
+Compiles (never runs) the step `train.py` uses for the paper's model at each context,
+with and without rematerialization (the encoder in time segments and the
+Transformer in blocks of `remat_block` targets), and reads XLA's buffer assignment: arguments +
+outputs + temporaries. Memory is affine in the batch, so two compilations predict
+the largest batch that fits the device and a third (or a few) confirm it.
+"""
+
+from __future__ import annotations
+
+import jax
+import ml_collections
+
+from audiolm_jax import config_lib, cost
+from audiolm_jax.model import AudioLM
+from audiolm_jax.train_lib import ShardedStep
+
+_MAX_BATCH = 1 << 16
+
+
+def step_bytes(config: ml_collections.ConfigDict, batch_per_device: int) -> int:
+  """Compiled memory per device of `config`'s train step at this batch."""
+  n_dev = jax.device_count()
+  config = ml_collections.ConfigDict(config.to_dict())
+  config.batch_size = batch_per_device * n_dev
+  model_cfg = config_lib.validate(config, n_dev)
+  mesh = jax.make_mesh((n_dev,), ("data",),
+                       axis_types=(jax.sharding.AxisType.Auto,))
+  sharded = ShardedStep.build(config, AudioLM(model_cfg), mesh, jax.random.key(0))
+  compiled = sharded.step.lower(sharded.abstract_state,
+                                sharded.batch_struct(config.batch_size),
+                                jax.random.key(1)).compile()
+  return cost.peak_bytes_of(compiled)
+
+
+def largest_batch(config, limit: int, one: int, two: int) -> int:
+  """Largest per-device batch whose step fits in `limit` bytes (0 if none), at
+  most 2^16: the affine prediction from batches 1 and 2, confirmed by compiling it
+  and its neighbour, bisected if the prediction was off."""
+  if one > limit:
+    return 0
+  fits = lambda b: step_bytes(config, b) <= limit
+  guess = min(_MAX_BATCH, 1 + (limit - one) // max(two - one, 1))
+  if not fits(guess):
+    lo, hi = 1, guess              # lo fits, hi does not
+  elif guess == _MAX_BATCH or not fits(guess + 1):
+    return guess
+  else:
+    lo, hi = guess + 1, min(2 * guess + 2, _MAX_BATCH + 1)
+    while hi <= _MAX_BATCH and fits(hi):
+      lo, hi = hi, min(2 * hi, _MAX_BATCH + 1)
+  while hi - lo > 1:
+    mid = (lo + hi) // 2
+    lo, hi = (mid, hi) if fits(mid) else (lo, mid)
+  return lo
+
+
+def run(*, preset: str, contexts: list[int], memory_limit: int, remat_block: int,
+        find_largest_batch: bool = True, log=print) -> dict:
+  """Rows per context: no remat, then remat_encoder + remat_block."""
+  rows = []
+  for context in contexts:
+    for remat in (False, True):
+      config = config_lib.paper_config(preset, "music21_piano")
+      config.model.context = context
+      config.model.remat_encoder = remat
+      config.model.remat_block = remat_block if remat else 0
+      one, two = step_bytes(config, 1), step_bytes(config, 2)
+      row = {"context": context, "remat_encoder": remat,
+             "remat_block": config.model.remat_block,
+             "num_targets": config.num_targets,
+             "gib_batch_1": one / 2**30, "gib_per_extra_row": (two - one) / 2**30}
+      if find_largest_batch:
+        row["largest_batch_per_device"] = largest_batch(config, memory_limit, one, two)
+      rows.append(row)
+      log(row)
+  return {"preset": preset, "memory_limit_gib": memory_limit / 2**30,
+          "devices": jax.device_count(), "rows": rows}

@@ -1,0 +1,188 @@
+"""Markdown tables from a benchmark results file, and the README section made of them.
+
+    python -m audiolm_jax.bench.report --results benchmarks/cpu.json [--readme README.md]
+
+Prints the tables; with --readme, replaces everything between the README's
+`<!-- performance:begin -->` and `<!-- performance:end -->` lines with them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+BEGIN, END = "<!-- performance:begin -->", "<!-- performance:end -->"
+
+
+def _num(x: float, digits: int = 3) -> str:
+  """Three significant figures, thousands separated: 0.00225, 2.25, 201, 12,300."""
+  if x == 0 or x != x:
+    return str(x)
+  magnitude = len(str(int(abs(x)))) if abs(x) >= 1 else 0
+  decimals = max(0, digits - magnitude) if abs(x) >= 1 else digits - 1 - int(
+      f"{abs(x):e}".split("e")[1])
+  return f"{x:,.{decimals}f}"
+
+
+def _context(samples: int) -> str:
+  return f"{samples // 1000:,}k" if samples % 1000 == 0 else f"{samples:,}"
+
+
+def _header(suite: dict) -> list[str]:
+  v = suite["versions"]
+  return [f"Measured {suite['date']} on {suite['device']} (jax {v['jax']}, flax "
+          f"{v['flax']}{', torch ' + v['torch'] if 'torch' in v else ''}); "
+          f"reproduce with `{suite['command']}`.", ""]
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+  return (["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+          + ["| " + " | ".join(r) + " |" for r in rows] + [""])
+
+
+def per_target(s: dict) -> list[str]:
+  lines = ["### Chunked vs dense, per target", ""] + _header(s)
+  lines += [f"The paper model with random parameters; chunked = the paper's literal "
+            f"computation on {s['chunked_batch']} contexts, dense = one row with K "
+            f"targets. fwd = eval-mode forward, fwd+bwd = gradient of the mean "
+            f"cross-entropy. Time: fastest of the repeats after a warm-up (one run "
+            f"when a run outlasts the time budget); FLOPs and memory: XLA's compiled "
+            f"cost and buffer analyses. (remat): the plain computation needs more "
+            f"memory than the device has, so the row ran with `remat_encoder` and "
+            f"`remat_block` (same numbers; the time includes the recompute, the "
+            f"GFLOP do not).", ""]
+  rows = []
+  for r in s["rows"]:
+    path = "chunked" if r["path"] == "chunked" else f"dense, K = {r['num_targets']:,}"
+    ms = (_num(r["ms_per_target"]) if "ms_per_target" in r
+          else f"not run: {r['skipped']}")
+    if r.get("remat"):
+      ms += " (remat)"
+    rows.append([_context(r["context"]), r["pass"], path, ms,
+                 _num(r["gflop_per_target"]), _num(r["compiled_gib"])])
+  lines += _table(["context", "pass", "path", "ms per target", "GFLOP per target",
+                   "compiled GiB"], rows)
+  rows = [[_context(r["context"]), r["pass"], f"{r['num_targets']:,}",
+           _num(r["time_ratio"]) + "x" if "time_ratio" in r else "-",
+           _num(r["flop_ratio"]) + "x"] for r in s["ratios"]]
+  return lines + _table(["context", "pass", "dense K", "chunked / dense time",
+                         "chunked / dense FLOPs"], rows)
+
+
+def _remat(r: dict) -> str:
+  parts = (["encoder"] if r["remat_encoder"] else []) + (
+      [f"blocks of {r['remat_block']}"] if r.get("remat_block") else [])
+  return " + ".join(parts) or "no"
+
+
+def training(s: dict) -> list[str]:
+  m = s["matmul"]
+  lines = ["### Training throughput and MFU", ""] + _header(s)
+  lines += [f"The train step `train.py` compiles (data parallel, state donated) on "
+            f"random windows. MFU = XLA's FLOPs of the step without rematerialization "
+            f"per second / the measured {m['dtype']} matmul rate of "
+            f"{_num(m['tflops'])} TFLOP/s ({m['size']} x {m['size']}) per device.", ""]
+  rows = [[r["config"], _context(r["context"]), f"{r['batch_size']} x "
+           f"{r['targets_per_step'] // r['batch_size']:,}", r["dtype"],
+           _remat(r), _num(r["step_s"]),
+           _num(r["targets_per_s"]), _num(r["audio_s_per_s"]),
+           _num(r["model_tflop_per_step"]), f"{100 * r['mfu']:.1f} %"]
+          for r in s["rows"]]
+  return lines + _table(["config", "context", "batch x targets", "dtype", "remat",
+                         "s per step", "targets/s", "audio s/s", "TFLOP per step",
+                         "MFU"], rows)
+
+
+def generation(s: dict) -> list[str]:
+  lines = ["### Generation", ""] + _header(s)
+  lines += [f"Context {_context(s['context'])}, random parameters and prompt. cached = "
+            f"ring buffers (blocks of {s['block']} samples in one `lax.scan`), naive = "
+            f"the chunked path recomputed per sample. Samples/s and the real-time "
+            f"factor (audio seconds per second, 1 = 16 kHz playback) count every "
+            f"stream.", ""]
+  speedup = {x["batch"]: x["cached_over_naive"] for x in s["speedups"]}
+  rows = [[str(r["batch"]), r["method"], _num(r["samples_per_s"]),
+           _num(r["real_time_factor"]),
+           _num(speedup[r["batch"]]) + "x" if r["method"] == "cached" else ""]
+          for r in s["rows"]]
+  return lines + _table(["streams", "method", "samples/s", "real-time factor",
+                         "cached / naive"], rows)
+
+
+def memory(s: dict) -> list[str]:
+  lines = ["### Training memory against context", ""] + _header(s)
+  lines += [f"Compiled memory per device of the train step (arguments + outputs + "
+            f"temporaries, XLA's buffer assignment), dense objective with "
+            f"{s['rows'][0]['num_targets']:,} targets per row; the largest batch is "
+            f"per device against {_num(s['memory_limit_gib'])} GiB.", ""]
+  rows = [[_context(r["context"]), _remat(r),
+           _num(r["gib_batch_1"]), _num(r["gib_per_extra_row"]),
+           str(r.get("largest_batch_per_device", "-"))] for r in s["rows"]]
+  return lines + _table(["context", "remat", "GiB at batch 1", "GiB per extra row",
+                         "largest batch"], rows)
+
+
+def torch(s: dict) -> list[str]:
+  lines = ["### PyTorch reference vs JAX", ""] + _header(s)
+  lines += [f"`audiolm_jax/torch_reference.py` (the paper's model written from the "
+            f"paper, our parameters ported in; a test checks equal log-probabilities "
+            f"within 1e-4), context {_context(s['context'])}, forward only; chunked "
+            f"paths on {s['chunked_batch']} contexts, dense with K = "
+            f"{s['num_targets']:,}; PyTorch on {s['torch_threads']} threads.", ""]
+  names = {"torch_eager": "PyTorch eager, chunked",
+           "torch_compile": "PyTorch `torch.compile`, chunked",
+           "jax_chunked": "JAX chunked", "jax_dense": "JAX dense"}
+  rows = [[names[k], _num(v)] for k, v in s["ms_per_target"].items()]
+  return lines + _table(["implementation", "ms per target"], rows)
+
+
+def pipeline(s: dict) -> list[str]:
+  lines = ["### Input pipeline", ""] + _header(s)
+  lines += [f"Windows of {s['context'] + s['num_targets']:,} codes in batches of "
+            f"{s['batch']}; demand = one batch per {s['step_seconds']} s (the default "
+            f"config's measured step).", ""]
+  rows = [[str(r["workers"]), _num(r["windows_per_s"]), _num(r["samples_per_s"] / 1e6),
+           _num(r["supply_over_demand"]) + "x"] for r in s["rows"]]
+  return lines + _table(["Grain workers", "windows/s", "M samples/s",
+                         "supply / demand"], rows)
+
+
+SECTIONS = {"per_target": per_target, "training": training, "generation": generation,
+            "memory": memory, "torch": torch, "pipeline": pipeline}
+
+
+def markdown(results: dict) -> str:
+  """Every suite present in `results`, in a fixed order, as markdown."""
+  lines = []
+  for name, render in SECTIONS.items():
+    if name in results:
+      lines += render(results[name])
+  return "\n".join(lines)
+
+
+def replace_section(readme: str, section: str) -> str:
+  """`readme` with the text between the performance markers replaced."""
+  if readme.count(BEGIN) != 1 or readme.count(END) != 1:
+    raise ValueError(f"the README needs exactly one {BEGIN} line and one {END} line")
+  head, rest = readme.split(BEGIN)
+  _, tail = rest.split(END)
+  return f"{head}{BEGIN}\n{section.rstrip()}\n{END}{tail}"
+
+
+def main() -> None:
+  p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  p.add_argument("--results", required=True)
+  p.add_argument("--readme", default="")
+  args = p.parse_args()
+  with open(args.results) as f:
+    section = markdown(json.load(f))
+  if args.readme:
+    with open(args.readme) as f:
+      text = replace_section(f.read(), section)
+    with open(args.readme, "w") as f:
+      f.write(text)
+  print(section)
+
+
+if __name__ == "__main__":
+  main()

@@ -1,0 +1,98 @@
+"""Training throughput of the paper configs: the real sharded train step, random codes.
+
+Runs `train_lib.ShardedStep` (the step `train.py` compiles: data parallel over every
+device, state donated) on uniformly random windows, which cost the same as real
+audio. Model FLOPs come from XLA's count of the same step compiled without
+rematerialization (recomputation is not useful work), so MFU = model FLOPs per
+second / the measured matmul rate.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import time
+
+import jax
+import ml_collections
+import numpy as np
+
+from audiolm_jax import config_lib, cost
+from audiolm_jax.model import AudioLM
+from audiolm_jax.train_lib import SAMPLE_RATE, ShardedStep
+
+
+def load_config(path: str) -> ml_collections.ConfigDict:
+  """`get_config()` of a config file; 'FILE:ARG' passes ARG, as train.py does."""
+  path, _, arg = path.partition(":")
+  if not os.path.isfile(path):
+    raise FileNotFoundError(f"config file {path!r} not found (run from the "
+                            f"repository root, e.g. configs/paper_128k.py)")
+  spec = importlib.util.spec_from_file_location("bench_config", path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config(arg) if arg else module.get_config()
+
+
+def _compile(config, model_cfg, mesh):
+  sharded = ShardedStep.build(config, AudioLM(model_cfg), mesh, jax.random.key(0))
+  compiled = sharded.step.lower(sharded.abstract_state,
+                                sharded.batch_struct(config.batch_size),
+                                jax.random.key(1)).compile()
+  return sharded, compiled
+
+
+def measure(config_path: str, *, batch_size: int | None, steps: int,
+            matmul_tflops: float, dtype: str | None = None, log=print) -> dict:
+  """Steps/s, targets/s, audio seconds/s and MFU of one config's train step
+  (batch_size / dtype: None keeps the config's)."""
+  config = load_config(config_path)
+  if batch_size:
+    config.batch_size = batch_size
+  if dtype:
+    config.model.dtype = dtype
+  n_dev = jax.device_count()
+  model_cfg = config_lib.validate(config, n_dev)
+  mesh = jax.make_mesh((n_dev,), ("data",),
+                       axis_types=(jax.sharding.AxisType.Auto,))
+  sharded, compiled = _compile(config, model_cfg, mesh)
+  model_flops = cost.flops_of(compiled) * n_dev
+  if model_cfg.remat_encoder or model_cfg.remat_block:
+    # Recomputation is not model work, and XLA counts a loop body once, not per
+    # iteration: count the same step compiled without remat (never run).
+    _, plain = _compile(config, model_cfg.replace(remat_encoder=False, remat_block=0),
+                        mesh)
+    model_flops = cost.flops_of(plain) * n_dev
+  state = jax.jit(sharded.init, out_shardings=sharded.state_sharding)(
+      jax.random.key(0))
+  codes = np.random.default_rng(0).integers(
+      0, 256, (config.batch_size, sharded.window), np.uint8)
+  batch = jax.device_put(codes, sharded.batch_sharding)
+  rng = jax.random.key(1)
+  state, metrics = compiled(state, batch, rng)  # warm up
+  jax.block_until_ready(metrics)
+  start = time.perf_counter()
+  for _ in range(steps):
+    state, metrics = compiled(state, batch, rng)
+  jax.block_until_ready((state, metrics))
+  step_s = (time.perf_counter() - start) / steps
+  targets = config.batch_size * config_lib.window_targets(config)
+  row = {"config": config_path, "context": model_cfg.context,
+         "objective": config.objective, "batch_size": config.batch_size,
+         "targets_per_step": targets, "remat_encoder": model_cfg.remat_encoder,
+         "remat_block": model_cfg.remat_block,
+         "dtype": model_cfg.dtype, "devices": n_dev, "steps_timed": steps,
+         "step_s": step_s, "targets_per_s": targets / step_s,
+         "audio_s_per_s": targets / step_s / SAMPLE_RATE,
+         "model_tflop_per_step": model_flops / 1e12,
+         "mfu": model_flops / step_s / (matmul_tflops * 1e12 * n_dev),
+         "loss_bits": float(metrics["loss_bits"])}
+  log(row)
+  return row
+
+
+def run(*, config_paths: list[str], batch_size: int | None, steps: int,
+        matmul: dict, dtype: str | None = None, log=print) -> dict:
+  rows = [measure(p, batch_size=batch_size, steps=steps, dtype=dtype,
+                  matmul_tflops=matmul["tflops"], log=log) for p in config_paths]
+  return {"matmul": matmul, "rows": rows}

@@ -1,0 +1,117 @@
+"""The benchmark CLI: its numbers are consistent, its search is right, the README is
+generated from the committed results."""
+
+import json
+import os
+
+import pytest
+
+from audiolm_jax.bench import __main__ as bench_cli
+from audiolm_jax.bench import memory, report
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+COMMITTED_RESULTS = os.path.join(ROOT, "benchmarks", "results_cpu.json")
+
+
+@pytest.fixture(scope="module")
+def tiny_results(tmp_path_factory):
+  out = str(tmp_path_factory.mktemp("bench") / "r.json")
+  bench_cli.main(["--suites", "per_target,generation", "--preset", "tiny",
+                  "--contexts", "128,256", "--num_targets", "16,64",
+                  "--chunked_batch", "3", "--budget_s", "0.2", "--max_repeats", "2",
+                  "--generation_batches", "1,2", "--generation_block", "20",
+                  "--naive_steps", "2", "--out", out])
+  # A later run of another suite merges into the same file.
+  bench_cli.main(["--suites", "training", "--train_configs", "configs/default.py:tiny",
+                  "--train_batch", "2", "--train_steps", "1", "--out", out])
+  with open(out) as f:
+    return out, json.load(f)
+
+
+def test_results_name_environment_and_command(tiny_results):
+  _, results = tiny_results
+  assert set(results) == {"per_target", "generation", "training"}
+  for suite in results.values():
+    assert suite["date"] and suite["device"] and suite["versions"]["jax"]
+  assert results["per_target"]["command"] == (
+      "python -m audiolm_jax.bench --suites per_target --preset tiny --contexts "
+      "128,256 --num_targets 16,64 --chunked_batch 3 --budget_s 0.2 --max_repeats 2")
+
+
+def test_per_target_rows_and_ratios(tiny_results):
+  _, results = tiny_results
+  s = results["per_target"]
+  # 2 contexts x 2 passes x (chunked + 2 dense K).
+  assert len(s["rows"]) == 12 and len(s["ratios"]) == 8
+  by_key = {(r["context"], r["pass"], r["path"], r["num_targets"]): r for r in s["rows"]}
+  for r in s["ratios"]:
+    c = by_key[(r["context"], r["pass"], "chunked", 1)]
+    d = by_key[(r["context"], r["pass"], "dense", r["num_targets"])]
+    assert r["time_ratio"] == pytest.approx(c["ms_per_target"] / d["ms_per_target"])
+  for context in (128, 256):
+    for pass_ in ("fwd", "fwd+bwd"):
+      chunked = by_key[(context, pass_, "chunked", 1)]["gflop_per_target"]
+      dense = [by_key[(context, pass_, "dense", k)]["gflop_per_target"] for k in (16, 64)]
+      # Dense shares the encoder over overlapping chunks: cheaper, more so for larger K.
+      assert chunked > dense[0] > dense[1] > 0
+    fwd = by_key[(context, "fwd", "chunked", 1)]["gflop_per_target"]
+    assert 2 * fwd < by_key[(context, "fwd+bwd", "chunked", 1)]["gflop_per_target"]
+
+
+def test_generation_and_training_rows(tiny_results):
+  _, results = tiny_results
+  g = results["generation"]
+  rates = {(r["batch"], r["method"]): r for r in g["rows"]}
+  for batch in (1, 2):
+    for method in ("cached", "naive"):
+      r = rates[(batch, method)]
+      assert r["real_time_factor"] == pytest.approx(r["samples_per_s"] / 16_000)
+      assert r["samples_per_s"] == pytest.approx(r["samples_per_s_per_stream"] * batch)
+  assert all(s["cached_over_naive"] > 1 for s in g["speedups"])
+  (t,) = results["training"]["rows"]
+  assert t["batch_size"] == 2 and t["targets_per_step"] == 2 * 256
+  assert t["targets_per_s"] == pytest.approx(t["targets_per_step"] / t["step_s"])
+  assert 0 < t["mfu"] < 1 and t["loss_bits"] > 0
+
+
+def test_markdown_written_beside_json(tiny_results):
+  out, results = tiny_results
+  with open(out.replace(".json", ".md")) as f:
+    text = f.read()
+  assert text == report.markdown(results)
+  for heading in ("Chunked vs dense", "Training throughput", "Generation"):
+    assert f"### {heading}" in text
+
+
+def test_largest_batch_search_corrects_a_wrong_prediction(monkeypatch):
+  # Memory grows faster than batches 1 and 2 predict (e.g. a layout change at 5):
+  # the search must still return the true largest batch, 7.
+  need = lambda b: 10 * b + (25 if b >= 5 else 0)
+  monkeypatch.setattr(memory, "step_bytes", lambda config, b: need(b))
+  limit = 95
+  assert memory.largest_batch(None, limit, need(1), need(2)) == 7
+  # ... and slower than predicted: 3 + 2b fits up to 46 in 95.
+  need = lambda b: 10 * b if b <= 2 else 20 + 2 * b
+  assert memory.largest_batch(None, limit, need(1), need(2)) == 37
+  assert memory.largest_batch(None, 5, 10, 20) == 0
+
+
+def test_number_format():
+  assert [report._num(x) for x in (0.00225, 2.25, 201.4, 12_345.6, 0.5)] == [
+      "0.00225", "2.25", "201", "12,346", "0.500"]
+
+
+def test_bad_suite_is_refused(capsys):
+  with pytest.raises(SystemExit):
+    bench_cli.main(["--suites", "per_target,speed"])
+  assert "unknown suite(s) ['speed']" in capsys.readouterr().err
+
+
+def test_readme_performance_section_is_generated_from_committed_results():
+  with open(COMMITTED_RESULTS) as f:
+    section = report.markdown(json.load(f))
+  with open(os.path.join(ROOT, "README.md")) as f:
+    readme = f.read()
+  assert report.replace_section(readme, section) == readme, (
+      "README's Performance section is stale: run python -m audiolm_jax.bench.report "
+      "--results benchmarks/results_cpu.json --readme README.md")
