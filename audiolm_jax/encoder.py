@@ -68,7 +68,10 @@ def _dense_in_segments(stack, convs, proj, x_BxL, key, *, receptive_field: int,
   z at output position i reads x[i : i + R], so output segment [a, a + segment)
   needs only x[a : a + segment + R - 1]: the segments give the same z, and only one
   segment's conv activations are alive at a time (the backward pass recomputes
-  them). Returns z [B, L - R + 1, D].
+  them). A loop, not unrolled segments: XLA schedules unrolled recomputations
+  together and the memory saving is lost. (XLA's CPU backend runs these loop-body
+  convolutions far slower than the plain stack's; use it where memory demands it.)
+  Returns z [B, L - R + 1, D].
   """
   batch, length = x_BxL.shape
   out_length = length - receptive_field + 1

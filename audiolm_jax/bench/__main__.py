@@ -20,6 +20,7 @@ of everything in it go to the same name with .md. `python -m audiolm_jax.bench.r
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import shlex
@@ -106,7 +107,8 @@ def run_suite(name: str, args: argparse.Namespace) -> dict:
     _log({"matmul": rate})
     return training.run(config_paths=args.train_configs.split(","),
                         batch_size=args.train_batch or None, steps=args.train_steps,
-                        matmul=rate, dtype=args.train_dtype or None, log=_log)
+                        matmul=rate, memory_limit=limit,
+                        dtype=args.train_dtype or None, log=_log)
   if name == "generation":
     from audiolm_jax.bench import generation
     return generation.run(preset=args.preset, context=None,
@@ -175,10 +177,21 @@ def main(argv: list[str] | None = None) -> dict:
     raise SystemExit(f"the pipeline suite needs --dataset_dir, a built split folder; "
                      f"got {args.dataset_dir!r} (build one with python -m "
                      f"audiolm_jax.data.build)")
+  if "torch" in suites and importlib.util.find_spec("torch") is None:
+    message = ('the torch suite needs PyTorch: pip install -e ".[bench]" (or leave '
+               'torch out of --suites)')
+    if any(a.startswith("--suites") for a in argv):
+      raise SystemExit(message)
+    print(f"skipping the torch suite: {message}", flush=True)
+    suites.remove("torch")
   results = {}
   if os.path.isfile(args.out):
     with open(args.out) as f:
-      results = json.load(f)
+      try:
+        results = json.load(f)
+      except json.JSONDecodeError as e:
+        raise SystemExit(f"--out {args.out} exists but is not a results file ({e}); "
+                         f"move it away or choose another --out") from e
   env = environment.environment()
   for name in suites:
     print(f"== {name} on {env['device']}", flush=True)

@@ -56,23 +56,30 @@ def largest_batch(config, limit: int, one: int, two: int) -> int:
   return lo
 
 
+REMATS = ("none", "blocks", "blocks+encoder")
+
+
 def run(*, preset: str, contexts: list[int], memory_limit: int, remat_block: int,
         find_largest_batch: bool = True, log=print) -> dict:
-  """Rows per context: no remat, then remat_encoder + remat_block."""
+  """Rows per context and remat: none, the Transformer in blocks of `remat_block`
+  targets, and that plus the encoder in time segments."""
   rows = []
   for context in contexts:
-    for remat in (False, True):
+    for remat in REMATS:
       config = config_lib.paper_config(preset, "music21_piano")
       config.model.context = context
-      config.model.remat_encoder = remat
-      config.model.remat_block = remat_block if remat else 0
+      config.model.remat_block = 0 if remat == "none" else remat_block
+      config.model.remat_encoder = remat == "blocks+encoder"
       one, two = step_bytes(config, 1), step_bytes(config, 2)
-      row = {"context": context, "remat_encoder": remat,
+      row = {"context": context, "remat_encoder": config.model.remat_encoder,
              "remat_block": config.model.remat_block,
              "num_targets": config.num_targets,
              "gib_batch_1": one / 2**30, "gib_per_extra_row": (two - one) / 2**30}
       if find_largest_batch:
         row["largest_batch_per_device"] = largest_batch(config, memory_limit, one, two)
+      else:  # the affine prediction alone, unconfirmed
+        row["largest_batch_predicted"] = (
+            0 if one > memory_limit else 1 + (memory_limit - one) // max(two - one, 1))
       rows.append(row)
       log(row)
   return {"preset": preset, "memory_limit_gib": memory_limit / 2**30,

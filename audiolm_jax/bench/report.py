@@ -16,6 +16,8 @@ BEGIN, END = "<!-- performance:begin -->", "<!-- performance:end -->"
 
 def _num(x: float, digits: int = 3) -> str:
   """Three significant figures, thousands separated: 0.00225, 2.25, 201, 12,300."""
+  if x is None:  # not measured
+    return "-"
   if x == 0 or x != x:
     return str(x)
   magnitude = len(str(int(abs(x)))) if abs(x) >= 1 else 0
@@ -25,6 +27,8 @@ def _num(x: float, digits: int = 3) -> str:
 
 
 def _context(samples: int) -> str:
+  if samples % 1_000_000 == 0:
+    return f"{samples // 1_000_000}M"
   return f"{samples // 1000:,}k" if samples % 1000 == 0 else f"{samples:,}"
 
 
@@ -47,17 +51,18 @@ def per_target(s: dict) -> list[str]:
             f"targets. fwd = eval-mode forward, fwd+bwd = gradient of the mean "
             f"cross-entropy. Time: fastest of the repeats after a warm-up (one run "
             f"when a run outlasts the time budget); FLOPs and memory: XLA's compiled "
-            f"cost and buffer analyses. (remat): the plain computation needs more "
-            f"memory than the device has, so the row ran with `remat_encoder` and "
-            f"`remat_block` (same numbers; the time includes the recompute, the "
-            f"GFLOP do not).", ""]
+            f"cost and buffer analyses. (blocks) / (blocks+encoder): the plain "
+            f"computation needs more memory than the device has, so the row ran "
+            f"with `remat_block` / also `remat_encoder` (same numbers; the time "
+            f"includes the recompute; the GFLOP are the plain computation's, the GiB "
+            f"what ran).", ""]
   rows = []
   for r in s["rows"]:
     path = "chunked" if r["path"] == "chunked" else f"dense, K = {r['num_targets']:,}"
     ms = (_num(r["ms_per_target"]) if "ms_per_target" in r
           else f"not run: {r['skipped']}")
     if r.get("remat"):
-      ms += " (remat)"
+      ms += f" ({r['remat']})"
     rows.append([_context(r["context"]), r["pass"], path, ms,
                  _num(r["gflop_per_target"]), _num(r["compiled_gib"])])
   lines += _table(["context", "pass", "path", "ms per target", "GFLOP per target",
@@ -83,10 +88,10 @@ def training(s: dict) -> list[str]:
             f"per second / the measured {m['dtype']} matmul rate of "
             f"{_num(m['tflops'])} TFLOP/s ({m['size']} x {m['size']}) per device.", ""]
   rows = [[r["config"], _context(r["context"]), f"{r['batch_size']} x "
-           f"{r['targets_per_step'] // r['batch_size']:,}", r["dtype"],
-           _remat(r), _num(r["step_s"]),
-           _num(r["targets_per_s"]), _num(r["audio_s_per_s"]),
-           _num(r["model_tflop_per_step"]), f"{100 * r['mfu']:.1f} %"]
+           f"{r['targets_per_step'] // r['batch_size']:,}", r["dtype"], _remat(r)]
+          + ([_num(r["step_s"]), _num(r["targets_per_s"]), _num(r["audio_s_per_s"]),
+              _num(r["model_tflop_per_step"]), f"{100 * r['mfu']:.1f} %"]
+             if "step_s" in r else [f"not run: {r['skipped']}", "", "", "", ""])
           for r in s["rows"]]
   return lines + _table(["config", "context", "batch x targets", "dtype", "remat",
                          "s per step", "targets/s", "audio s/s", "TFLOP per step",
@@ -114,10 +119,13 @@ def memory(s: dict) -> list[str]:
   lines += [f"Compiled memory per device of the train step (arguments + outputs + "
             f"temporaries, XLA's buffer assignment), dense objective with "
             f"{s['rows'][0]['num_targets']:,} targets per row; the largest batch is "
-            f"per device against {_num(s['memory_limit_gib'])} GiB.", ""]
+            f"per device against {_num(s['memory_limit_gib'])} GiB, confirmed by "
+            f"compiling it and the next (\"predicted\": from batches 1 and 2 alone).",
+            ""]
   rows = [[_context(r["context"]), _remat(r),
            _num(r["gib_batch_1"]), _num(r["gib_per_extra_row"]),
-           str(r.get("largest_batch_per_device", "-"))] for r in s["rows"]]
+           str(r["largest_batch_per_device"]) if "largest_batch_per_device" in r
+           else f"{r['largest_batch_predicted']} (predicted)"] for r in s["rows"]]
   return lines + _table(["context", "remat", "GiB at batch 1", "GiB per extra row",
                          "largest batch"], rows)
 

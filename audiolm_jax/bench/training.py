@@ -43,7 +43,8 @@ def _compile(config, model_cfg, mesh):
 
 
 def measure(config_path: str, *, batch_size: int | None, steps: int,
-            matmul_tflops: float, dtype: str | None = None, log=print) -> dict:
+            matmul_tflops: float, memory_limit: int, dtype: str | None = None,
+            log=print) -> dict:
   """Steps/s, targets/s, audio seconds/s and MFU of one config's train step
   (batch_size / dtype: None keeps the config's)."""
   config = load_config(config_path)
@@ -56,6 +57,17 @@ def measure(config_path: str, *, batch_size: int | None, steps: int,
   mesh = jax.make_mesh((n_dev,), ("data",),
                        axis_types=(jax.sharding.AxisType.Auto,))
   sharded, compiled = _compile(config, model_cfg, mesh)
+  row = {"config": config_path, "context": model_cfg.context,
+         "objective": config.objective, "batch_size": config.batch_size,
+         "targets_per_step": config.batch_size * config_lib.window_targets(config),
+         "remat_encoder": model_cfg.remat_encoder,
+         "remat_block": model_cfg.remat_block, "dtype": model_cfg.dtype,
+         "devices": n_dev, "compiled_gib": cost.peak_bytes_of(compiled) / 2**30}
+  if cost.peak_bytes_of(compiled) > 0.9 * memory_limit:
+    row["skipped"] = (f"needs {row['compiled_gib']:.1f} GiB of the device's "
+                      f"{memory_limit / 2**30:.0f} GiB")
+    log(row)
+    return row
   model_flops = cost.flops_of(compiled) * n_dev
   if model_cfg.remat_encoder or model_cfg.remat_block:
     # Recomputation is not model work, and XLA counts a loop body once, not per
@@ -76,23 +88,19 @@ def measure(config_path: str, *, batch_size: int | None, steps: int,
     state, metrics = compiled(state, batch, rng)
   jax.block_until_ready((state, metrics))
   step_s = (time.perf_counter() - start) / steps
-  targets = config.batch_size * config_lib.window_targets(config)
-  row = {"config": config_path, "context": model_cfg.context,
-         "objective": config.objective, "batch_size": config.batch_size,
-         "targets_per_step": targets, "remat_encoder": model_cfg.remat_encoder,
-         "remat_block": model_cfg.remat_block,
-         "dtype": model_cfg.dtype, "devices": n_dev, "steps_timed": steps,
-         "step_s": step_s, "targets_per_s": targets / step_s,
-         "audio_s_per_s": targets / step_s / SAMPLE_RATE,
-         "model_tflop_per_step": model_flops / 1e12,
-         "mfu": model_flops / step_s / (matmul_tflops * 1e12 * n_dev),
-         "loss_bits": float(metrics["loss_bits"])}
+  targets = row["targets_per_step"]
+  row.update(steps_timed=steps, step_s=step_s, targets_per_s=targets / step_s,
+             audio_s_per_s=targets / step_s / SAMPLE_RATE,
+             model_tflop_per_step=model_flops / 1e12,
+             mfu=model_flops / step_s / (matmul_tflops * 1e12 * n_dev),
+             loss_bits=float(metrics["loss_bits"]))
   log(row)
   return row
 
 
 def run(*, config_paths: list[str], batch_size: int | None, steps: int,
-        matmul: dict, dtype: str | None = None, log=print) -> dict:
+        matmul: dict, memory_limit: int, dtype: str | None = None, log=print) -> dict:
   rows = [measure(p, batch_size=batch_size, steps=steps, dtype=dtype,
+                  memory_limit=memory_limit,
                   matmul_tflops=matmul["tflops"], log=log) for p in config_paths]
   return {"matmul": matmul, "rows": rows}
