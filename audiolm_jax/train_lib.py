@@ -191,6 +191,18 @@ class ShardedStep:
     return jax.ShapeDtypeStruct((batch_size, self.window), jnp.uint8,
                                 sharding=self.batch_sharding)
 
+  def compile(self, batch_size: int, rng: jax.Array):
+    """The step compiled ahead of time for global batches of `batch_size` windows."""
+    return self.step.lower(self.abstract_state, self.batch_struct(batch_size),
+                           rng).compile()
+
+
+def data_mesh():
+  """Every device on one ("data",) axis. Auto axes: XLA propagates the batch
+  sharding through the model (plain GSPMD)."""
+  return jax.make_mesh((jax.device_count(),), ("data",),
+                       axis_types=(jax.sharding.AxisType.Auto,))
+
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   """Trains (or resumes) the configured model in `workdir`; returns final metrics.
@@ -229,13 +241,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
                                           process_count=n_proc))
 
   # ---- Model, optimizer, shardings ----
-  # Auto axes: XLA propagates the batch sharding through the model (plain GSPMD).
-  mesh = jax.make_mesh((n_dev,), ("data",),
-                       axis_types=(jax.sharding.AxisType.Auto,))
+  mesh = data_mesh()
   model = AudioLM(model_cfg)
   init_rng, dropout_rng = jax.random.split(jax.random.key(config.seed))
   sharded = ShardedStep.build(config, model, mesh, init_rng)
-  init, abstract, train_step = sharded.init, sharded.abstract_state, sharded.step
+  init, abstract = sharded.init, sharded.abstract_state
   batch_sharding, state_sharding = sharded.batch_sharding, sharded.state_sharding
 
   writer = MetricWriter(workdir, total_steps=config.num_steps, enabled=proc == 0)
@@ -266,8 +276,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   writer.print(f"model: {count_params(state.params):,} parameters; {n_dev} device(s) "
                f"in {n_proc} process(es); dataset {path}")
 
-  compiled = train_step.lower(abstract, sharded.batch_struct(config.batch_size),
-                              dropout_rng).compile()
+  compiled = sharded.compile(config.batch_size, dropout_rng)
   _log_compiled(compiled, writer, config.batch_size, k)
 
   references = References.fit(pipeline.FlatSplit(path, "train").codes)

@@ -42,3 +42,12 @@ def memory_limit_bytes() -> int:
   if stats and "bytes_limit" in stats:
     return int(stats["bytes_limit"])
   return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def does_not_fit(needed_bytes: int, limit: int) -> str | None:
+  """Why a computation needing `needed_bytes` should not run (None if it fits):
+  10 % of the device is left for the runtime and fragmentation."""
+  if needed_bytes <= 0.9 * limit:
+    return None
+  return (f"needs {needed_bytes / 2**30:.1f} GiB of the device's "
+          f"{limit / 2**30:.0f} GiB")

@@ -12,9 +12,8 @@ from __future__ import annotations
 import jax
 import ml_collections
 
-from audiolm_jax import config_lib, cost
+from audiolm_jax import config_lib, cost, train_lib
 from audiolm_jax.model import AudioLM
-from audiolm_jax.train_lib import ShardedStep
 
 _MAX_BATCH = 1 << 16
 
@@ -25,12 +24,9 @@ def step_bytes(config: ml_collections.ConfigDict, batch_per_device: int) -> int:
   config = ml_collections.ConfigDict(config.to_dict())
   config.batch_size = batch_per_device * n_dev
   model_cfg = config_lib.validate(config, n_dev)
-  mesh = jax.make_mesh((n_dev,), ("data",),
-                       axis_types=(jax.sharding.AxisType.Auto,))
-  sharded = ShardedStep.build(config, AudioLM(model_cfg), mesh, jax.random.key(0))
-  compiled = sharded.step.lower(sharded.abstract_state,
-                                sharded.batch_struct(config.batch_size),
-                                jax.random.key(1)).compile()
+  sharded = train_lib.ShardedStep.build(config, AudioLM(model_cfg),
+                                        train_lib.data_mesh(), jax.random.key(0))
+  compiled = sharded.compile(config.batch_size, jax.random.key(1))
   return cost.peak_bytes_of(compiled)
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import optax
 
 from audiolm_jax import cost
-from audiolm_jax.bench import timing
+from audiolm_jax.bench import environment, timing
 from audiolm_jax.model import AudioLM, init_params
 from audiolm_jax.model_config import get_model_config
 
@@ -69,16 +69,16 @@ def measure(model: AudioLM, params, *, path: str, pass_: str, num_targets: int,
   # Too big for the device as is: the same computation (equal numbers) with the
   # Transformer in rematerialized target blocks, then also the encoder in segments.
   for remat in ("blocks", "blocks+encoder"):
-    if cost.peak_bytes_of(compiled) <= 0.9 * memory_limit:
+    if not environment.does_not_fit(cost.peak_bytes_of(compiled), memory_limit):
       break
     compiled = compile_for(AudioLM(cfg.replace(
         remat_block=remat_block, remat_encoder=remat == "blocks+encoder")))
     row.update(remat=remat, compiled_gib_plain=row.get("compiled_gib_plain",
                                                        row["compiled_gib"]),
                compiled_gib=cost.peak_bytes_of(compiled) / 2**30)
-  if cost.peak_bytes_of(compiled) > 0.9 * memory_limit:
-    row["skipped"] = (f"needs {row['compiled_gib']:.1f} GiB of the device's "
-                      f"{memory_limit / 2**30:.0f} GiB")
+  skipped = environment.does_not_fit(cost.peak_bytes_of(compiled), memory_limit)
+  if skipped:
+    row["skipped"] = skipped
     return row
   t = timing.seconds(lambda: compiled(params, codes), max_repeats=max_repeats,
                      budget_s=budget_s)

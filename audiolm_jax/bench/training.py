@@ -17,9 +17,9 @@ import jax
 import ml_collections
 import numpy as np
 
-from audiolm_jax import config_lib, cost
+from audiolm_jax import config_lib, cost, train_lib
+from audiolm_jax.bench import environment
 from audiolm_jax.model import AudioLM
-from audiolm_jax.train_lib import SAMPLE_RATE, ShardedStep
 
 
 def load_config(path: str) -> ml_collections.ConfigDict:
@@ -34,14 +34,6 @@ def load_config(path: str) -> ml_collections.ConfigDict:
   return module.get_config(arg) if arg else module.get_config()
 
 
-def _compile(config, model_cfg, mesh):
-  sharded = ShardedStep.build(config, AudioLM(model_cfg), mesh, jax.random.key(0))
-  compiled = sharded.step.lower(sharded.abstract_state,
-                                sharded.batch_struct(config.batch_size),
-                                jax.random.key(1)).compile()
-  return sharded, compiled
-
-
 def measure(config_path: str, *, batch_size: int | None, steps: int,
             matmul_tflops: float, memory_limit: int, dtype: str | None = None,
             log=print) -> dict:
@@ -54,26 +46,28 @@ def measure(config_path: str, *, batch_size: int | None, steps: int,
     config.model.dtype = dtype
   n_dev = jax.device_count()
   model_cfg = config_lib.validate(config, n_dev)
-  mesh = jax.make_mesh((n_dev,), ("data",),
-                       axis_types=(jax.sharding.AxisType.Auto,))
-  sharded, compiled = _compile(config, model_cfg, mesh)
+  mesh = train_lib.data_mesh()
+  sharded = train_lib.ShardedStep.build(config, AudioLM(model_cfg), mesh,
+                                        jax.random.key(0))
+  compiled = sharded.compile(config.batch_size, jax.random.key(1))
   row = {"config": config_path, "context": model_cfg.context,
          "objective": config.objective, "batch_size": config.batch_size,
          "targets_per_step": config.batch_size * config_lib.window_targets(config),
          "remat_encoder": model_cfg.remat_encoder,
          "remat_block": model_cfg.remat_block, "dtype": model_cfg.dtype,
          "devices": n_dev, "compiled_gib": cost.peak_bytes_of(compiled) / 2**30}
-  if cost.peak_bytes_of(compiled) > 0.9 * memory_limit:
-    row["skipped"] = (f"needs {row['compiled_gib']:.1f} GiB of the device's "
-                      f"{memory_limit / 2**30:.0f} GiB")
+  skipped = environment.does_not_fit(cost.peak_bytes_of(compiled), memory_limit)
+  if skipped:
+    row["skipped"] = skipped
     log(row)
     return row
   model_flops = cost.flops_of(compiled) * n_dev
   if model_cfg.remat_encoder or model_cfg.remat_block:
     # Recomputation is not model work, and XLA counts a loop body once, not per
     # iteration: count the same step compiled without remat (never run).
-    _, plain = _compile(config, model_cfg.replace(remat_encoder=False, remat_block=0),
-                        mesh)
+    plain_model = AudioLM(model_cfg.replace(remat_encoder=False, remat_block=0))
+    plain = train_lib.ShardedStep.build(config, plain_model, mesh, jax.random.key(0)
+                                        ).compile(config.batch_size, jax.random.key(1))
     model_flops = cost.flops_of(plain) * n_dev
   state = jax.jit(sharded.init, out_shardings=sharded.state_sharding)(
       jax.random.key(0))
@@ -90,7 +84,7 @@ def measure(config_path: str, *, batch_size: int | None, steps: int,
   step_s = (time.perf_counter() - start) / steps
   targets = row["targets_per_step"]
   row.update(steps_timed=steps, step_s=step_s, targets_per_s=targets / step_s,
-             audio_s_per_s=targets / step_s / SAMPLE_RATE,
+             audio_s_per_s=targets / step_s / train_lib.SAMPLE_RATE,
              model_tflop_per_step=model_flops / 1e12,
              mfu=model_flops / step_s / (matmul_tflops * 1e12 * n_dev),
              loss_bits=float(metrics["loss_bits"]))
