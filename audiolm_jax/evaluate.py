@@ -9,19 +9,21 @@ per-file breakdown, to WORKDIR/eval_{split}_{protocol}.json.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
 import time
 
 import tqdm
+from absl import flags
 
-from audiolm_jax import config_lib, evaluation
-from audiolm_jax.checkpointing import load_params
+from audiolm_jax import cli
 from audiolm_jax.data import datasets, pipeline
-from audiolm_jax.model import AudioLM
-from audiolm_jax.references import References
+from audiolm_jax.data.audio_io import SAMPLE_RATE
+from audiolm_jax.evaluation import protocols
+from audiolm_jax.evaluation.references import References
+from audiolm_jax.training import config as train_config
+from audiolm_jax.training.checkpointing import load_params
 
 
 def run(workdir: str, *, split: str = "test", protocol: str = "full",
@@ -29,24 +31,24 @@ def run(workdir: str, *, split: str = "test", protocol: str = "full",
         num_positions: int = 10_000, max_seconds_per_file: float | None = None,
         seed: int = 0, show_progress: bool = True) -> dict:
   """Evaluates the latest checkpoint in `workdir`; returns and saves the results."""
-  if protocol not in evaluation.PROTOCOLS:
-    raise ValueError(f"unknown protocol {protocol!r}; use one of {evaluation.PROTOCOLS}")
+  if protocol not in protocols.PROTOCOLS:
+    raise ValueError(f"unknown protocol {protocol!r}; use one of {protocols.PROTOCOLS}")
   config, params, step = load_params(workdir)
-  model = AudioLM(config_lib.saved_model_config(config))
+  model = train_config.saved_model(config)
   if dataset_dir is None:
-    dataset_dir = config_lib.saved_dataset_dir(config)
+    dataset_dir = train_config.saved_dataset_dir(config)
   source = datasets.open_split(dataset_dir, split)  # clear error on a bad split
   del source
   flat = pipeline.FlatSplit(dataset_dir, split)
   files = [flat.file(i) for i in range(len(flat.names))]
   references = References.fit(pipeline.FlatSplit(dataset_dir, "train").codes)
-  limit = int(max_seconds_per_file * 16_000) if max_seconds_per_file else None
-  scorer = evaluation.Scorer(model, params, num_targets=num_targets, batch=batch)
+  limit = int(max_seconds_per_file * SAMPLE_RATE) if max_seconds_per_file else None
+  scorer = protocols.Scorer(model, params, num_targets=num_targets, batch=batch)
   total = sum(min(len(f), limit or len(f)) for f in files)
   bar = tqdm.tqdm(total=total if protocol != "sampled" else None, unit="sample",
                   unit_scale=True, disable=not show_progress, file=sys.stdout)
   start = time.time()
-  result = evaluation.evaluate_files(
+  result = protocols.evaluate_files(
       scorer, references, flat.names, files, protocol, num_positions=num_positions,
       seed=seed, max_samples_per_file=limit, progress=bar.update)
   bar.close()
@@ -76,25 +78,34 @@ def format_table(r: dict) -> str:
   return "\n".join(lines)
 
 
+FLAGS = flags.FlagValues()
+_WORKDIR = flags.DEFINE_string("workdir", None, "a training run's workdir",
+                               flag_values=FLAGS, required=True)
+_SPLIT = flags.DEFINE_string("split", "test", "the split to score", flag_values=FLAGS)
+_PROTOCOL = flags.DEFINE_enum("protocol", "full", protocols.PROTOCOLS,
+                              "the NLL protocol (README, Evaluation)", flag_values=FLAGS)
+_DATASET_DIR = flags.DEFINE_string("dataset_dir", None,
+                                   "another built dataset (default: the run's)",
+                                   flag_values=FLAGS)
+_NUM_TARGETS = flags.DEFINE_integer("num_targets", 4096, "targets per dense window "
+                                    "(memory vs speed)", flag_values=FLAGS)
+_BATCH = flags.DEFINE_integer("batch", 4, "windows per device call", flag_values=FLAGS)
+_NUM_POSITIONS = flags.DEFINE_integer("num_positions", 10_000, "sampled: N",
+                                      flag_values=FLAGS)
+_MAX_SECONDS = flags.DEFINE_float("max_seconds_per_file", None, "score only the first "
+                                  "S seconds of each file (quick checks)",
+                                  flag_values=FLAGS)
+_SEED = flags.DEFINE_integer("seed", 0, "sampled: positions' seed", flag_values=FLAGS)
+
+
 def main(argv=None) -> int:
-  p = argparse.ArgumentParser(description="Evaluate a trained run in bits per sample.")
-  p.add_argument("--workdir", required=True)
-  p.add_argument("--split", default="test")
-  p.add_argument("--protocol", default="full", choices=evaluation.PROTOCOLS)
-  p.add_argument("--dataset_dir", help="another built dataset (default: the run's)")
-  p.add_argument("--num_targets", type=int, default=4096,
-                 help="targets per dense window (memory vs speed)")
-  p.add_argument("--batch", type=int, default=4, help="windows per device call")
-  p.add_argument("--num_positions", type=int, default=10_000, help="sampled: N")
-  p.add_argument("--max_seconds_per_file", type=float,
-                 help="score only the first S seconds of each file (quick checks)")
-  p.add_argument("--seed", type=int, default=0)
-  args = p.parse_args(argv)
+  if (code := cli.parse(FLAGS, argv, "audiolm_jax.evaluate", __doc__)) is not None:
+    return code
   try:
-    result = run(args.workdir, split=args.split, protocol=args.protocol,
-                 dataset_dir=args.dataset_dir, num_targets=args.num_targets,
-                 batch=args.batch, num_positions=args.num_positions,
-                 max_seconds_per_file=args.max_seconds_per_file, seed=args.seed)
+    result = run(_WORKDIR.value, split=_SPLIT.value, protocol=_PROTOCOL.value,
+                 dataset_dir=_DATASET_DIR.value, num_targets=_NUM_TARGETS.value,
+                 batch=_BATCH.value, num_positions=_NUM_POSITIONS.value,
+                 max_seconds_per_file=_MAX_SECONDS.value, seed=_SEED.value)
   except (FileNotFoundError, ValueError) as e:
     print(f"error: {e}", file=sys.stderr)
     return 2

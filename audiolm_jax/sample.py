@@ -10,7 +10,6 @@ next free number.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
@@ -18,15 +17,17 @@ import time
 import jax
 import numpy as np
 import tqdm
+from absl import flags
 
-from audiolm_jax import config_lib, generation, quantization
-from audiolm_jax.checkpointing import load_params
-from audiolm_jax.data import audio_io, pipeline
-from audiolm_jax.model import AudioLM
-from audiolm_jax.model_config import ModelConfig
-from audiolm_jax.plots import waveform_and_spectrogram
+from audiolm_jax import cli
+from audiolm_jax.data import audio_io, pipeline, quantization
+from audiolm_jax.data.audio_io import SAMPLE_RATE
+from audiolm_jax.generation import sampler
+from audiolm_jax.generation.plots import waveform_and_spectrogram
+from audiolm_jax.models.interface import AudioModel
+from audiolm_jax.training import config as train_config
+from audiolm_jax.training.checkpointing import load_params
 
-SAMPLE_RATE = 16_000
 
 
 def _free_stem(folder: str, stem: str) -> str:
@@ -37,7 +38,7 @@ def _free_stem(folder: str, stem: str) -> str:
   return os.path.join(folder, f"{stem}_{i:03d}")
 
 
-def load_prompt(path: str | None, cfg: ModelConfig, *, dataset_dir: str | None = None,
+def load_prompt(path: str | None, model: AudioModel, *, dataset_dir: str | None = None,
                 split: str | None = None, seconds: float = 1.0, seed: int = 0
                 ) -> tuple[np.ndarray, str]:
   """uint8 codes [P] of the prompt (at most `context` of them) and a description."""
@@ -45,7 +46,7 @@ def load_prompt(path: str | None, cfg: ModelConfig, *, dataset_dir: str | None =
     raise ValueError("give --prompt or --prompt_split, not both")
   if path:
     audio = audio_io.load_audio(path)  # AudioFileError names the file and reason
-    codes, what = quantization.encode(audio, cfg.quantization), path
+    codes, what = quantization.encode(audio, model.quantization), path
   elif split:
     flat = pipeline.FlatSplit(dataset_dir, split)
     n = int(seconds * SAMPLE_RATE)
@@ -59,68 +60,76 @@ def load_prompt(path: str | None, cfg: ModelConfig, *, dataset_dir: str | None =
     return np.zeros(0, np.uint8), "silence"
   if codes.size == 0:
     raise ValueError(f"the prompt {what} holds no audio")
-  if codes.size > cfg.context:
+  if model.left_context is not None and codes.size > model.left_context:
     print(f"note: the prompt is {codes.size} samples; the model reads its last "
-          f"{cfg.context}")
+          f"{model.left_context}")
   return codes, what
 
 
+FLAGS = flags.FlagValues()
+_WORKDIR = flags.DEFINE_string("workdir", None, "a training run's workdir",
+                               flag_values=FLAGS, required=True)
+_SECONDS = flags.DEFINE_float("seconds", 2.0, "seconds to generate", flag_values=FLAGS)
+_PROMPT = flags.DEFINE_string("prompt", None, "an audio file to continue",
+                              flag_values=FLAGS)
+_PROMPT_SPLIT = flags.DEFINE_string("prompt_split", None, "cut the prompt from this "
+                                    "split of the run's data", flag_values=FLAGS)
+_PROMPT_SECONDS = flags.DEFINE_float("prompt_seconds", 1.0, "with --prompt_split",
+                                     flag_values=FLAGS)
+_STREAMS = flags.DEFINE_integer("streams", 1, "parallel streams", flag_values=FLAGS)
+_TEMPERATURE = flags.DEFINE_float("temperature", 1.0, "0: greedy", flag_values=FLAGS)
+_TOP_P = flags.DEFINE_float("top_p", 1.0, "nucleus mass (1: off)", flag_values=FLAGS)
+_SEED = flags.DEFINE_integer("seed", 0, "sampling and prompt seed", flag_values=FLAGS)
+_BLOCK = flags.DEFINE_integer("block", 2000, "samples per jitted scan",
+                              flag_values=FLAGS)
+_OUT = flags.DEFINE_string("out", None, "output folder (default WORKDIR/samples)",
+                           flag_values=FLAGS)
+
+
 def main(argv=None) -> int:
-  p = argparse.ArgumentParser(description="Generate audio from a trained run.")
-  p.add_argument("--workdir", required=True)
-  p.add_argument("--seconds", type=float, default=2.0, help="seconds to generate")
-  p.add_argument("--prompt", help="an audio file to continue")
-  p.add_argument("--prompt_split", help="cut the prompt from this split of the data")
-  p.add_argument("--prompt_seconds", type=float, default=1.0)
-  p.add_argument("--streams", type=int, default=1, help="parallel streams")
-  p.add_argument("--temperature", type=float, default=1.0)
-  p.add_argument("--top_p", type=float, default=1.0)
-  p.add_argument("--seed", type=int, default=0)
-  p.add_argument("--block", type=int, default=2000, help="samples per jitted scan")
-  p.add_argument("--out", help="output folder (default WORKDIR/samples)")
-  args = p.parse_args(argv)
+  if (code := cli.parse(FLAGS, argv, "audiolm_jax.sample", __doc__)) is not None:
+    return code
   try:
-    if args.seconds <= 0 or args.streams < 1:
+    if _SECONDS.value <= 0 or _STREAMS.value < 1:
       raise ValueError("--seconds must be > 0 and --streams >= 1")
-    options = generation.SamplingOptions(args.temperature, args.top_p)
-    config, params, step = load_params(args.workdir)
-    cfg = config_lib.saved_model_config(config)
-    dataset_dir = (config_lib.saved_dataset_dir(config) if args.prompt_split
+    options = sampler.SamplingOptions(_TEMPERATURE.value, _TOP_P.value)
+    config, params, step = load_params(_WORKDIR.value)
+    model = train_config.saved_model(config)
+    dataset_dir = (train_config.saved_dataset_dir(config) if _PROMPT_SPLIT.value
                    else None)
-    prompt, what = load_prompt(args.prompt, cfg, dataset_dir=dataset_dir,
-                               split=args.prompt_split, seconds=args.prompt_seconds,
-                               seed=args.seed)
+    prompt, what = load_prompt(_PROMPT.value, model, dataset_dir=dataset_dir,
+                               split=_PROMPT_SPLIT.value, seconds=_PROMPT_SECONDS.value,
+                               seed=_SEED.value)
   except (FileNotFoundError, ValueError) as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
-  model = AudioLM(cfg)
-  total = int(args.seconds * SAMPLE_RATE)
-  prompt_b = np.repeat(prompt[None, -cfg.context:].astype(np.int32), args.streams, 0)
+  total = int(_SECONDS.value * SAMPLE_RATE)
+  prompt_b = np.repeat(prompt[None].astype(np.int32), _STREAMS.value, 0)
   print(f"step {step} model, prompt: {what} ({prompt.size / SAMPLE_RATE:.2f} s), "
-        f"{args.streams} stream(s) x {args.seconds:g} s")
+        f"{_STREAMS.value} stream(s) x {_SECONDS.value:g} s")
   blocks, start = [], time.time()
   with tqdm.tqdm(total=total, unit="sample", unit_scale=True, file=sys.stdout) as bar:
-    for codes in generation.generate_blocks(
-        model, params, jax.random.key(args.seed), num_samples=total,
-        prompt_BxP=prompt_b, block=args.block, options=options):
+    for codes in sampler.generate_blocks(
+        model, params, jax.random.key(_SEED.value), num_samples=total,
+        prompt_BxP=prompt_b, block=_BLOCK.value, options=options):
       blocks.append(codes)
       bar.update(codes.shape[1])
-      rate = sum(b.shape[1] for b in blocks) * args.streams / (time.time() - start)
+      rate = sum(b.shape[1] for b in blocks) * _STREAMS.value / (time.time() - start)
       bar.set_postfix(rtf=f"{rate / SAMPLE_RATE:.3f}")
   generated = np.concatenate(blocks, axis=1)
   elapsed = time.time() - start
-  out = args.out or os.path.join(args.workdir, "samples")
+  out = _OUT.value or os.path.join(_WORKDIR.value, "samples")
   os.makedirs(out, exist_ok=True)
-  for s in range(args.streams):
+  for s in range(_STREAMS.value):
     codes = np.concatenate([prompt, generated[s].astype(np.uint8)])
-    audio = quantization.decode(codes, cfg.quantization)
-    stem = _free_stem(out, f"step{step}_seed{args.seed}_stream{s}")
+    audio = quantization.decode(codes, model.quantization)
+    stem = _free_stem(out, f"step{step}_seed{_SEED.value}_stream{s}")
     audio_io.write_wav(stem + ".wav", audio)
     waveform_and_spectrogram(stem + ".png", audio, prompt_samples=prompt.size,
                              title=f"{os.path.basename(stem)}: prompt {what}")
     print(f"wrote {stem}.wav and {stem}.png")
-  print(f"{total * args.streams / elapsed:,.0f} samples/s, real-time factor "
-        f"{total * args.streams / elapsed / SAMPLE_RATE:.3f}")
+  print(f"{total * _STREAMS.value / elapsed:,.0f} samples/s, real-time factor "
+        f"{total * _STREAMS.value / elapsed / SAMPLE_RATE:.3f}")
   return 0
 
 

@@ -12,7 +12,7 @@ built-in piano set; `make demo` runs it in about 7 minutes of training.
 
 import ml_collections
 
-from audiolm_jax.config_lib import base_config, model_fields
+from audiolm_jax.training.config import base_config, model_fields
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:

@@ -38,7 +38,7 @@ print("JAX", jax.__version__, "on", jax.default_backend(), jax.devices())"""),
            "pieces from the music21 corpus, humanized and played on piano (FluidSynth's "
            "FluidR3 grand where installed, else the built-in NumPy piano)."),
     ("code", """from audiolm_jax.data import datasets, pipeline
-from audiolm_jax import quantization
+from audiolm_jax.data import quantization
 variant = "tiny" if REDUCED else "full"
 spec = datasets.DatasetSpec("music21_piano", variant=variant,
                             renderer="numpy" if REDUCED else "auto")
@@ -54,7 +54,7 @@ display(Audio(clip, rate=16_000))"""),
            "calls: sharded jitted steps, Orbax checkpoints (run the cell again to "
            "resume), metrics in `WORKDIR/metrics.jsonl`."),
     ("code", """import importlib.util
-from audiolm_jax import train_lib
+from audiolm_jax.training.loop import train_and_evaluate
 spec_ = importlib.util.spec_from_file_location("default_config", "../configs/default.py"
     if os.path.exists("../configs/default.py") else "configs/default.py")
 cfg_module = importlib.util.module_from_spec(spec_); spec_.loader.exec_module(cfg_module)
@@ -67,7 +67,7 @@ elif ON_GPU:
     config.batch_size, config.num_steps, config.eval_every = 32, 2000, 500
 else:
     config.num_steps, config.eval_every = 500, 250
-result = train_lib.train_and_evaluate(config, WORKDIR)
+result = train_and_evaluate(config, WORKDIR)
 result["validation"]"""),
     ("code", """import json, matplotlib.pyplot as plt
 rows = [json.loads(l) for l in open(os.path.join(WORKDIR, "metrics.jsonl"))]
@@ -88,20 +88,19 @@ print(evaluate.format_table(res))"""),
     ("md", "## Generate\n\nCached generation: per-layer ring buffers make each new sample "
            "cost one position of the conv stack plus one Transformer pass."),
     ("code", """import jax
-from audiolm_jax import generation
-from audiolm_jax.checkpointing import load_params
-from audiolm_jax.model import AudioLM
-from audiolm_jax.config_lib import saved_model_config
+from audiolm_jax.generation import sampler
+from audiolm_jax.training.checkpointing import load_params
+from audiolm_jax.training.config import saved_model
 from audiolm_jax.sample import load_prompt
 saved, params, step = load_params(WORKDIR)
-mcfg = saved_model_config(saved)
-model = AudioLM(mcfg)
-prompt, what = load_prompt(None, mcfg, dataset_dir=path, split="test", seconds=1.0)
+model = saved_model(saved)
+mcfg = model.config  # the paper model's ModelConfig (drawn below)
+prompt, what = load_prompt(None, model, dataset_dir=path, split="test", seconds=1.0)
 seconds = 0.1 if REDUCED else 2.0
-codes = generation.generate(model, params, jax.random.key(0),
-                            num_samples=int(16_000 * seconds),
-                            prompt_BxP=prompt[None, -mcfg.context:].astype(np.int32),
-                            block=1600, options=generation.SamplingOptions(0.9, 0.95))
+codes = sampler.generate(model, params, jax.random.key(0),
+                         num_samples=int(16_000 * seconds),
+                         prompt_BxP=prompt[None].astype(np.int32),
+                         block=1600, options=sampler.SamplingOptions(0.9, 0.95))
 audio = quantization.decode(np.concatenate([prompt, codes[0].astype(np.uint8)]))
 print("prompt:", what)
 display(Audio(audio, rate=16_000))"""),
@@ -135,11 +134,9 @@ ax.set_xlabel("sample index: each bar is one chunk a target reads"); plt.show()"
     ("code", """# Live check: the chunked (paper) and dense paths agree to float32 rounding.
 import jax.numpy as jnp
 row = jnp.asarray(np.asarray(train.file(0)[: mcfg.context + 64])[None], jnp.int32)
-dense = model.apply({"params": params}, row, num_targets=8)
-chunked = jnp.stack([model.apply({"params": params},
-                                 row[:, t - mcfg.context:t],
-                                 method=AudioLM.chunked_logits)[0]
-                     for t in range(row.shape[1] - 8, row.shape[1])])
+dense = model.logits(params, row, num_targets=8)    # the dense path
+chunked = jnp.stack([model.target_logits(params, row[:, t - mcfg.context:t])[0]
+                     for t in range(row.shape[1] - 8, row.shape[1])])  # the paper's
 err = float(jnp.max(jnp.abs(dense[0] - chunked)) / jnp.max(jnp.abs(chunked)))
 print(f"max relative difference: {err:.2e}")
 assert err < 1e-5"""),

@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from audiolm_jax import AudioLM, ModelConfig, get_model_config, init_params
+from audiolm_jax.models.cnn_transformer import CNNTransformer
 
 # Three geometries: the tiny preset; the paper's encoder with 4 tokens; and an odd
 # one (kernel 5, strides 3,2, chunk 50, linear codes) so nothing paper-specific hides.
@@ -21,8 +22,15 @@ CONFIGS = {
 
 
 def make_model(cfg: ModelConfig, seed: int = 0):
+  """(the Flax AudioLM module, its parameters)."""
   model = AudioLM(cfg)
   return model, init_params(model, jax.random.key(seed))
+
+
+def make_family(cfg: ModelConfig, seed: int = 0):
+  """(the paper model as an AudioModel, its parameters)."""
+  model = CNNTransformer(cfg)
+  return model, model.init(jax.random.key(seed))
 
 
 def random_codes(rng: np.random.Generator, batch: int, length: int) -> jax.Array:

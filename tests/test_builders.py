@@ -9,8 +9,9 @@ import pytest
 import soundfile as sf
 import tensorflow_datasets as tfds
 
-from audiolm_jax import quantization
-from audiolm_jax.data import builders, datasets, scores
+from audiolm_jax.data import quantization
+from audiolm_jax.data import builders, datasets
+from audiolm_jax.data.piano import scores
 
 
 def _records(path, split):
@@ -86,10 +87,22 @@ def _write_youtube_mix(folder, n=241, seconds=0.05):
     sf.write(folder / f"out{i:03d}.wav", x, 16_000, subtype="PCM_16")
 
 
+def _add_macos_leftovers(folder):
+  """What unzipping on a Mac leaves: AppleDouble files (not audio), __MACOSX/."""
+  (folder / "._out000.wav").write_bytes(b"\x00\x05\x16\x07" + bytes(60))
+  (folder / ".DS_Store").write_bytes(bytes(64))
+  (folder / "__MACOSX").mkdir()
+  (folder / "__MACOSX" / "._out001.wav").write_bytes(bytes(64))
+  return {"._out000.wav", ".DS_Store", os.path.join("__MACOSX", "._out001.wav")}
+
+
 def test_youtube_mix_layout_and_sashimi_split(tmp_path):
   _write_youtube_mix(tmp_path / "ytm")
+  leftovers = _add_macos_leftovers(tmp_path / "ytm")
   spec = datasets.DatasetSpec("youtube_mix", manual_dir=str(tmp_path / "ytm"))
   path = datasets.build(spec, str(tmp_path / "tfds"), strict=True)
+  meta = tfds.builder_from_directory(path).info.metadata
+  assert set(meta["ignored"]) == leftovers and not meta["skipped"]
   expected = {"train": range(0, 212), "validation": range(212, 226),
               "test": range(226, 241)}
   for split, index in expected.items():
@@ -98,6 +111,21 @@ def test_youtube_mix_layout_and_sashimi_split(tmp_path):
   rec = {r["name"].decode(): r for r in _records(path, "test")}["out230.wav"]
   level = -0.9 + 1.8 * 230 / 240
   assert abs(int(np.median(rec["codes"])) - int(quantization.encode(level))) <= 1
+
+
+def test_youtube_mix_needs_all_241_files_unless_told(tmp_path):
+  _write_youtube_mix(tmp_path / "ytm", n=240)
+  _add_macos_leftovers(tmp_path / "ytm")
+  spec = datasets.DatasetSpec("youtube_mix", manual_dir=str(tmp_path / "ytm"))
+  with pytest.raises(builders.BuildError, match=r"holds 240 \.wav files \(besides 3 "
+                     r"ignored\).*--allow_partial"):
+    datasets.build(spec, str(tmp_path / "tfds"))
+  assert not (tmp_path / "tfds" / "youtube_mix").exists() or not any(
+      (tmp_path / "tfds" / "youtube_mix").rglob("*.array_record*"))
+  spec = datasets.DatasetSpec("youtube_mix", manual_dir=str(tmp_path / "ytm"),
+                              allow_partial=True)
+  path = datasets.build(spec, str(tmp_path / "tfds"))
+  assert len(_records(path, "test")) == 14  # positions 226-239 of the sorted 240
 
 
 def test_youtube_mix_natural_sort():
@@ -126,9 +154,13 @@ def _write_folder(folder):
              16_000)
   sf.write(folder / "sub" / "deep.flac", 0.2 * np.sin(2 * np.pi * 300 * t), 16_000)
   sf.write(folder / "sub" / "fast.ogg", 0.2 * np.sin(2 * np.pi * 300 * t), 16_000)
+  sf.write(folder / "sub" / "song.mp3", 0.2 * np.sin(2 * np.pi * 440 * t), 16_000,
+           format="MP3")
+  sf.write(folder / "Loud.AIFF", 0.2 * np.sin(2 * np.pi * 500 * t), 16_000)
   (folder / "broken.wav").write_text("not audio")
   (folder / "empty.flac").write_bytes(b"")
   (folder / "notes.txt").write_text("ignored: not an audio extension")
+  (folder / "._clip0.wav").write_bytes(bytes(64))
 
 
 def test_audio_folder_reports_skips_and_manifest(tmp_path):
@@ -139,13 +171,16 @@ def test_audio_folder_reports_skips_and_manifest(tmp_path):
   assert path.endswith(os.path.join("audio_folder", "mine", "1.0.0"))
   meta = tfds.builder_from_directory(path).info.metadata
   assert set(meta["skipped"]) == {"broken.wav", "empty.flac"}
+  assert set(meta["ignored"]) == {"notes.txt", "._clip0.wav"}
+  assert "not an audio format" in meta["ignored"]["notes.txt"]
   manifest = meta["manifest"]
   got = {s: sorted(r["name"].decode() for r in _records(path, s))
          for s in builders.SPLITS}
   assert got == {s: sorted(manifest[s]) for s in builders.SPLITS}
   everything = sorted(sum(got.values(), []))
   assert everything == sorted([f"clip{i}.wav" for i in range(8)]
-                              + ["sub/deep.flac", "sub/fast.ogg"])
+                              + ["sub/deep.flac", "sub/fast.ogg", "sub/song.mp3",
+                                 "Loud.AIFF"])
   assert all(got[s] for s in builders.SPLITS)
 
 
@@ -176,3 +211,16 @@ def test_open_split_errors(tiny_piano, tmp_path):
     datasets.open_split(str(tmp_path), "train")
   with pytest.raises(ValueError, match="unknown split 'dev'"):
     datasets.open_split(tiny_piano, "dev")
+
+
+def test_score_parsing_never_forks_a_process_running_jax():
+  """JAX starts threads; forking then can deadlock (JAX warns at every os.fork)."""
+  import warnings  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  float(jnp.ones(3).sum())  # JAX's threads are running
+  names = [n for n in scores.list_corpus() if n.startswith("bach/")][:2]
+  with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    pieces, skipped = scores.load_pieces(names, workers=2)
+  assert len(pieces) + len(skipped) == 2 and pieces
+  assert not [w for w in caught if "fork" in str(w.message)], caught

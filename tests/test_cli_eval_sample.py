@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from audiolm_jax import evaluate, sample, train_lib
+from audiolm_jax import evaluate, sample
+from audiolm_jax.training import loop
 from test_train import _tiny_config
 
 
@@ -17,7 +18,7 @@ def run_dir(tmp_path_factory, tiny_data_dir):
   os.environ["AUDIOLM_NO_PROGRESS"] = "1"
   config = _tiny_config(**{"data.data_dir": tiny_data_dir, "num_steps": 4,
                            "eval_every": 0, "checkpoint_every": 4})
-  train_lib.train_and_evaluate(config, workdir)
+  loop.train_and_evaluate(config, workdir)
   return workdir
 
 

@@ -6,8 +6,10 @@ import numpy as np
 import optax
 import pytest
 
-from audiolm_jax import evaluation, quantization
-from audiolm_jax.references import References
+from audiolm_jax.data import quantization
+from audiolm_jax.evaluation import protocols as evaluation
+from audiolm_jax.evaluation.references import References
+from audiolm_jax.models.cnn_transformer import CNNTransformer
 from helpers import CONFIGS, chunked, left_context, make_model
 
 
@@ -24,7 +26,8 @@ def _files(rng, lengths):
 def test_full_protocol_equals_a_brute_force_chunked_loop(tiny, np_rng):
   model, params = tiny
   files = _files(np_rng, [300, 45, 513])
-  scorer = evaluation.Scorer(model, params, num_targets=64, batch=3)
+  scorer = evaluation.Scorer(CNNTransformer(model.config), params, num_targets=64,
+                             batch=3)
   got = scorer.score_files(files)
   for codes, nll in zip(files, got):
     assert nll.shape == codes.shape
@@ -52,14 +55,15 @@ def test_a_histogram_model_scores_the_histogram_entropy(tiny, np_rng):
   model, params = _histogram_model(tiny, probs)
   files = [np_rng.choice(256, n, p=probs).astype(np.uint8) for n in (4000, 3000)]
   refs = References.fit(np.concatenate(files))
-  result = evaluation.evaluate_files(evaluation.Scorer(model, params, num_targets=512),
+  scorer = evaluation.Scorer(CNNTransformer(model.config), params, num_targets=512)
+  result = evaluation.evaluate_files(scorer,
                                      refs, ["a", "b"], files, "full")
   entropy = -np.sum(probs * np.log2(probs))
   assert result["samples"] == 7000 and result["units"] == 2
   assert result["nll_bits"] == pytest.approx(entropy, abs=0.1)
   # The fitted marginal is the same histogram (add-one smoothed): it scores the same.
   assert result["references"]["marginal"] == pytest.approx(result["nll_bits"], abs=0.1)
-  sampled = evaluation.evaluate_files(evaluation.Scorer(model, params), refs,
+  sampled = evaluation.evaluate_files(evaluation.Scorer(scorer.model, params), refs,
                                       ["a", "b"], files, "sampled", num_positions=500)
   assert sampled["samples"] == 500
   assert sampled["nll_bits"] == pytest.approx(entropy, abs=0.35)
@@ -82,7 +86,8 @@ def test_sashimi_resets_the_context_at_each_chunk(tiny, np_rng, monkeypatch):
   model, params = tiny
   monkeypatch.setattr(evaluation, "SASHIMI_CHUNK", 200)
   files = _files(np_rng, [450])
-  scorer = evaluation.Scorer(model, params, num_targets=64, batch=2)
+  scorer = evaluation.Scorer(CNNTransformer(model.config), params, num_targets=64,
+                             batch=2)
   refs = References.fit(files[0])
   result = evaluation.evaluate_files(scorer, refs, ["f"], files, "sashimi")
   assert result["units"] == 2 and result["samples"] == 400

@@ -9,7 +9,7 @@ import optax
 import pytest
 
 from audiolm_jax import AudioLM, ModelConfig, count_params, get_model_config
-from audiolm_jax.cost import encoder_macs, flops_per_target
+from audiolm_jax.models.cost import encoder_macs, flops_per_target
 from helpers import CONFIGS, chunked, dense, left_context, make_model, random_codes, rel_err
 
 NO_DROPOUT = dict(encoder_dropout=0.0, token_dropout=0.0, head_dropout=0.0)

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from audiolm_jax import train_lib
+from audiolm_jax.training import loop
 from test_train import CONFIG, REPO, _assert_trees_equal, _params, _run
 
 STEPS = ("--config.num_steps=3", "--config.checkpoint_every=3",
@@ -53,7 +53,7 @@ def test_a_dead_process_stops_the_others_and_keeps_the_checkpoint(tmp_path,
            "AUDIOLM_COORDINATOR_ADDRESS": f"127.0.0.1:{port}",
            "AUDIOLM_NUM_PROCESSES": "2", "AUDIOLM_PROCESS_ID": str(i)}
     if i == 1:
-      env[train_lib.FAULT_KILL_AFTER_CHECKPOINT] = "3"
+      env[loop.FAULT_KILL_AFTER_CHECKPOINT] = "3"
     cmd = [sys.executable, "-m", "audiolm_jax.train", f"--config={CONFIG}:tiny",
            f"--workdir={tmp_path}", f"--config.data.data_dir={tiny_data_dir}",
            "--config.num_steps=100000", "--config.checkpoint_every=3",

@@ -4,7 +4,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from audiolm_jax import quantization as q
+from audiolm_jax.data import quantization as q
 
 KINDS = ["mu_law", "linear"]
 amplitudes = hnp.arrays(np.float64, st.integers(1, 300),

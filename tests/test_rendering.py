@@ -5,8 +5,8 @@ import struct
 import numpy as np
 import pytest
 
-from audiolm_jax.data import fluidsynth, midi, piano_synth, scores
-from audiolm_jax.data.performance import MAX_PEDAL_HOLD_S, humanize
+from audiolm_jax.data.piano import fluidsynth, midi, scores, synth as piano_synth
+from audiolm_jax.data.piano.performance import MAX_PEDAL_HOLD_S, humanize
 
 
 def _piece(n=40, seed=0):

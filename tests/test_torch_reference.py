@@ -6,7 +6,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from audiolm_jax import torch_reference  # pylint: disable=wrong-import-position
+from audiolm_jax.bench import torch_reference  # pylint: disable=wrong-import-position
 from helpers import CONFIGS, chunked, make_model, random_codes
 
 

@@ -14,8 +14,8 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
-from audiolm_jax import config_lib, train_lib
-from audiolm_jax.checkpointing import CheckpointMismatchError
+from audiolm_jax.training import config as train_config, loop
+from audiolm_jax.training.checkpointing import CheckpointMismatchError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG = os.path.join(REPO, "configs", "default.py")
@@ -70,7 +70,7 @@ def test_resume_after_sigkill_equals_a_straight_run(tmp_path, tiny_data_dir):
   straight, resumed = tmp_path / "straight", tmp_path / "resumed"
   _run(straight, tiny_data_dir, *STEPS)
   killed = _run(resumed, tiny_data_dir, *STEPS, check=False,
-                env={train_lib.FAULT_KILL_AFTER_CHECKPOINT: "3"})
+                env={loop.FAULT_KILL_AFTER_CHECKPOINT: "3"})
   assert killed.returncode == -signal.SIGKILL
   assert not os.path.exists(resumed / "checkpoints" / "6")
   out = _run(resumed, tiny_data_dir, *STEPS)
@@ -144,7 +144,7 @@ def test_sigterm_saves_a_restorable_checkpoint(tmp_path, tiny_data_dir):
 def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path,
                                                               tiny_data_dir):
   out = _run(tmp_path, tiny_data_dir, *STEPS, check=False,
-             env={train_lib.FAULT_NAN_AT_STEP: "4"})
+             env={loop.FAULT_NAN_AT_STEP: "4"})
   assert out.returncode == 1
   assert "non-finite training loss" in out.stderr and "step 4" in out.stderr
   steps = sorted(int(d) for d in os.listdir(tmp_path / "checkpoints") if d.isdigit())
@@ -187,7 +187,7 @@ def _tiny_config(**changes):
 def test_config_errors_before_compiling(changes, message, tmp_path):
   config = _tiny_config(**{"data.data_dir": str(tmp_path), **changes})
   with pytest.raises(ValueError, match=message):
-    config_lib.validate(config, device_count=4)
+    train_config.validate(config, device_count=4)
 
 
 def test_cli_reports_config_errors(tmp_path, tiny_data_dir):

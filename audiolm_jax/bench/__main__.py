@@ -19,78 +19,97 @@ of everything in it go to the same name with .md. `python -m audiolm_jax.bench.r
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import json
 import os
 import shlex
 import sys
+import types
 
+from absl import flags
+
+from audiolm_jax import cli
 from audiolm_jax.bench import environment, report
 
 SUITES = ("per_target", "training", "generation", "memory", "torch", "pipeline")
 
 
+FLAGS = flags.FlagValues()
+
+
+def _define_ints(name: str, default: str, help_: str) -> None:
+  flags.DEFINE_string(name, default, help_ + " (comma-separated integers)",
+                      flag_values=FLAGS)
+  flags.register_validator(
+      name, lambda text: all(x.replace("_", "").isdigit() for x in text.split(",") if x),
+      message=f"--{name}: expected comma-separated integers", flag_values=FLAGS)
+
+
 def _ints(text: str) -> list[int]:
-  try:
-    return [int(x.replace("_", "")) for x in text.split(",") if x]
-  except ValueError:
-    raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}")
+  return [int(x.replace("_", "")) for x in text.split(",") if x]
 
 
-def _suites(text: str) -> list[str]:
-  names = [s for s in text.split(",") if s]
-  unknown = sorted(set(names) - set(SUITES))
-  if unknown:
-    raise argparse.ArgumentTypeError(f"unknown suite(s) {unknown}; use {SUITES}")
-  return names
+def _unknown_suites(text: str) -> list[str]:
+  return sorted(set(s for s in text.split(",") if s) - set(SUITES))
 
 
-def parser() -> argparse.ArgumentParser:
-  p = argparse.ArgumentParser(prog="python -m audiolm_jax.bench",
-                              description=__doc__.split("\n")[0])
-  p.add_argument("--suites", type=_suites,
-                 default="per_target,training,generation,memory,torch")
-  p.add_argument("--out", default="bench_results/results.json")
-  p.add_argument("--preset", default="paper_128k",
-                 help="model preset whose context --contexts replaces")
-  p.add_argument("--contexts", type=_ints, default="128000,500000,1000000")
-  p.add_argument("--num_targets", type=_ints, default="1024,16384",
-                 help="dense path: targets per row (K)")
-  p.add_argument("--chunked_batch", type=int, default=2)
-  p.add_argument("--budget_s", type=float, default=30.0,
-                 help="seconds of repeats per timed row (at least one repeat)")
-  p.add_argument("--max_repeats", type=int, default=5)
-  p.add_argument("--train_configs",
-                 default="configs/paper_128k.py,configs/paper_500k.py,configs/million.py")
-  p.add_argument("--train_batch", type=int, default=0,
-                 help="global batch for the training suite (0: each config's own)")
-  p.add_argument("--train_dtype", default="",
-                 help="compute dtype override for training (e.g. bfloat16 on GPUs)")
-  p.add_argument("--train_steps", type=int, default=3, help="timed steps per config")
-  p.add_argument("--generation_batches", type=_ints, default="1,64")
-  p.add_argument("--generation_block", type=int, default=500)
-  p.add_argument("--generation_blocks", type=int, default=2)
-  p.add_argument("--naive_steps", type=int, default=2)
-  p.add_argument("--remat_block", type=int, default=128,
-                 help="targets per Transformer block where remat is on (memory "
-                      "suite; per_target rows too big for the device)")
-  p.add_argument("--largest_batch", type=int, default=1,
-                 help="memory suite: search the largest batch that fits (0: skip)")
-  p.add_argument("--torch_batch", type=int, default=4)
-  p.add_argument("--torch_num_targets", type=int, default=1024)
-  p.add_argument("--dataset_dir", default="",
-                 help="a built split folder (…/music21_piano/full_fluidsynth/1.0.0)")
-  p.add_argument("--pipeline_step_seconds", type=float, default=0.58,
-                 help="measured default-config step time the pipeline must feed")
-  return p
+flags.DEFINE_string("suites", "per_target,training,generation,memory,torch",
+                    f"comma-separated, of {SUITES}", flag_values=FLAGS)
+flags.register_validator("suites", lambda text: not _unknown_suites(text),
+                         message=f"unknown suite(s) in --suites; use {SUITES}",
+                         flag_values=FLAGS)
+flags.DEFINE_string("out", "bench_results/results.json", "results JSON (merged into)",
+                    flag_values=FLAGS)
+flags.DEFINE_string("preset", "paper_128k", "model preset whose context --contexts "
+                    "replaces", flag_values=FLAGS)
+_define_ints("contexts", "128000,500000,1000000", "contexts of the per_target and "
+             "memory suites")
+_define_ints("num_targets", "1024,16384", "dense path: targets per row (K)")
+flags.DEFINE_integer("chunked_batch", 2, "contexts per chunked call", flag_values=FLAGS)
+flags.DEFINE_float("budget_s", 30.0, "seconds of repeats per timed row (at least one "
+                   "repeat)", flag_values=FLAGS)
+flags.DEFINE_integer("max_repeats", 5, "repeats per timed row", flag_values=FLAGS)
+flags.DEFINE_string("train_configs",
+                    "configs/paper_128k.py,configs/paper_500k.py,configs/million.py",
+                    "config files (FILE[:ARG]) for the training suite", flag_values=FLAGS)
+flags.DEFINE_integer("train_batch", 0, "global batch for the training suite (0: each "
+                     "config's own)", flag_values=FLAGS)
+flags.DEFINE_string("train_dtype", "", "compute dtype override for training (e.g. "
+                    "bfloat16 on GPUs)", flag_values=FLAGS)
+flags.DEFINE_integer("train_steps", 3, "timed steps per config", flag_values=FLAGS)
+_define_ints("generation_batches", "1,64", "streams per generation row")
+flags.DEFINE_integer("generation_block", 500, "samples per jitted block",
+                     flag_values=FLAGS)
+flags.DEFINE_integer("generation_blocks", 2, "timed blocks", flag_values=FLAGS)
+flags.DEFINE_integer("naive_steps", 2, "timed naive steps", flag_values=FLAGS)
+flags.DEFINE_integer("remat_block", 128, "targets per Transformer block where remat "
+                     "is on (memory suite; per_target rows too big for the device)",
+                     flag_values=FLAGS)
+flags.DEFINE_integer("largest_batch", 1, "memory suite: search the largest batch that "
+                     "fits (0: skip)", flag_values=FLAGS)
+flags.DEFINE_integer("torch_batch", 4, "contexts per PyTorch call", flag_values=FLAGS)
+flags.DEFINE_integer("torch_num_targets", 1024, "dense K in the torch suite",
+                     flag_values=FLAGS)
+flags.DEFINE_string("dataset_dir", "", "a built split folder "
+                    "(.../music21_piano/full_fluidsynth/1.0.0)", flag_values=FLAGS)
+flags.DEFINE_float("pipeline_step_seconds", 0.58, "measured default-config step time "
+                   "the pipeline must feed", flag_values=FLAGS)
+_INT_LISTS = ("contexts", "num_targets", "generation_batches")
+
+
+def _args() -> types.SimpleNamespace:
+  """The parsed flags as attributes, integer lists converted."""
+  values = {name: FLAGS[name].value for name in FLAGS}
+  values.update({name: _ints(values[name]) for name in _INT_LISTS})
+  values["suites"] = [s for s in values["suites"].split(",") if s]
+  return types.SimpleNamespace(**values)
 
 
 def _log(row) -> None:
   print(json.dumps(row, default=str), flush=True)
 
 
-def run_suite(name: str, args: argparse.Namespace) -> dict:
+def run_suite(name: str, args: types.SimpleNamespace) -> dict:
   """One suite's result dict (without the environment)."""
   # pylint: disable=import-outside-toplevel  (each suite imports only what it needs)
   limit = environment.memory_limit_bytes()
@@ -167,9 +186,12 @@ def _write_atomically(path: str, text: str) -> None:
   os.replace(path + ".tmp", path)
 
 
-def main(argv: list[str] | None = None) -> dict:
+def main(argv: list[str] | None = None) -> dict | int:
+  """Runs the suites; returns the merged results (or an exit code on bad flags)."""
   argv = sys.argv[1:] if argv is None else argv
-  args = parser().parse_args(argv)
+  if (code := cli.parse(FLAGS, argv, "audiolm_jax.bench", __doc__)) is not None:
+    return code
+  args = _args()
   suites = list(args.suites)
   if args.dataset_dir and "pipeline" not in suites:
     suites.append("pipeline")
@@ -207,4 +229,5 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-  main()
+  outcome = main()
+  sys.exit(outcome if isinstance(outcome, int) else 0)

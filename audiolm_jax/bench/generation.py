@@ -14,10 +14,10 @@ import time
 import jax
 import numpy as np
 
-from audiolm_jax import generation
-from audiolm_jax.model import AudioLM, init_params
-from audiolm_jax.model_config import get_model_config
-from audiolm_jax.train_lib import SAMPLE_RATE
+from audiolm_jax.data.audio_io import SAMPLE_RATE
+from audiolm_jax.generation import sampler
+from audiolm_jax.models.cnn_transformer import CNNTransformer
+from audiolm_jax.models.config import get_model_config
 
 
 def _intervals(iterator) -> list[float]:
@@ -30,28 +30,28 @@ def _intervals(iterator) -> list[float]:
 
 
 def cached_rate(model, params, prompt, *, block: int, blocks: int) -> float:
-  """Samples/s per stream of `generation.generate` after its first block."""
+  """Samples/s per stream of `sampler.generate` after its first block."""
   key = jax.random.key(1)
-  times = _intervals(generation.generate_blocks(
+  times = _intervals(sampler.generate_blocks(
       model, params, key, num_samples=block * (blocks + 1), prompt_BxP=prompt,
       block=block))
   return block / min(times[1:])
 
 
 def naive_rate(model, params, prompt, *, steps: int) -> float:
-  """Samples/s per stream of `generation.generate_naive` after its first step."""
+  """Samples/s per stream of `sampler.generate_naive` after its first step."""
   stamps = []
-  generation.generate_naive(model, params, jax.random.key(1), num_samples=steps + 1,
-                            prompt_BxP=prompt,
-                            callback=lambda _: stamps.append(time.perf_counter()))
+  sampler.generate_naive(model, params, jax.random.key(1), num_samples=steps + 1,
+                         prompt_BxP=prompt,
+                         callback=lambda _: stamps.append(time.perf_counter()))
   return 1.0 / statistics.median(np.diff(stamps))
 
 
 def run(*, preset: str, context: int | None, batches: list[int], block: int,
         blocks: int, naive_steps: int, log=print) -> dict:
   cfg = get_model_config(preset, **({"context": context} if context else {}))
-  model = AudioLM(cfg)
-  params = init_params(model, jax.random.key(0))
+  model = CNNTransformer(cfg)
+  params = model.init(jax.random.key(0))
   rows = []
   for batch in batches:
     prompt = np.random.default_rng(0).integers(0, 256, (batch, 2 * cfg.chunk_size))

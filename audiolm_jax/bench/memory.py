@@ -12,8 +12,9 @@ from __future__ import annotations
 import jax
 import ml_collections
 
-from audiolm_jax import config_lib, cost, train_lib
-from audiolm_jax.model import AudioLM
+from audiolm_jax.models import cost
+from audiolm_jax.training import config as train_config
+from audiolm_jax.training.sharding import ShardedStep, data_mesh
 
 _MAX_BATCH = 1 << 16
 
@@ -23,9 +24,8 @@ def step_bytes(config: ml_collections.ConfigDict, batch_per_device: int) -> int:
   n_dev = jax.device_count()
   config = ml_collections.ConfigDict(config.to_dict())
   config.batch_size = batch_per_device * n_dev
-  model_cfg = config_lib.validate(config, n_dev)
-  sharded = train_lib.ShardedStep.build(config, AudioLM(model_cfg),
-                                        train_lib.data_mesh(), jax.random.key(0))
+  model = train_config.validate(config, n_dev)
+  sharded = ShardedStep.build(config, model, data_mesh(), jax.random.key(0))
   compiled = sharded.compile(config.batch_size, jax.random.key(1))
   return cost.peak_bytes_of(compiled)
 
@@ -62,7 +62,7 @@ def run(*, preset: str, contexts: list[int], memory_limit: int, remat_block: int
   rows = []
   for context in contexts:
     for remat in REMATS:
-      config = config_lib.paper_config(preset, "music21_piano")
+      config = train_config.paper_config(preset, "music21_piano")
       config.model.context = context
       config.model.remat_block = 0 if remat == "none" else remat_block
       config.model.remat_encoder = remat == "blocks+encoder"

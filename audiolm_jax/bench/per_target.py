@@ -15,10 +15,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from audiolm_jax import cost
+from audiolm_jax.models import cost
 from audiolm_jax.bench import environment, timing
-from audiolm_jax.model import AudioLM, init_params
-from audiolm_jax.model_config import get_model_config
+from audiolm_jax.models.audiolm import AudioLM, init_params
+from audiolm_jax.models.config import get_model_config
 
 PASSES = ("fwd", "fwd+bwd")
 

@@ -8,8 +8,12 @@ Prints the tables; with --readme, replaces everything between the README's
 
 from __future__ import annotations
 
-import argparse
 import json
+import sys
+
+from absl import flags
+
+from audiolm_jax import cli
 
 BEGIN, END = "<!-- performance:begin -->", "<!-- performance:end -->"
 
@@ -132,7 +136,7 @@ def memory(s: dict) -> list[str]:
 
 def torch(s: dict) -> list[str]:
   lines = ["### PyTorch reference vs JAX", ""] + _header(s)
-  lines += [f"`audiolm_jax/torch_reference.py` (the paper's model written from the "
+  lines += [f"`audiolm_jax/bench/torch_reference.py` (the paper's model written from the "
             f"paper, our parameters ported in; a test checks equal log-probabilities "
             f"within 1e-4), context {_context(s['context'])}, forward only; chunked "
             f"paths on {s['chunked_batch']} contexts, dense with K = "
@@ -177,20 +181,26 @@ def replace_section(readme: str, section: str) -> str:
   return f"{head}{BEGIN}\n{section.rstrip()}\n{END}{tail}"
 
 
-def main() -> None:
-  p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  p.add_argument("--results", required=True)
-  p.add_argument("--readme", default="")
-  args = p.parse_args()
-  with open(args.results) as f:
+FLAGS = flags.FlagValues()
+_RESULTS = flags.DEFINE_string("results", None, "a results JSON file",
+                               flag_values=FLAGS, required=True)
+_README = flags.DEFINE_string("readme", "", "a README whose performance section to "
+                              "rewrite", flag_values=FLAGS)
+
+
+def main(argv=None) -> int:
+  if (code := cli.parse(FLAGS, argv, "audiolm_jax.bench.report", __doc__)) is not None:
+    return code
+  with open(_RESULTS.value) as f:
     section = markdown(json.load(f))
-  if args.readme:
-    with open(args.readme) as f:
+  if _README.value:
+    with open(_README.value) as f:
       text = replace_section(f.read(), section)
-    with open(args.readme, "w") as f:
+    with open(_README.value, "w") as f:
       f.write(text)
   print(section)
+  return 0
 
 
 if __name__ == "__main__":
-  main()
+  sys.exit(main())

@@ -8,10 +8,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from audiolm_jax import torch_reference
+from audiolm_jax.bench import torch_reference
 from audiolm_jax.bench import timing
-from audiolm_jax.model import AudioLM, init_params
-from audiolm_jax.model_config import get_model_config
+from audiolm_jax.models.audiolm import AudioLM, init_params
+from audiolm_jax.models.config import get_model_config
 
 
 def run(*, preset: str, batch: int, num_targets: int, max_repeats: int = 3,

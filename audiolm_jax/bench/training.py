@@ -1,6 +1,6 @@
 """Training throughput of the paper configs: the real sharded train step, random codes.
 
-Runs `train_lib.ShardedStep` (the step `train.py` compiles: data parallel over every
+Runs `loop.ShardedStep` (the step `train.py` compiles: data parallel over every
 device, state donated) on uniformly random windows, which cost the same as real
 audio. Model FLOPs come from XLA's count of the same step compiled without
 rematerialization (recomputation is not useful work), so MFU = model FLOPs per
@@ -17,9 +17,11 @@ import jax
 import ml_collections
 import numpy as np
 
-from audiolm_jax import config_lib, cost, train_lib
 from audiolm_jax.bench import environment
-from audiolm_jax.model import AudioLM
+from audiolm_jax.data.audio_io import SAMPLE_RATE
+from audiolm_jax.models import cost
+from audiolm_jax.training import config as train_config
+from audiolm_jax.training.sharding import ShardedStep, data_mesh
 
 
 def load_config(path: str) -> ml_collections.ConfigDict:
@@ -45,16 +47,18 @@ def measure(config_path: str, *, batch_size: int | None, steps: int,
   if dtype:
     config.model.dtype = dtype
   n_dev = jax.device_count()
-  model_cfg = config_lib.validate(config, n_dev)
-  mesh = train_lib.data_mesh()
-  sharded = train_lib.ShardedStep.build(config, AudioLM(model_cfg), mesh,
-                                        jax.random.key(0))
+  model = train_config.validate(config, n_dev)
+  model_cfg = model.config
+  remat_encoder = getattr(model_cfg, "remat_encoder", False)
+  remat_block = getattr(model_cfg, "remat_block", 0)
+  mesh = data_mesh()
+  sharded = ShardedStep.build(config, model, mesh, jax.random.key(0))
   compiled = sharded.compile(config.batch_size, jax.random.key(1))
-  row = {"config": config_path, "context": model_cfg.context,
+  row = {"config": config_path, "model": model.name, "context": model.left_context,
          "objective": config.objective, "batch_size": config.batch_size,
-         "targets_per_step": config.batch_size * config_lib.window_targets(config),
-         "remat_encoder": model_cfg.remat_encoder,
-         "remat_block": model_cfg.remat_block, "dtype": model_cfg.dtype,
+         "targets_per_step": config.batch_size * train_config.window_targets(config),
+         "remat_encoder": remat_encoder, "remat_block": remat_block,
+         "dtype": model_cfg.dtype,
          "devices": n_dev, "compiled_gib": cost.peak_bytes_of(compiled) / 2**30}
   skipped = environment.does_not_fit(cost.peak_bytes_of(compiled), memory_limit)
   if skipped:
@@ -62,12 +66,12 @@ def measure(config_path: str, *, batch_size: int | None, steps: int,
     log(row)
     return row
   model_flops = cost.flops_of(compiled) * n_dev
-  if model_cfg.remat_encoder or model_cfg.remat_block:
+  if remat_encoder or remat_block:
     # Recomputation is not model work, and XLA counts a loop body once, not per
     # iteration: count the same step compiled without remat (never run).
-    plain_model = AudioLM(model_cfg.replace(remat_encoder=False, remat_block=0))
-    plain = train_lib.ShardedStep.build(config, plain_model, mesh, jax.random.key(0)
-                                        ).compile(config.batch_size, jax.random.key(1))
+    plain_model = type(model)(model_cfg.replace(remat_encoder=False, remat_block=0))
+    plain = ShardedStep.build(config, plain_model, mesh, jax.random.key(0)
+                              ).compile(config.batch_size, jax.random.key(1))
     model_flops = cost.flops_of(plain) * n_dev
   state = jax.jit(sharded.init, out_shardings=sharded.state_sharding)(
       jax.random.key(0))
@@ -84,7 +88,7 @@ def measure(config_path: str, *, batch_size: int | None, steps: int,
   step_s = (time.perf_counter() - start) / steps
   targets = row["targets_per_step"]
   row.update(steps_timed=steps, step_s=step_s, targets_per_s=targets / step_s,
-             audio_s_per_s=targets / step_s / train_lib.SAMPLE_RATE,
+             audio_s_per_s=targets / step_s / SAMPLE_RATE,
              model_tflop_per_step=model_flops / 1e12,
              mfu=model_flops / step_s / (matmul_tflops * 1e12 * n_dev),
              loss_bits=float(metrics["loss_bits"]))

@@ -1,4 +1,4 @@
-"""Reading user audio: any WAV/FLAC/OGG soundfile reads, to float32 mono at 16 kHz.
+"""Reading user audio: any format libsndfile reads, to float32 mono at 16 kHz.
 
 Every failure is an `AudioFileError` that names the file and the reason, so a dataset
 build can report exactly what it skipped.
@@ -13,8 +13,28 @@ import numpy as np
 import soundfile as sf
 from scipy import signal
 
+# The one sample rate of the project: datasets, models and outputs are 16 kHz.
 SAMPLE_RATE = 16_000
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg")
+# File extensions of each libsndfile format (RAW, header-less, cannot be read blind).
+_FORMAT_EXTENSIONS = {
+    "AIFF": ("aiff", "aif", "aifc"), "AU": ("au", "snd"), "AVR": ("avr",),
+    "CAF": ("caf",), "FLAC": ("flac",), "HTK": ("htk",), "SVX": ("iff", "svx", "8svx"),
+    "MAT4": ("mat",), "MAT5": ("mat",), "MP3": ("mp3",), "OGG": ("ogg", "oga", "opus"),
+    "PAF": ("paf",), "PVF": ("pvf",), "RF64": ("rf64",), "SD2": ("sd2",),
+    "SDS": ("sds",), "IRCAM": ("sf", "ircam"), "VOC": ("voc",), "W64": ("w64",),
+    "WAV": ("wav", "wave"), "NIST": ("nist", "sph"), "WAVEX": ("wav",), "WVE": ("wve",),
+    "XI": ("xi",),
+}
+
+
+def audio_extensions() -> tuple[str, ...]:
+  """".ext" of every format the installed libsndfile reads (MP3 where it has it)."""
+  formats = sf.available_formats()
+  return tuple(sorted({f".{e}" for fmt, exts in _FORMAT_EXTENSIONS.items()
+                       if fmt in formats for e in exts}))
+
+
+AUDIO_EXTENSIONS = audio_extensions()
 MIN_RATE, MAX_RATE = 4_000, 384_000
 
 

@@ -11,38 +11,50 @@ was skipped. An existing build is reused, never overwritten.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 
+from absl import flags
+
+from audiolm_jax import cli
 from audiolm_jax.data import datasets
 
 
-def main(argv=None) -> int:
-  parser = argparse.ArgumentParser(
-      description="Build an audiolm_jax dataset (TFDS ArrayRecord).")
-  parser.add_argument("--dataset", required=True, choices=datasets.DATASETS)
-  parser.add_argument("--data_dir", default=datasets.default_data_dir(),
-                      help="TFDS data_dir (default: $AUDIOLM_DATA_DIR or "
-                           "~/tensorflow_datasets)")
-  parser.add_argument("--variant", default="full", choices=("full", "tiny"),
-                      help="music21_piano: full (~4 h) or tiny (~5 min)")
-  parser.add_argument("--renderer", default="auto",
-                      choices=("auto", "fluidsynth", "numpy"))
-  parser.add_argument("--manual_dir", help="youtube_mix / audio_folder: the audio")
-  parser.add_argument("--name", default="default",
-                      help="audio_folder: a name for this dataset")
-  parser.add_argument("--seed", type=int, default=0, help="audio_folder split seed")
-  parser.add_argument("--strict", action="store_true",
-                      help="fail instead of skipping unreadable inputs")
-  args = parser.parse_args(argv)
+FLAGS = flags.FlagValues()
+_DATASET = flags.DEFINE_enum("dataset", None, datasets.DATASETS, "which dataset",
+                             flag_values=FLAGS, required=True)
+_DATA_DIR = flags.DEFINE_string("data_dir", datasets.default_data_dir(),
+                                "TFDS data_dir (default: $AUDIOLM_DATA_DIR or "
+                                "~/tensorflow_datasets)", flag_values=FLAGS)
+_VARIANT = flags.DEFINE_enum("variant", "full", ("full", "tiny"),
+                             "music21_piano: full (~4 h) or tiny (~5 min)",
+                             flag_values=FLAGS)
+_RENDERER = flags.DEFINE_enum("renderer", "auto", ("auto", "fluidsynth", "numpy"),
+                              "music21_piano: who plays it", flag_values=FLAGS)
+_MANUAL_DIR = flags.DEFINE_string("manual_dir", None,
+                                  "youtube_mix / audio_folder: the audio",
+                                  flag_values=FLAGS)
+_NAME = flags.DEFINE_string("name", "default", "audio_folder: a name for this dataset",
+                            flag_values=FLAGS)
+_SEED = flags.DEFINE_integer("seed", 0, "audio_folder split seed", flag_values=FLAGS)
+_ALLOW_PARTIAL = flags.DEFINE_bool(
+    "allow_partial", False, "youtube_mix: build from a folder that does not hold "
+    "exactly its 241 WAVs (the split is then not SaShiMi's)", flag_values=FLAGS)
+_STRICT = flags.DEFINE_bool("strict", False,
+                            "fail instead of skipping unreadable inputs",
+                            flag_values=FLAGS)
 
+
+def main(argv=None) -> int:
+  if (code := cli.parse(FLAGS, argv, "audiolm_jax.data.build", __doc__)) is not None:
+    return code
   start = time.time()
   try:
     spec = datasets.DatasetSpec(
-        name=args.dataset, variant=args.variant, renderer=args.renderer,
-        manual_dir=args.manual_dir, folder_name=args.name, seed=args.seed)
-    path = datasets.build(spec, args.data_dir, strict=args.strict)
+        name=_DATASET.value, variant=_VARIANT.value, renderer=_RENDERER.value,
+        manual_dir=_MANUAL_DIR.value, folder_name=_NAME.value, seed=_SEED.value,
+        allow_partial=_ALLOW_PARTIAL.value)
+    path = datasets.build(spec, _DATA_DIR.value, strict=_STRICT.value)
   except (datasets.BuildError, ValueError, FileNotFoundError) as e:
     print(f"error: {e}", file=sys.stderr)
     return 2

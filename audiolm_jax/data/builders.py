@@ -21,9 +21,10 @@ import re
 import numpy as np
 import tensorflow_datasets as tfds
 
-from audiolm_jax import quantization
-from audiolm_jax.data import audio_io, fluidsynth, piano_synth, scores
-from audiolm_jax.data.performance import humanize
+from audiolm_jax.data import quantization
+from audiolm_jax.data import audio_io
+from audiolm_jax.data.piano import fluidsynth, scores, synth as piano_synth
+from audiolm_jax.data.piano.performance import humanize
 
 SPLITS = ("train", "validation", "test")
 QUANTIZATION = "mu_law"
@@ -196,36 +197,91 @@ _YOUTUBE_MIX_HELP = ("Place the 241 files out000.wav ... out240.wav of YouTubeMi
                      "one folder and pass it as --manual_dir.")
 
 
-def youtube_mix_files(folder: str, strict: bool = False) -> list[str]:
-  """The .wav names in `folder`, naturally sorted; BuildError if there are none."""
+# Files an OS leaves beside audio: never audio, never counted as a dataset's files.
+_OS_METADATA_FILES = {".ds_store", "thumbs.db", "desktop.ini", "icon\r"}
+_OS_METADATA_DIRS = {"__macosx", ".spotlight-v100", ".trashes", ".fseventsd"}
+
+
+def _is_os_metadata(name: str) -> bool:
+  """Hidden files (`._out000.wav`: macOS AppleDouble, not audio) and OS leftovers."""
+  return name.startswith(".") or name.lower() in _OS_METADATA_FILES
+
+
+def list_folder(folder: str, *, recursive: bool) -> tuple[list[str], dict[str, str]]:
+  """(candidate files, ignored files with their reason), relative paths, sorted.
+
+  Hidden files and folders, `__MACOSX/` and similar OS metadata are ignored (and
+  listed), so they can neither shift a split nor be read as audio.
+  """
+  kept, ignored = [], {}
+  for d, _, files in os.walk(folder):
+    parts = [] if d == folder else os.path.relpath(d, folder).split(os.sep)
+    for f in files:
+      path = os.path.join(*parts, f)
+      if any(p.startswith(".") or p.lower() in _OS_METADATA_DIRS for p in parts):
+        ignored[path] = "in a hidden or OS metadata folder"
+      elif _is_os_metadata(f):
+        ignored[path] = "hidden or OS metadata file (e.g. macOS AppleDouble ._*)"
+      elif parts and not recursive:
+        ignored[path] = "in a subfolder (only the top level is read)"
+      else:
+        kept.append(path)
+  return sorted(kept), ignored
+
+
+def _report_ignored(builder, ignored: dict[str, str]) -> None:
+  """Stores and prints what a folder held besides the audio it uses."""
+  builder.info.metadata["ignored"] = dict(ignored)
+  if ignored:
+    lines = "\n".join(f"  {k}: {v}" for k, v in sorted(ignored.items())[:20])
+    more = f"\n  ... and {len(ignored) - 20} more" if len(ignored) > 20 else ""
+    print(f"ignored {len(ignored)} file(s) that are not audio inputs:\n{lines}{more}")
+
+
+def youtube_mix_files(folder: str, allow_partial: bool = False
+                      ) -> tuple[list[str], dict[str, str]]:
+  """(the .wav names in `folder`, naturally sorted; ignored files with reasons).
+
+  BuildError unless there are exactly 241 (`allow_partial` accepts another count: the
+  split then follows the sorted positions and is not SaShiMi's).
+  """
   if not os.path.isdir(folder):
     raise BuildError(f"YouTubeMix folder {folder} does not exist. {_YOUTUBE_MIX_HELP}")
-  wavs = sorted((f for f in os.listdir(folder) if f.lower().endswith(".wav")),
-                key=natural_key)
+  files, ignored = list_folder(folder, recursive=False)
+  wavs = sorted((f for f in files if f.lower().endswith(".wav")), key=natural_key)
+  for f in files:
+    if not f.lower().endswith(".wav"):
+      ignored[f] = "not a .wav file"
   if not wavs:
     raise BuildError(f"no .wav files in {folder}. {_YOUTUBE_MIX_HELP}")
-  if len(wavs) != YOUTUBE_MIX_FILES:
-    msg = (f"{folder} holds {len(wavs)} .wav files, YouTubeMix has "
-           f"{YOUTUBE_MIX_FILES}; the SaShiMi split needs all of them")
-    if strict:
-      raise BuildError(msg)
-    print(f"WARNING: {msg}")
-  return wavs
+  if len(wavs) != YOUTUBE_MIX_FILES and not allow_partial:
+    raise BuildError(
+        f"{folder} holds {len(wavs)} .wav files (besides {len(ignored)} ignored), "
+        f"YouTubeMix has {YOUTUBE_MIX_FILES}: SaShiMi's split needs exactly those. "
+        f"{_YOUTUBE_MIX_HELP} To build from these files anyway (a split that is not "
+        f"SaShiMi's), pass --allow_partial.")
+  return wavs, ignored
 
 
-def audio_folder_files(folder: str) -> list[str]:
-  """Audio files under `folder` (relative paths, sorted); BuildError if none."""
+def audio_folder_files(folder: str) -> tuple[list[str], dict[str, str]]:
+  """(audio files under `folder`, ignored files with reasons); BuildError if none.
+
+  Audio is every extension the installed libsndfile reads; any other regular file
+  is listed as ignored with its reason, so nothing disappears unreported.
+  """
   if not os.path.isdir(folder):
     raise BuildError(f"audio folder {folder} does not exist; pass the folder that "
-                     f"holds your .wav/.flac/.ogg files as --manual_dir")
-  found = sorted(
-      os.path.relpath(os.path.join(d, f), folder)
-      for d, _, files in os.walk(folder) for f in files
-      if f.lower().endswith(audio_io.AUDIO_EXTENSIONS))
+                     f"holds your audio files as --manual_dir")
+  files, ignored = list_folder(folder, recursive=True)
+  found = [f for f in files if f.lower().endswith(audio_io.AUDIO_EXTENSIONS)]
+  for f in files:
+    if not f.lower().endswith(audio_io.AUDIO_EXTENSIONS):
+      ignored[f] = ("not an audio format this libsndfile reads "
+                    f"({os.path.splitext(f)[1] or 'no extension'})")
   if not found:
     raise BuildError(f"no audio files ({', '.join(audio_io.AUDIO_EXTENSIONS)}) "
                      f"under {folder}")
-  return found
+  return found, ignored
 
 
 class YoutubeMix(_AudioBuilder):
@@ -239,9 +295,14 @@ class YoutubeMix(_AudioBuilder):
   VERSION = tfds.core.Version("1.0.0")
   MANUAL_DOWNLOAD_INSTRUCTIONS = _YOUTUBE_MIX_HELP
 
+  def __init__(self, *, allow_partial: bool = False, **kwargs):
+    self._allow_partial = allow_partial
+    super().__init__(**kwargs)
+
   def _split_generators(self, dl_manager):
     folder = os.fspath(dl_manager.manual_dir)
-    wavs = youtube_mix_files(folder, self._strict)
+    wavs, ignored = youtube_mix_files(folder, self._allow_partial)
+    _report_ignored(self, ignored)
     paths = [os.path.join(folder, f) for f in wavs]
     audio, skipped = _load_files(paths)
     _report_skips(self, {os.path.basename(k): v for k, v in skipped.items()},
@@ -282,8 +343,8 @@ def split_files(names: list[str], seed: int,
 
 
 class AudioFolder(_AudioBuilder):
-  """Every WAV/FLAC/OGG file under `manual_dir` (recursively), resampled to 16 kHz
-  mono, split by file with a seeded shuffle. Name the dataset with
+  """Every audio file libsndfile reads under `manual_dir` (recursively; hidden and
+  OS metadata files ignored), resampled to 16 kHz mono, split by file with a seeded shuffle. Name the dataset with
   `config=AudioFolderConfig(name=...)`; the split of every file is in the
   `manifest` metadata."""
 
@@ -292,7 +353,8 @@ class AudioFolder(_AudioBuilder):
 
   def _split_generators(self, dl_manager):
     folder = os.fspath(dl_manager.manual_dir)
-    found = audio_folder_files(folder)
+    found, ignored = audio_folder_files(folder)
+    _report_ignored(self, ignored)
     audio, skipped = _load_files([os.path.join(folder, f) for f in found])
     audio = {os.path.relpath(k, folder): v for k, v in audio.items()}
     _report_skips(self, {os.path.relpath(k, folder): v for k, v in skipped.items()},

@@ -37,6 +37,7 @@ class DatasetSpec:
   manual_dir: str | None = None   # youtube_mix / audio_folder: the source files
   folder_name: str = "default"    # audio_folder: the dataset's config name
   seed: int = 0                   # audio_folder: the split's seed
+  allow_partial: bool = False     # youtube_mix: build from other than its 241 files
 
   def __post_init__(self):
     if self.name not in DATASETS:
@@ -50,7 +51,7 @@ def _builder(spec: DatasetSpec, data_dir: str, strict: bool = False):
     config = builders.piano_config_name(spec.variant, spec.renderer)
     builder = builders.Music21Piano(config=config, **common)
   elif spec.name == "youtube_mix":
-    builder = builders.YoutubeMix(**common)
+    builder = builders.YoutubeMix(allow_partial=spec.allow_partial, **common)
   else:
     config = builders.AudioFolderConfig(name=spec.folder_name, seed=spec.seed)
     builder = builders.AudioFolder(config=config, **common)
@@ -74,7 +75,7 @@ def build(spec: DatasetSpec, data_dir: str, *, strict: bool = False) -> str:
                        f"holds its audio files")
     # Our own checks first: TFDS's would only say the folder is missing or empty.
     if spec.name == "youtube_mix":
-      builders.youtube_mix_files(spec.manual_dir, strict)
+      builders.youtube_mix_files(spec.manual_dir, spec.allow_partial)
     else:
       builders.audio_folder_files(spec.manual_dir)
   builder.download_and_prepare(download_config=download)
@@ -109,4 +110,8 @@ def describe(path: str) -> str:
   skipped = meta.get("skipped", {})
   lines.append(f"  skipped: {len(skipped)}"
                + ("" if not skipped else " " + json.dumps(skipped)[:2000]))
+  ignored = meta.get("ignored", {})
+  if ignored:
+    lines.append(f"  ignored (not audio inputs): {len(ignored)} "
+                 + json.dumps(ignored)[:2000])
   return "\n".join(lines)

@@ -24,7 +24,7 @@ import grain
 from absl import flags
 import numpy as np
 
-from audiolm_jax import quantization
+from audiolm_jax.data import quantization
 from audiolm_jax.data import datasets
 
 # Windows are indexed by an effectively endless range: a run stops by step count.

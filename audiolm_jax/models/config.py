@@ -12,7 +12,7 @@ import dataclasses
 import math
 from typing import Any
 
-from audiolm_jax import quantization as quant_lib
+from audiolm_jax.data import quantization as quant_lib
 
 DTYPES = ("float32", "bfloat16")
 

@@ -17,8 +17,9 @@ import tempfile
 import numpy as np
 import soundfile as sf
 
-from audiolm_jax.data.midi import performance_to_midi
-from audiolm_jax.data.performance import Performance
+from audiolm_jax.data.audio_io import SAMPLE_RATE
+from audiolm_jax.data.piano.midi import performance_to_midi
+from audiolm_jax.data.piano.performance import Performance
 
 SOUNDFONT_CANDIDATES = (
     "/usr/share/sounds/sf2/FluidR3_GM.sf2",
@@ -45,7 +46,7 @@ def available() -> bool:
   return shutil.which("fluidsynth") is not None and find_soundfont() is not None
 
 
-def render(perf: Performance, rate: int = 16_000, timeout_s: float = 600.0
+def render(perf: Performance, rate: int = SAMPLE_RATE, timeout_s: float = 600.0
            ) -> np.ndarray:
   """float32[T] mono audio of `perf` on the soundfont's acoustic grand piano."""
   soundfont = find_soundfont()

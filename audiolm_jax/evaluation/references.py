@@ -15,7 +15,7 @@ import dataclasses
 
 import numpy as np
 
-from audiolm_jax.quantization import NUM_CODES
+from audiolm_jax.data.quantization import NUM_CODES
 
 _CODES = np.arange(NUM_CODES)
 

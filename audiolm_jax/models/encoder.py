@@ -14,6 +14,12 @@ Dropout (rate `encoder_dropout`) acts on the last conv layer's output, the flatt
 In the dense path one mask is shared by every token that reads a given absolute
 position (per time segment with `remat_encoder`); in the chunked path every chunk
 draws its own. Both are valid regularizers; the paths are equal in eval mode.
+
+* `Encoder.step`: the dense stack one position at a time, for generation (DESIGN
+  1.3). Each layer keeps a ring buffer of its recent inputs (layer l with dilation d
+  reads `(kernel - 1) d + 1` of them; the projection reads `flatten_positions` values
+  spaced `flatten_dilation` apart); a new sample gathers each layer's taps and applies
+  the same `_conv` as the dense path to them, in the same dtype.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from audiolm_jax.model_config import ModelConfig
+from audiolm_jax.models.config import ModelConfig
 
 _DIMS = ("NWC", "WIO", "NWC")
 # With remat_encoder, the dense path encodes this many chunks' worth of positions at
@@ -49,16 +55,29 @@ def _dropout(x, rate: float, key):
   return jnp.where(keep, x / (1.0 - rate), jnp.zeros_like(x))
 
 
+def _dense_layers(convs, x_BxL, *, dilations) -> list[jax.Array]:
+  """Stride-1 dilated convs: [input [B, L, 1], layer 1 [B, L1, C1], ..., layer L]."""
+  acts = [x_BxL[..., None]]
+  for (kernel, bias), dilation in zip(convs, dilations):
+    acts.append(jax.nn.relu(_conv(acts[-1], kernel, bias, stride=1,
+                                  dilation=dilation)))
+  return acts
+
+
+def _project(proj, h_BxLxC, *, flatten_positions: int, flatten_dilation: int):
+  """The flatten + linear as a `flatten_positions`-tap dilated conv: [B, L', D]."""
+  kernel, bias = proj
+  kernel = kernel.reshape(flatten_positions, h_BxLxC.shape[-1], -1)
+  return _conv(h_BxLxC, kernel, bias, stride=1, dilation=flatten_dilation)
+
+
 def _dense_stack(convs, proj, x_BxL, key, *, dilations, flatten_dilation,
                  flatten_positions, rate):
   """Stride-1 dilated stack: amplitudes [B, L] -> tokens z [B, L - R + 1, D]."""
-  h = x_BxL[..., None]
-  for (kernel, bias), dilation in zip(convs, dilations):
-    h = jax.nn.relu(_conv(h, kernel, bias, stride=1, dilation=dilation))
+  h = _dense_layers(convs, x_BxL, dilations=dilations)[-1]
   h = _dropout(h, rate, key)
-  kernel, bias = proj
-  kernel = kernel.reshape(flatten_positions, h.shape[-1], -1)
-  return _conv(h, kernel, bias, stride=1, dilation=flatten_dilation)
+  return _project(proj, h, flatten_positions=flatten_positions,
+                  flatten_dilation=flatten_dilation)
 
 
 def _dense_in_segments(stack, convs, proj, x_BxL, key, *, receptive_field: int,
@@ -108,6 +127,15 @@ def _chunk_stack(convs, proj, x_MxS, key, *, strides, receptive_field, rate):
   return flat @ kernel.astype(flat.dtype) + bias.astype(flat.dtype).reshape(1, -1)
 
 
+def buffer_geometry(cfg: ModelConfig) -> list[tuple[int, int]]:
+  """(ring length, tap spacing) of each conv layer's input, then the projection's."""
+  k = cfg.conv_kernel
+  layers = [((k - 1) * d + 1, d) for d in cfg.dilations]
+  layers.append(((cfg.flatten_positions - 1) * cfg.flatten_dilation + 1,
+                 cfg.flatten_dilation))
+  return layers
+
+
 class Encoder(nn.Module):
   """Chunk encoder with float32 parameters and `config.dtype` compute."""
 
@@ -154,6 +182,43 @@ class Encoder(nn.Module):
     return _dense_in_segments(fn, self.convs, self.proj, x, key,
                               receptive_field=cfg.receptive_field,
                               segment=REMAT_SEGMENT_CHUNKS * cfg.chunk_size)
+
+  # ---- Incremental mode (generation) ------------------------------------------------
+
+  def dense_layers(self, x_BxL: jax.Array) -> list[jax.Array]:
+    """Eval-mode activations of the dense stack, to prime the ring buffers:
+    [input [B, L, 1], layer 1, ..., layer L, z [B, L - R + 1, D]] in `dtype`."""
+    cfg = self.config
+    acts = _dense_layers(self.convs, x_BxL.astype(cfg.dtype), dilations=cfg.dilations)
+    return acts + [_project(self.proj, acts[-1], flatten_positions=cfg.flatten_positions,
+                            flatten_dilation=cfg.flatten_dilation)]
+
+  def step(self, buffers: list[jax.Array], t: jax.Array, x_B: jax.Array
+           ) -> tuple[list[jax.Array], jax.Array]:
+    """Appends input x_B at absolute position t; returns the buffers and z(t) [B, D].
+
+    buffers[l] is [B, ring length, C_l] (see `buffer_geometry`), the value at
+    position p in slot p % length. Eval mode, in `dtype`.
+    """
+    cfg = self.config
+    value = x_B.astype(cfg.dtype)[:, None]  # [B, C=1]: the new input of layer 1
+    weights = [(c, True) for c in self.convs] + [(self._proj_taps(), False)]
+    new_buffers = []
+    for buf, (length, spacing), ((kernel, bias), relu) in zip(
+        buffers, buffer_geometry(cfg), weights):
+      buf = buf.at[:, t % length].set(value)
+      taps = (t - spacing * jnp.arange(kernel.shape[0] - 1, -1, -1)) % length
+      value = _conv(buf[:, taps], kernel, bias, stride=1, dilation=1)[:, 0]
+      value = jax.nn.relu(value) if relu else value
+      new_buffers.append(buf)
+    return new_buffers, value
+
+  def _proj_taps(self):
+    kernel, bias = self.proj
+    cfg = self.config
+    return kernel.reshape(cfg.flatten_positions, cfg.conv_features[-1], -1), bias
+
+  # ---- Chunked mode (the paper's literal computation) --------------------------------
 
   def chunks(self, x_MxS: jax.Array, *, train: bool = False) -> jax.Array:
     """Amplitudes of M chunks [M, S] -> tokens [M, D] (reads each chunk's last R)."""

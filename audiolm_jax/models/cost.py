@@ -15,8 +15,8 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 
-from audiolm_jax.model import AudioLM
-from audiolm_jax.model_config import ModelConfig
+from audiolm_jax.models.audiolm import AudioLM
+from audiolm_jax.models.config import ModelConfig
 
 
 def flops_of(compiled: Any) -> float:

@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from audiolm_jax.model import AudioLM
+from audiolm_jax.models.interface import AudioModel
 
 LN2 = math.log(2.0)
 
@@ -47,23 +47,21 @@ def make_optimizer(learning_rate: float, decay_step: int, decayed_learning_rate:
   return optax.chain(*parts, optax.adam(schedule)), schedule
 
 
-def logits_and_labels(model: AudioLM, params, codes_BxW: jax.Array, *, objective: str,
-                      num_targets: int, train: bool, rng: jax.Array | None):
+def logits_and_labels(model: AudioModel, params, codes_BxW: jax.Array, *,
+                      objective: str, num_targets: int, train: bool,
+                      rng: jax.Array | None):
   """Model logits and their integer labels for a batch of windows."""
-  rngs = {"dropout": rng} if train else None
-  variables = {"params": params}
   if objective == "dense":
-    logits = model.apply(variables, codes_BxW, num_targets=num_targets, train=train,
-                         rngs=rngs)
+    logits = model.logits(params, codes_BxW, num_targets=num_targets, train=train,
+                          rng=rng)
     return logits, codes_BxW[:, -num_targets:]
   if objective == "sampled":
-    logits = model.apply(variables, codes_BxW[:, :-1], train=train, rngs=rngs,
-                         method=AudioLM.chunked_logits)
+    logits = model.target_logits(params, codes_BxW[:, :-1], train=train, rng=rng)
     return logits, codes_BxW[:, -1]
   raise ValueError(f"objective must be 'dense' or 'sampled', got {objective!r}")
 
 
-def make_train_step(model: AudioLM, optimizer: optax.GradientTransformation,
+def make_train_step(model: AudioModel, optimizer: optax.GradientTransformation,
                     schedule: optax.Schedule, *, objective: str, num_targets: int):
   """(state, codes [B, W], base_rng) -> (state, metrics); pure, jit it."""
 
@@ -85,7 +83,7 @@ def make_train_step(model: AudioLM, optimizer: optax.GradientTransformation,
   return train_step
 
 
-def make_eval_step(model: AudioLM, *, num_targets: int):
+def make_eval_step(model: AudioModel, *, num_targets: int):
   """(params, codes [B, context + K]) -> NLL in bits [B, K], dense path, eval mode."""
 
   def eval_step(params, codes_BxW):

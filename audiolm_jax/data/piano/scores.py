@@ -17,6 +17,7 @@ import bisect
 import concurrent.futures
 import dataclasses
 import hashlib
+import multiprocessing
 import os
 import signal
 
@@ -170,7 +171,10 @@ def load_pieces(names: list[str], *, timeout_s: float = 60.0,
   """Parses scores in a process pool; returns (pieces in input order, skipped)."""
   workers = workers or min(len(names), os.cpu_count() or 1) or 1
   results = {}
-  with concurrent.futures.ProcessPoolExecutor(workers) as pool:
+  # forkserver, not fork: the caller (train.py, a notebook) may already run JAX's
+  # threads, and forking a multithreaded process can deadlock the child.
+  context = multiprocessing.get_context("forkserver")
+  with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
     for name, piece, error in pool.map(_parse_with_timeout, names,
                                        [timeout_s] * len(names), chunksize=4):
       results[name] = (piece, error)

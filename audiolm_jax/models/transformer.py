@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from audiolm_jax.model_config import ModelConfig
+from audiolm_jax.models.config import ModelConfig
 
 
 def sinusoidal_positions(num: int, dim: int) -> np.ndarray:

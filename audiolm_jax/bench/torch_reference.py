@@ -18,8 +18,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from audiolm_jax.model_config import ModelConfig
-from audiolm_jax.transformer import sinusoidal_positions
+from audiolm_jax.models.config import ModelConfig
+from audiolm_jax.models.transformer import sinusoidal_positions
 
 _LN_EPS = 1e-6  # Flax's LayerNorm default
 

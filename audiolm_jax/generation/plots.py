@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from audiolm_jax.data.audio_io import SAMPLE_RATE
 
-def waveform_and_spectrogram(path: str, audio: np.ndarray, rate: int = 16_000, *,
+
+def waveform_and_spectrogram(path: str, audio: np.ndarray, rate: int = SAMPLE_RATE, *,
                              prompt_samples: int = 0, title: str = "") -> None:
   """Writes a PNG: the waveform above its spectrogram, the prompt shaded grey."""
   import matplotlib  # pylint: disable=g-import-not-at-top

@@ -25,9 +25,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from audiolm_jax import quantization, steps
-from audiolm_jax.model import AudioLM
-from audiolm_jax.references import References
+from audiolm_jax.data import quantization
+from audiolm_jax.training import steps
+from audiolm_jax.models.interface import AudioModel
+from audiolm_jax.evaluation.references import References
 
 SASHIMI_CHUNK = 131_072
 PROTOCOLS = ("full", "sashimi", "sampled")
@@ -50,12 +51,15 @@ def _ci95(values: np.ndarray) -> float:
 class Scorer:
   """Per-position NLL of whole files through the dense path, in batches of windows."""
 
-  def __init__(self, model: AudioLM, params, *, num_targets: int = 4096,
+  def __init__(self, model: AudioModel, params, *, num_targets: int = 4096,
                batch: int = 4):
     self.model, self.params = model, params
     self.k, self.batch = num_targets, batch
-    self.context = model.config.context
-    self.silence = quantization.silence_code(model.config.quantization)
+    if model.left_context is None:
+      raise NotImplementedError(f"{model.name} reads an unbounded context; scoring it "
+                                f"needs a stateful scorer")
+    self.context = model.left_context
+    self.silence = quantization.silence_code(model.quantization)
     self._step = jax.jit(steps.make_eval_step(model, num_targets=num_targets))
 
   def _windows(self, codes: np.ndarray):
@@ -120,7 +124,7 @@ def evaluate_files(scorer: Scorer, references: References, names: Sequence[str],
     units, unit_names = files, list(names)
   elif protocol == "sashimi":
     for name, codes in zip(names, files):
-      for i, chunk in enumerate(sashimi_chunks(codes, scorer.model.config.quantization)):
+      for i, chunk in enumerate(sashimi_chunks(codes, scorer.model.quantization)):
         units.append(chunk)
         unit_names.append(f"{name}#{i}")
     if not units:

@@ -25,10 +25,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from audiolm_jax import quantization
-from audiolm_jax.encoder import Encoder
-from audiolm_jax.model_config import ModelConfig
-from audiolm_jax.transformer import Head, Transformer
+from audiolm_jax.data import quantization
+from audiolm_jax.models.encoder import Encoder
+from audiolm_jax.models.config import ModelConfig
+from audiolm_jax.models.transformer import Head, Transformer
 
 
 def _check_codes(codes, name: str) -> None:
@@ -36,7 +36,7 @@ def _check_codes(codes, name: str) -> None:
     raise ValueError(f"{name} must be [batch, samples]; got shape {codes.shape}")
   if not jnp.issubdtype(codes.dtype, jnp.integer):
     raise TypeError(f"{name} must hold integer codes in [0, 256) (see "
-                    f"audiolm_jax.quantization.encode); got dtype {codes.dtype}")
+                    f"audiolm_jax.data.quantization.encode); got dtype {codes.dtype}")
 
 
 class AudioLM(nn.Module):
@@ -110,6 +110,17 @@ class AudioLM(nn.Module):
     logits = self._predict_in_blocks(tokens.reshape(batch * num_targets, n, -1), train)
     return logits.reshape(batch, num_targets, -1)
 
+  # ---- Incremental pieces (generation; see models/cnn_transformer.py) ---------------
+
+  def encoder_layers(self, codes_BxL: jax.Array) -> list[jax.Array]:
+    """Eval-mode dense activations [input, conv layers..., z] of codes [B, L]."""
+    return self.encoder.dense_layers(self._encoder_input(codes_BxL))
+
+  def encoder_step(self, buffers: list[jax.Array], t: jax.Array, codes_B: jax.Array
+                   ) -> tuple[list[jax.Array], jax.Array]:
+    """Pushes one code per row at position t: (buffers, z(t) [B, D])."""
+    return self.encoder.step(buffers, t, self._encoder_input(codes_B))
+
   def logits_from_tokens(self, tokens_BxNxD: jax.Array) -> jax.Array:
     """Eval-mode logits [B, 256] from N tokens (oldest first): generation's last step."""
     return self._predict(tokens_BxNxD, train=False)
@@ -135,7 +146,8 @@ class AudioLM(nn.Module):
 @functools.lru_cache(maxsize=16)
 def _compiled_init(model: AudioLM):
   # One compilation per model: XLA takes seconds to compile the initializers' RNG.
-  codes = jnp.zeros((1, 1), jnp.int32)
+  # NumPy, not jnp: a first call under an outer trace must not cache a tracer.
+  codes = np.zeros((1, 1), np.int32)
   return jax.jit(lambda key: model.init(key, codes, num_targets=1)["params"])
 
 

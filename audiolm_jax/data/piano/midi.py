@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import struct
 
-from audiolm_jax.data.performance import Performance
+from audiolm_jax.data.piano.performance import Performance
 
 TICKS_PER_QUARTER = 480
 MICROSECONDS_PER_QUARTER = 500_000  # 120 qpm: 960 ticks per second

@@ -7,36 +7,26 @@ module know about ml_collections: the model gets a frozen `ModelConfig`, the dat
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import ml_collections
 
-from audiolm_jax import model_config
+from audiolm_jax import models
+from audiolm_jax.models import config as model_config
 from audiolm_jax.data import datasets
 
 
 def model_fields(preset: str = "paper_128k", **changes) -> ml_collections.ConfigDict:
-  """Every ModelConfig field, from a preset, as a ConfigDict (overridable by flag)."""
+  """The paper model's fields from a preset, as a ConfigDict (overridable by flag).
+
+  Every field of `ModelConfig` (see its comments) plus `name`, the model family;
+  derived from the dataclass, so a new field needs no change here.
+  """
   cfg = model_config.get_model_config(preset, **changes)
-  return ml_collections.ConfigDict({
-      "quantization": cfg.quantization,      # mu_law | linear (must match the data)
-      "chunk_size": cfg.chunk_size,          # samples per token
-      "context": cfg.context,                # samples conditioned on (x chunk_size)
-      "conv_features": cfg.conv_features,    # channels of each conv layer
-      "conv_strides": cfg.conv_strides,      # stride of each conv layer
-      "conv_kernel": cfg.conv_kernel,        # kernel width of every conv layer
-      "token_dim": cfg.token_dim,            # token / Transformer width
-      "encoder_dropout": cfg.encoder_dropout,  # on the flattened conv output
-      "num_layers": cfg.num_layers,          # Transformer blocks
-      "num_heads": cfg.num_heads,            # attention heads
-      "mlp_dim": cfg.mlp_dim,                # Transformer MLP width
-      "token_dropout": cfg.token_dropout,    # drops whole tokens
-      "head_hidden": cfg.head_hidden,        # head's hidden width
-      "head_dropout": cfg.head_dropout,      # before the head's last layer
-      "dtype": cfg.dtype,                    # compute dtype: float32 | bfloat16
-      "remat_encoder": cfg.remat_encoder,    # dense encoder in recomputed time segments
-      "remat_block": cfg.remat_block,        # Transformer over recomputed target blocks (0: off)
-  })
+  return ml_collections.ConfigDict(
+      {"name": models.DEFAULT_FAMILY,
+       **{f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)}})
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -79,8 +69,9 @@ def base_config() -> ml_collections.ConfigDict:
 
 
 
-def to_model_config(config: ml_collections.ConfigDict) -> model_config.ModelConfig:
-  return model_config.ModelConfig(**config.model.to_dict())
+def to_model(config: ml_collections.ConfigDict) -> models.AudioModel:
+  """The configured model family with its config (`config.model`)."""
+  return models.from_fields(config.model.to_dict())
 
 
 def to_dataset_spec(config: ml_collections.ConfigDict) -> datasets.DatasetSpec:
@@ -100,14 +91,14 @@ def window_targets(config: ml_collections.ConfigDict) -> int:
 
 
 def validate(config: ml_collections.ConfigDict, device_count: int,
-             process_count: int = 1) -> model_config.ModelConfig:
+             process_count: int = 1) -> models.AudioModel:
   """Checks everything that can be checked before any data or compilation.
 
   Raises ValueError with every problem found and what to change.
   """
   problems = []
   try:
-    model = to_model_config(config)
+    model = to_model(config)
   except (ValueError, TypeError) as e:
     problems.append(str(e).replace("\n", "\n  "))
     model = None
@@ -156,9 +147,9 @@ def paper_config(preset: str, arg: str | None) -> ml_collections.ConfigDict:
   return c
 
 
-def saved_model_config(saved: dict) -> model_config.ModelConfig:
-  """The ModelConfig of a run, from the config JSON saved with its checkpoints."""
-  return model_config.ModelConfig(**saved["model"])
+def saved_model(saved: dict) -> models.AudioModel:
+  """The model of a run, from the config JSON saved with its checkpoints."""
+  return models.from_fields(saved["model"])
 
 
 def saved_dataset_dir(saved: dict) -> str:

@@ -13,7 +13,7 @@ import dataclasses
 
 import numpy as np
 
-from audiolm_jax.data.scores import Piece
+from audiolm_jax.data.piano.scores import Piece
 
 PEDAL_LAG_S = 0.06
 MAX_PEDAL_HOLD_S = 2.0

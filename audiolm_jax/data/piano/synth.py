@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from audiolm_jax.data.performance import Performance
+from audiolm_jax.data.audio_io import SAMPLE_RATE
+from audiolm_jax.data.piano.performance import Performance
 
-SAMPLE_RATE = 16_000
 NOTE_SECONDS = 5.0
 RELEASE_S = 0.06
 LAYER_VELOCITIES = (30, 75, 120)

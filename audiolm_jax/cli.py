@@ -1,0 +1,39 @@
+"""One way to parse command lines: absl flags, as big_vision and the flax examples do.
+
+absl is already required by `train.py` (ml_collections' `config_flags` give the
+`--config file.py:arg --config.a.b=v` overrides), so every CLI uses it. Each CLI
+keeps its flags in its own `FlagValues` (not the global `FLAGS`), so several CLIs can
+be imported and called in one process (the tests do) without their flags colliding,
+and `main(argv)` can be called again with other arguments.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Sequence
+
+from absl import flags
+
+
+def parse(flag_values: flags.FlagValues, argv: Sequence[str] | None,
+          program: str, doc: str) -> int | None:
+  """Parses argv (without the program name; None: sys.argv) into `flag_values`.
+
+  Returns None to go on, 0 after printing help (--help), or 2 after printing a usage
+  error to stderr.
+  """
+  args = list(sys.argv[1:] if argv is None else argv)
+  if any(a in ("-h", "--help", "-help", "--helpfull") for a in args):
+    print(doc.strip())
+    print(flag_values.get_help())
+    return 0
+  flag_values.unparse_flags()
+  try:
+    unparsed = flag_values([program, *args])
+  except flags.Error as e:
+    print(f"error: {e}\n(see python -m {program} --help)", file=sys.stderr)
+    return 2
+  if len(unparsed) > 1:
+    print(f"error: unexpected arguments {unparsed[1:]}", file=sys.stderr)
+    return 2
+  return None

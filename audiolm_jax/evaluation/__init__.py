@@ -1,0 +1,1 @@
+"""Evaluation: the NLL protocols (`protocols`) and the reference predictors (`references`)."""

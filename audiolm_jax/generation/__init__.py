@@ -1,0 +1,1 @@
+"""Generation: the family-independent sampler (`sampler`) and pictures (`plots`)."""

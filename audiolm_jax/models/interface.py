@@ -1,0 +1,83 @@
+"""`AudioModel`: what training, evaluation, sampling and the benchmarks ask of a model.
+
+Every model family (`config.model.name`) implements this small surface over its own
+Flax module; nothing outside `models/` knows which family it runs. All methods are
+pure functions of (params, arrays), so callers jit them with the model as a static
+argument (an `AudioModel` is a frozen dataclass: hashable, compared by its config).
+
+Codes are integers in [0, 256). Rows are causal: logit k of a row predicts the code
+at position T - K + k from the codes before it, and positions before the row's first
+sample hold the silence code of the model's quantization.
+
+Incremental sampling is three functions over a family-specific state (a pytree):
+`prime` reads a prompt, `next_logits` predicts the next code, `push` appends one code.
+`generation.sampler` builds one step and jitted blocks of steps from them.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import Any
+
+import jax
+
+Params = Any
+State = Any
+
+
+class AudioModel(abc.ABC):
+  """One model family's implementation of the shared interface."""
+
+  name: str     # the family's `config.model.name`
+  config: Any   # its frozen config dataclass
+
+  # ---- Description ----------------------------------------------------------------
+
+  @property
+  @abc.abstractmethod
+  def quantization(self) -> str:
+    """The code recipe the model reads ("mu_law" or "linear")."""
+
+  @property
+  @abc.abstractmethod
+  def left_context(self) -> int | None:
+    """Samples of left context a prediction reads; None for unbounded (recurrent)."""
+
+  # ---- Parameters and training ----------------------------------------------------
+
+  @abc.abstractmethod
+  def init(self, rng: jax.Array) -> Params:
+    """float32 parameters."""
+
+  @abc.abstractmethod
+  def logits(self, params: Params, codes_BxT: jax.Array, *, num_targets: int,
+             train: bool = False, rng: jax.Array | None = None) -> jax.Array:
+    """float32 logits [B, num_targets, 256] for the last num_targets codes of each row.
+
+    With train=True, `rng` drives dropout.
+    """
+
+  def target_logits(self, params: Params, codes_BxT: jax.Array, *, train: bool = False,
+                    rng: jax.Array | None = None) -> jax.Array:
+    """Logits [B, 256] of the code right after each row: one target per context.
+
+    The default pads the row with one placeholder code and reads the dense path's
+    last logit (causality makes the placeholder irrelevant); a family may override
+    it with a cheaper or more literal computation.
+    """
+    padded = jax.numpy.pad(codes_BxT, ((0, 0), (0, 1)))
+    return self.logits(params, padded, num_targets=1, train=train, rng=rng)[:, 0]
+
+  # ---- Incremental sampling -------------------------------------------------------
+
+  @abc.abstractmethod
+  def prime(self, params: Params, prompt_BxP: jax.Array) -> State:
+    """The sampling state after reading a prompt [B, P] (P may be 0: silence)."""
+
+  @abc.abstractmethod
+  def next_logits(self, params: Params, state: State) -> jax.Array:
+    """float32 logits [B, 256] of the next code (eval mode)."""
+
+  @abc.abstractmethod
+  def push(self, params: Params, state: State, codes_B: jax.Array) -> State:
+    """The state after appending one code per row."""

@@ -1,0 +1,80 @@
+"""Things the training loop does around a step, one small class per concern.
+
+* `sigterm_flag`: SIGTERM sets an event; the loop saves and returns.
+* `ProfileWindow`: an XLA trace of steps [start, start + num) on process 0.
+* `Faults`: injected failures for the tests and fault drills (environment variables).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import threading
+
+import jax
+import numpy as np
+
+# Fault injection: SIGKILL this process right after the checkpoint of step N is on
+# disk; poison the parameters with NaN before step N.
+FAULT_KILL_AFTER_CHECKPOINT = "AUDIOLM_FAULT_KILL_AFTER_CHECKPOINT"
+FAULT_NAN_AT_STEP = "AUDIOLM_FAULT_NAN_AT_STEP"
+
+
+@contextlib.contextmanager
+def sigterm_flag():
+  """Yields an Event set on SIGTERM (main thread only; elsewhere never set)."""
+  event = threading.Event()
+  if threading.current_thread() is not threading.main_thread():
+    yield event
+    return
+  previous = signal.signal(signal.SIGTERM, lambda *_: event.set())
+  try:
+    yield event
+  finally:
+    signal.signal(signal.SIGTERM, previous)
+
+
+class ProfileWindow:
+  """Traces steps [start_step, start_step + num_steps) into `directory`."""
+
+  def __init__(self, directory: str, start_step: int, num_steps: int, enabled: bool):
+    self.directory, self.start, self.num = directory, start_step, num_steps
+    self.enabled, self.active = enabled, False
+
+  def before(self, step: int) -> None:
+    if self.enabled and step == self.start:
+      jax.profiler.start_trace(self.directory)
+      self.active = True
+
+  def after(self, step: int, state) -> str | None:
+    """Stops after the window's last step; returns a message when it did."""
+    if self.active and step + 1 >= self.start + self.num:
+      jax.block_until_ready(state)
+      self.close()
+      return f"profile of steps {self.start}-{step} in {self.directory}"
+    return None
+
+  def close(self) -> None:
+    if self.active:
+      jax.profiler.stop_trace()
+      self.active = False
+
+
+class Faults:
+  """Failures injected on request (tests, drills); inert unless the variables are set."""
+
+  def __init__(self):
+    self.kill_after = int(os.environ.get(FAULT_KILL_AFTER_CHECKPOINT, "-1"))
+    self.nan_at = int(os.environ.get(FAULT_NAN_AT_STEP, "-1"))
+
+  def before_step(self, step: int, state):
+    if step != self.nan_at:
+      return state
+    return state.replace(params=jax.tree.map(lambda x: x * np.float32("nan"),
+                                             state.params))
+
+  def after_checkpoint(self, step: int, checkpointer) -> None:
+    if step == self.kill_after:
+      checkpointer.wait()
+      os.kill(os.getpid(), signal.SIGKILL)

@@ -1,0 +1,263 @@
+"""`train_and_evaluate(config, workdir)`: the whole training run, importable.
+
+It reads as its steps: data, model and sharded step, restore or init, compile, the
+loop, final validation. Data parallel over a ("data",) mesh (`sharding.py`); metrics
+fetched a step late so logging never stalls the device; checkpoints hold the state,
+the Grain iterator and the config; SIGTERM saves and returns; a non-finite loss stops
+the run and keeps the last good checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import os
+import time
+
+import jax
+import ml_collections
+from jax.experimental import multihost_utils
+
+from audiolm_jax.data import datasets, pipeline
+from audiolm_jax.data.audio_io import SAMPLE_RATE
+from audiolm_jax.evaluation.references import References
+from audiolm_jax.models.audiolm import count_params
+from audiolm_jax.models.interface import AudioModel
+from audiolm_jax.training import config as train_config
+from audiolm_jax.training import hooks
+from audiolm_jax.training.checkpointing import Checkpointer
+from audiolm_jax.training.metrics import MetricWriter
+from audiolm_jax.training.sharding import ShardedStep, data_mesh, global_batch
+from audiolm_jax.training.validation import Validator
+
+# Re-exported: tests and drills set them.
+FAULT_KILL_AFTER_CHECKPOINT = hooks.FAULT_KILL_AFTER_CHECKPOINT
+FAULT_NAN_AT_STEP = hooks.FAULT_NAN_AT_STEP
+
+
+class NonFiniteLossError(FloatingPointError):
+  """The training loss became NaN or infinite."""
+
+
+@dataclasses.dataclass
+class _Data:
+  path: str                          # the built dataset
+  pipeline: pipeline.PipelineConfig  # this process's training stream
+
+
+def _prepare_data(config, model: AudioModel) -> _Data:
+  """Builds the dataset (process 0), checks its codes match the model's."""
+  spec = train_config.to_dataset_spec(config)
+  data_dir = train_config.data_dir(config)
+  if jax.process_index() == 0:
+    datasets.build(spec, data_dir)
+  if jax.process_count() > 1:
+    multihost_utils.sync_global_devices("dataset built")
+  path = datasets.dataset_dir(spec, data_dir)
+  data_quant = pipeline.dataset_quantization(path)
+  if data_quant != model.quantization:
+    raise ValueError(f"the dataset at {path} holds {data_quant} codes but "
+                     f"model.quantization={model.quantization!r}; set "
+                     f"--config.model.quantization={data_quant}")
+  return _Data(path, pipeline.PipelineConfig(
+      path=path, split="train", context=model.left_context,
+      num_targets=train_config.window_targets(config),
+      batch_size=config.batch_size // jax.process_count(), seed=config.seed,
+      worker_count=config.data.worker_count, prefetch=config.data.prefetch))
+
+
+def _open_stream(data: _Data, start_example: int = 0):
+  return iter(pipeline.train_dataset(data.pipeline, process_index=jax.process_index(),
+                                     process_count=jax.process_count(),
+                                     start_example=start_example))
+
+
+def _restore_or_init(ckpt: Checkpointer, sharded: ShardedStep, data: _Data,
+                     config, config_dict: dict, init_rng, writer: MetricWriter):
+  """(state, data iterator): the latest checkpoint's, or fresh ones."""
+  data_iter = _open_stream(data)
+  latest = ckpt.latest_step()
+  if latest is None:
+    return jax.jit(sharded.init, out_shardings=sharded.state_sharding)(init_rng), \
+        data_iter
+  ckpt.check_compatible(latest, config_dict)
+  saved_procs = ckpt.saved_config(latest).get("runtime", {}).get("process_count")
+  if saved_procs == jax.process_count():
+    state = ckpt.restore(latest, sharded.abstract_state, data_iter)
+  else:
+    # Example j of the global stream does not depend on the process count, so the
+    # stream restarts exactly at the first example step `latest` had not read.
+    state = ckpt.restore(latest, sharded.abstract_state, None)
+    _close(data_iter)
+    data_iter = _open_stream(data, start_example=latest * config.batch_size)
+  writer.print(f"resumed from step {latest} in {ckpt.directory}"
+               + (f" (written by {saved_procs} processes)"
+                  if saved_procs != jax.process_count() else ""))
+  return state, data_iter
+
+
+def _close(data_iter) -> None:
+  if hasattr(data_iter, "close"):
+    data_iter.close()
+
+
+def _log_compiled(compiled, writer: MetricWriter, batch_size: int, targets: int):
+  """Logs the compiled step's memory and FLOPs (per device and per target)."""
+  lines = []
+  try:
+    mem = compiled.memory_analysis()
+    if mem is not None:
+      lines.append("compiled step memory: "
+                   f"arguments {mem.argument_size_in_bytes / 2**20:.1f} MiB, "
+                   f"outputs {mem.output_size_in_bytes / 2**20:.1f} MiB, "
+                   f"temporaries {mem.temp_size_in_bytes / 2**20:.1f} MiB")
+  except Exception as e:  # pylint: disable=broad-except
+    lines.append(f"memory analysis unavailable ({e})")
+  try:
+    cost = compiled.cost_analysis()
+    cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+    flops = float(cost["flops"]) if cost and "flops" in cost else None
+  except Exception:  # pylint: disable=broad-except
+    flops = None
+  if flops:
+    lines.append(f"compiled step: {flops / 1e9:.2f} GFLOP per step (per device), "
+                 f"{flops * jax.local_device_count() / (batch_size * targets) / 1e6:.1f}"
+                 f" MFLOP per target")
+  for line in lines:
+    logging.info(line)
+    writer.print(line)
+
+
+class _TrainMetrics:
+  """Step metrics fetched one step late (the device never waits for the host)."""
+
+  def __init__(self, writer: MetricWriter, config, ckpt_dir: str):
+    self.writer, self.ckpt_dir = writer, ckpt_dir
+    self.log_every, self.num_steps = config.log_every, config.num_steps
+    self.targets_per_step = config.batch_size * train_config.window_targets(config)
+    self.pending = None  # (step, metrics on device)
+    self.last_loss = float("nan")
+    self.window_start, self.window_steps = time.perf_counter(), 0
+
+  def push(self, step: int, metrics) -> None:
+    """Records step's metrics and fetches the previous step's."""
+    self.window_steps += 1
+    self.flush()
+    self.pending = (step, metrics)
+
+  def flush(self) -> None:
+    """Fetches and checks the pending metrics; logs them on log steps."""
+    if self.pending is None:
+      return
+    step, metrics = self.pending
+    self.pending = None
+    host = {k: float(v) for k, v in jax.device_get(metrics).items()}
+    if not math.isfinite(host["loss_bits"]):
+      raise NonFiniteLossError(
+          f"non-finite training loss ({host['loss_bits']}) at step {step}; stopping. "
+          f"The last good checkpoint is kept in {self.ckpt_dir}. Lower "
+          f"optimizer.learning_rate or set optimizer.grad_clip_norm.")
+    self.last_loss = host["loss_bits"]
+    if (step + 1) % self.log_every == 0 or step + 1 == self.num_steps:
+      elapsed = time.perf_counter() - self.window_start
+      rate = self.targets_per_step * self.window_steps / max(elapsed, 1e-9)
+      host.update(targets_per_s=rate, audio_seconds_per_s=rate / SAMPLE_RATE,
+                  step_time_s=elapsed / max(self.window_steps, 1))
+      self.writer.write(step + 1, host)
+      self.window_start, self.window_steps = time.perf_counter(), 0
+
+
+def _validate(validator: Validator, params, step: int, writer: MetricWriter) -> dict:
+  metrics = validator(params)
+  writer.write(step, metrics, prefix="validation")
+  writer.print(f"step {step}: validation {metrics['nll_bits']:.3f} ± "
+               f"{metrics['nll_ci95']:.3f} bits/sample (references: previous "
+               f"sample {metrics['previous_sample_bits']:.3f}, marginal "
+               f"{metrics['marginal_bits']:.3f})")
+  return metrics
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
+  """Trains (or resumes) the configured model in `workdir`; returns final metrics.
+
+  Returns {"step", "train_loss_bits", "validation": {...}} and, if the run stopped on
+  SIGTERM, "preempted": True.
+  """
+  model = train_config.validate(config, jax.device_count(), jax.process_count())
+  config_dict = json.loads(config.to_json())
+  # Saved beside the config: a restore on another process count rebuilds the data
+  # stream's position instead of restoring per-process iterator states.
+  config_dict["runtime"] = {"process_count": jax.process_count()}
+  os.makedirs(workdir, exist_ok=True)
+  is_chief = jax.process_index() == 0
+
+  data = _prepare_data(config, model)
+  init_rng, dropout_rng = jax.random.split(jax.random.key(config.seed))
+  sharded = ShardedStep.build(config, model, data_mesh(), init_rng)
+  writer = MetricWriter(workdir, total_steps=config.num_steps, enabled=is_chief)
+  ckpt = Checkpointer(workdir, keep=config.keep_checkpoints,
+                      every=config.checkpoint_every)
+  state, data_iter = _restore_or_init(ckpt, sharded, data, config, config_dict,
+                                      init_rng, writer)
+  start = int(state.step)
+  writer.advance(start)
+  writer.print(f"model: {model.name}, {count_params(state.params):,} parameters; "
+               f"{jax.device_count()} device(s) in {jax.process_count()} "
+               f"process(es); dataset {data.path}")
+  compiled = sharded.compile(config.batch_size, dropout_rng)
+  _log_compiled(compiled, writer, config.batch_size, data.pipeline.num_targets)
+  validator = Validator(config, data.path, model, sharded.batch_sharding.mesh,
+                        sharded.batch_sharding,
+                        References.fit(pipeline.FlatSplit(data.path, "train").codes))
+
+  metrics = _TrainMetrics(writer, config, ckpt.directory)
+  profile = hooks.ProfileWindow(os.path.join(workdir, "profile"),
+                                config.profile.start_step, config.profile.num_steps,
+                                enabled=is_chief)
+  faults = hooks.Faults()
+  result = {"step": start}
+  try:
+    with hooks.sigterm_flag() as sigterm:
+      for step in range(start, config.num_steps):
+        if sigterm.is_set():
+          metrics.flush()
+          ckpt.save(step, state, data_iter, config_dict, force=True)
+          ckpt.wait()
+          writer.print(f"SIGTERM: saved step {step}, exiting")
+          result.update(step=step, preempted=True)
+          break
+        profile.before(step)
+        state = faults.before_step(step, state)
+        batch = global_batch(next(data_iter)["codes"], sharded.batch_sharding)
+        with jax.profiler.StepTraceAnnotation("train", step_num=step):
+          state, step_metrics = compiled(state, batch, dropout_rng)
+        metrics.push(step, step_metrics)
+        writer.advance()
+        if message := profile.after(step, state):
+          writer.print(message)
+        done = step + 1
+        if done % config.checkpoint_every == 0 or done == config.num_steps:
+          metrics.flush()  # never checkpoint a state whose loss was not checked
+          ckpt.save(done, state, data_iter, config_dict,
+                    force=done == config.num_steps)
+          faults.after_checkpoint(done, ckpt)
+        if config.eval_every and done % config.eval_every == 0 \
+            and done != config.num_steps:
+          _validate(validator, state.params, done, writer)
+      else:
+        metrics.flush()
+        result["step"] = config.num_steps
+        result["validation"] = _validate(validator, state.params, config.num_steps,
+                                         writer)
+  finally:
+    profile.close()
+    ckpt.close()
+    writer.close()
+    _close(data_iter)
+  result["train_loss_bits"] = metrics.last_loss
+  if is_chief and "validation" in result:
+    with open(os.path.join(workdir, "final_metrics.json"), "w") as f:
+      json.dump(result, f, indent=2)
+  return result

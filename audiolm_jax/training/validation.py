@@ -1,0 +1,63 @@
+"""Validation NLL during training, on a fixed, seeded set of windows."""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import numpy as np
+from jax.sharding import NamedSharding, PartitionSpec as P
+
+from audiolm_jax.data import pipeline
+from audiolm_jax.evaluation.references import References
+from audiolm_jax.models.interface import AudioModel
+from audiolm_jax.training import steps
+from audiolm_jax.training.sharding import global_batch, to_host
+
+# The validation windows' seed, offset from the run's so they never match training's.
+SEED_OFFSET = 1_000_003
+
+
+class Validator:
+  """Mean NLL (bits) of `eval_windows` windows of the validation split, each scored
+  on its last `num_targets` codes, with the reference predictors on the same codes."""
+
+  def __init__(self, config, path: str, model: AudioModel, mesh, batch_sharding,
+               references: References):
+    self.k = config.num_targets
+    self.batch = config.batch_size
+    sampler = pipeline.WindowSampler(pipeline.FlatSplit(path, "validation"),
+                                     model.left_context, self.k,
+                                     seed=config.seed + SEED_OFFSET)
+    n_batches = math.ceil(max(config.eval_windows, 1) / self.batch)
+    p, count = jax.process_index(), jax.process_count()
+    # Process p holds rows p, p + count, ... of every global batch.
+    self.local = [np.stack([sampler(j)["codes"] for j in
+                            range(b * self.batch + p, (b + 1) * self.batch, count)])
+                  for b in range(n_batches)]
+    self.sharding = batch_sharding
+    self.step = jax.jit(steps.make_eval_step(model, num_targets=self.k),
+                        out_shardings=NamedSharding(mesh, P()))
+    self.references = references
+    self._reference_bits = None
+
+  def _all_windows(self) -> np.ndarray:
+    return np.concatenate([to_host(global_batch(b, self.sharding))
+                           for b in self.local])
+
+  def __call__(self, params) -> dict[str, float]:
+    # The replicated result is whole on every process: read the local copy.
+    nll = np.concatenate([
+        np.asarray(self.step(params, global_batch(b, self.sharding))
+                   .addressable_data(0)) for b in self.local])  # [windows, K] bits
+    per_window = nll.mean(axis=1)
+    out = {"nll_bits": float(per_window.mean()),
+           "nll_ci95": float(1.96 * per_window.std(ddof=1) / math.sqrt(len(per_window)))
+                       if len(per_window) > 1 else float("nan"),
+           "targets": float(nll.size)}
+    if self._reference_bits is None:
+      codes = self._all_windows()
+      ref = self.references.nll_bits(codes[:, -self.k:], codes[:, -self.k - 1:-1])
+      self._reference_bits = {f"{k}_bits": float(v.mean()) for k, v in ref.items()}
+    out.update(self._reference_bits)
+    return out
