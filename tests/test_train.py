@@ -79,6 +79,43 @@ def test_resume_after_sigkill_equals_a_straight_run(tmp_path, tiny_data_dir):
   assert _losses(straight)[3:] == _losses(resumed)[3:]
 
 
+def _tensorboard_events(workdir):
+  """(step, tag or "purge") of every event in the run's TensorBoard files, in order."""
+  import struct  # pylint: disable=g-import-not-at-top
+  from tensorboardX.proto import event_pb2  # pylint: disable=g-import-not-at-top
+  events = []
+  for path in sorted(glob.glob(os.path.join(workdir, "tensorboard", "events.*"))):
+    data = open(path, "rb").read()
+    i = 0
+    while i < len(data):  # TFRecord: u64 length, u32 crc, payload, u32 crc
+      (n,) = struct.unpack("<Q", data[i:i + 8])
+      event = event_pb2.Event.FromString(data[i + 12:i + 12 + n])
+      i += 12 + n + 4
+      if event.HasField("session_log"):
+        events.append((event.step, "purge"))
+      events += [(event.step, v.tag) for v in event.summary.value]
+  return events
+
+
+def test_after_a_resume_every_step_is_logged_once(tmp_path, tiny_data_dir):
+  """A crash after step 5 (checkpoint at 3): steps 4-5 were logged, then rerun."""
+  killed = _run(tmp_path, tiny_data_dir, *STEPS, check=False,
+                env={loop.FAULT_KILL_AT_STEP: "4"})
+  assert killed.returncode == -signal.SIGKILL
+  assert [s for s, _ in _losses(tmp_path)] == [1, 2, 3, 4]
+  _run(tmp_path, tiny_data_dir, *STEPS)
+  assert [s for s, _ in _losses(tmp_path)] == [1, 2, 3, 4, 5, 6]
+  # TensorBoard: the resumed writer purges from step 4, so a reader keeps the loss
+  # of each step once (TensorBoard drops earlier events at steps >= the purge step).
+  kept = []
+  for step, tag in _tensorboard_events(tmp_path):
+    if tag == "purge":
+      kept = [(s, t) for s, t in kept if s < step]
+    else:
+      kept.append((step, tag))
+  assert [s for s, t in kept if t == "train/loss_bits"] == [1, 2, 3, 4, 5, 6]
+
+
 def test_two_runs_with_one_seed_are_identical(tmp_path, tiny_data_dir):
   _run(tmp_path / "a", tiny_data_dir, *STEPS)
   _run(tmp_path / "b", tiny_data_dir, *STEPS)
@@ -151,6 +188,23 @@ def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path,
   assert steps == [3]
   params = _params(tmp_path, 3)
   assert all(np.isfinite(x).all() for x in jax.tree.leaves(params))
+
+
+def test_an_infinite_gradient_with_a_finite_loss_is_never_checkpointed(
+    tmp_path, tiny_data_dir):
+  """The bfloat16-overflow case: step 4's loss is finite, its gradient is not, so the
+  state after it (which would be checkpointed at step 6) holds NaN."""
+  out = _run(tmp_path, tiny_data_dir, *STEPS, check=False,
+             env={loop.FAULT_INF_GRAD_AT_STEP: "4"})
+  assert out.returncode == 1, out.stdout[-2000:]
+  assert "non-finite gradient (global norm inf)" in out.stderr
+  assert "updated parameters at step 4" in out.stderr
+  assert "training loss" not in out.stderr  # the loss itself was finite
+  steps = sorted(int(d) for d in os.listdir(tmp_path / "checkpoints") if d.isdigit())
+  assert steps == [3]
+  assert all(np.isfinite(x).all() for x in jax.tree.leaves(_params(tmp_path, 3)))
+  logged = [step for step, _ in _losses(tmp_path)]
+  assert logged == [1, 2, 3, 4]  # step 4 (0-based) never reached the log
 
 
 def test_a_workdir_of_another_model_is_refused(tmp_path, tiny_data_dir):

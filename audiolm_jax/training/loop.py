@@ -35,10 +35,12 @@ from audiolm_jax.training.validation import Validator
 # Re-exported: tests and drills set them.
 FAULT_KILL_AFTER_CHECKPOINT = hooks.FAULT_KILL_AFTER_CHECKPOINT
 FAULT_NAN_AT_STEP = hooks.FAULT_NAN_AT_STEP
+FAULT_INF_GRAD_AT_STEP = hooks.FAULT_INF_GRAD_AT_STEP
+FAULT_KILL_AT_STEP = hooks.FAULT_KILL_AT_STEP
 
 
 class NonFiniteLossError(FloatingPointError):
-  """The training loss became NaN or infinite."""
+  """The training loss, a gradient or an updated parameter became NaN or infinite."""
 
 
 @dataclasses.dataclass
@@ -75,13 +77,13 @@ def _open_stream(data: _Data, start_example: int = 0):
 
 
 def _restore_or_init(ckpt: Checkpointer, sharded: ShardedStep, data: _Data,
-                     config, config_dict: dict, init_rng, writer: MetricWriter):
-  """(state, data iterator): the latest checkpoint's, or fresh ones."""
+                     config, config_dict: dict, init_rng):
+  """(state, data iterator, message): the latest checkpoint's, or fresh ones."""
   data_iter = _open_stream(data)
   latest = ckpt.latest_step()
   if latest is None:
-    return jax.jit(sharded.init, out_shardings=sharded.state_sharding)(init_rng), \
-        data_iter
+    state = jax.jit(sharded.init, out_shardings=sharded.state_sharding)(init_rng)
+    return state, data_iter, None
   ckpt.check_compatible(latest, config_dict)
   saved_procs = ckpt.saved_config(latest).get("runtime", {}).get("process_count")
   if saved_procs == jax.process_count():
@@ -92,10 +94,10 @@ def _restore_or_init(ckpt: Checkpointer, sharded: ShardedStep, data: _Data,
     state = ckpt.restore(latest, sharded.abstract_state, None)
     _close(data_iter)
     data_iter = _open_stream(data, start_example=latest * config.batch_size)
-  writer.print(f"resumed from step {latest} in {ckpt.directory}"
-               + (f" (written by {saved_procs} processes)"
-                  if saved_procs != jax.process_count() else ""))
-  return state, data_iter
+  message = (f"resumed from step {latest} in {ckpt.directory}"
+             + (f" (written by {saved_procs} processes)"
+                if saved_procs != jax.process_count() else ""))
+  return state, data_iter, message
 
 
 def _close(data_iter) -> None:
@@ -154,11 +156,17 @@ class _TrainMetrics:
     step, metrics = self.pending
     self.pending = None
     host = {k: float(v) for k, v in jax.device_get(metrics).items()}
-    if not math.isfinite(host["loss_bits"]):
+    bad = [what for what, ok in (
+        (f"training loss ({host['loss_bits']})", math.isfinite(host["loss_bits"])),
+        (f"gradient (global norm {host['grad_norm']})",
+         math.isfinite(host["grad_norm"])),
+        ("updated parameters", host["params_finite"] == 1.0)) if not ok]
+    if bad:
       raise NonFiniteLossError(
-          f"non-finite training loss ({host['loss_bits']}) at step {step}; stopping. "
-          f"The last good checkpoint is kept in {self.ckpt_dir}. Lower "
-          f"optimizer.learning_rate or set optimizer.grad_clip_norm.")
+          f"non-finite {', '.join(bad)} at step {step}; stopping before that state "
+          f"is saved. The last good checkpoint is kept in {self.ckpt_dir}. Lower "
+          f"optimizer.learning_rate, set optimizer.grad_clip_norm, or train in "
+          f"float32 (model.dtype).")
     self.last_loss = host["loss_bits"]
     if (step + 1) % self.log_every == 0 or step + 1 == self.num_steps:
       elapsed = time.perf_counter() - self.window_start
@@ -195,14 +203,20 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
 
   data = _prepare_data(config, model)
   init_rng, dropout_rng = jax.random.split(jax.random.key(config.seed))
-  sharded = ShardedStep.build(config, model, data_mesh(), init_rng)
-  writer = MetricWriter(workdir, total_steps=config.num_steps, enabled=is_chief)
+  faults = hooks.Faults()
+  sharded = ShardedStep.build(config, model, data_mesh(), init_rng,
+                              inf_grad_at_step=faults.inf_grad_at)
   ckpt = Checkpointer(workdir, keep=config.keep_checkpoints,
                       every=config.checkpoint_every)
-  state, data_iter = _restore_or_init(ckpt, sharded, data, config, config_dict,
-                                      init_rng, writer)
+  state, data_iter, resumed = _restore_or_init(ckpt, sharded, data, config,
+                                               config_dict, init_rng)
   start = int(state.step)
-  writer.advance(start)
+  # From `start` on, the logs are rewritten: nothing logged after the checkpoint
+  # (by a run that then crashed) appears twice.
+  writer = MetricWriter(workdir, total_steps=config.num_steps, initial_step=start,
+                        enabled=is_chief)
+  if resumed:
+    writer.print(resumed)
   writer.print(f"model: {model.name}, {count_params(state.params):,} parameters; "
                f"{jax.device_count()} device(s) in {jax.process_count()} "
                f"process(es); dataset {data.path}")
@@ -216,7 +230,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   profile = hooks.ProfileWindow(os.path.join(workdir, "profile"),
                                 config.profile.start_step, config.profile.num_steps,
                                 enabled=is_chief)
-  faults = hooks.Faults()
   result = {"step": start}
   try:
     with hooks.sigterm_flag() as sigterm:
@@ -234,6 +247,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         with jax.profiler.StepTraceAnnotation("train", step_num=step):
           state, step_metrics = compiled(state, batch, dropout_rng)
         metrics.push(step, step_metrics)
+        faults.after_step(step, ckpt)
         writer.advance()
         if message := profile.after(step, state):
           writer.print(message)

@@ -1,6 +1,10 @@
 """Where metrics go: a JSONL log, TensorBoard event files and a console progress bar.
 
-Only process 0 writes; other processes get a writer that does nothing.
+Only process 0 writes; other processes get a writer that does nothing. A writer that
+starts at step S (a resumed run; 0: a run with no checkpoint) first drops what an
+earlier, crashed run logged after S:
+the JSONL keeps its rows of steps <= S (rewritten atomically) and TensorBoard is told
+to purge events from step S + 1 on, so every step appears once in both.
 """
 
 from __future__ import annotations
@@ -26,8 +30,11 @@ class MetricWriter:
       return
     from tensorboardX import SummaryWriter  # pylint: disable=g-import-not-at-top
     os.makedirs(workdir, exist_ok=True)
-    self._jsonl = open(os.path.join(workdir, "metrics.jsonl"), "a")
-    self._tb = SummaryWriter(os.path.join(workdir, "tensorboard"))
+    path = os.path.join(workdir, "metrics.jsonl")
+    _truncate_jsonl(path, initial_step)  # a fresh start (step 0) keeps nothing
+    self._jsonl = open(path, "a")
+    self._tb = SummaryWriter(os.path.join(workdir, "tensorboard"),
+                             purge_step=initial_step + 1)
     self._bar = tqdm.tqdm(total=total_steps, initial=initial_step, unit="step",
                           dynamic_ncols=True, file=sys.stdout,
                           disable=os.environ.get("AUDIOLM_NO_PROGRESS") == "1")
@@ -42,6 +49,7 @@ class MetricWriter:
     for k, v in clean.items():
       if math.isfinite(v):
         self._tb.add_scalar(f"{prefix}/{k}", v, step)
+    self._tb.flush()  # as durable as the JSONL: a crash loses no logged step
     if prefix == "train" and "loss_bits" in clean:
       self._bar.set_postfix(loss=f"{clean['loss_bits']:.3f}b", refresh=False)
 
@@ -59,3 +67,21 @@ class MetricWriter:
     self._bar.close()
     self._tb.close()
     self._jsonl.close()
+
+
+def _truncate_jsonl(path: str, last_step: int) -> None:
+  """Keeps the rows of steps <= last_step (atomically); a missing file is fine."""
+  if not os.path.isfile(path):
+    return
+  kept = []
+  with open(path) as f:
+    for line in f:
+      try:
+        row = json.loads(line)
+      except json.JSONDecodeError:
+        continue  # a line cut off by the crash
+      if row["step"] <= last_step:
+        kept.append(line if line.endswith("\n") else line + "\n")
+  with open(path + ".tmp", "w") as f:
+    f.writelines(kept)
+  os.replace(path + ".tmp", path)

@@ -62,8 +62,15 @@ def logits_and_labels(model: AudioModel, params, codes_BxW: jax.Array, *,
 
 
 def make_train_step(model: AudioModel, optimizer: optax.GradientTransformation,
-                    schedule: optax.Schedule, *, objective: str, num_targets: int):
-  """(state, codes [B, W], base_rng) -> (state, metrics); pure, jit it."""
+                    schedule: optax.Schedule, *, objective: str, num_targets: int,
+                    inf_grad_at_step: int = -1):
+  """(state, codes [B, W], base_rng) -> (state, metrics); pure, jit it.
+
+  The metrics say whether the step's gradients (`grad_norm`) and its updated
+  parameters (`params_finite`) are finite, so the loop can refuse to keep a state
+  that is not. `inf_grad_at_step` >= 0 injects an infinite gradient (with a finite
+  loss) at that step: the bfloat16-overflow drill; -1 leaves the step untouched.
+  """
 
   def loss_fn(params, codes, rng):
     logits, labels = logits_and_labels(model, params, codes, objective=objective,
@@ -74,9 +81,15 @@ def make_train_step(model: AudioModel, optimizer: optax.GradientTransformation,
   def train_step(state: TrainState, codes_BxW: jax.Array, base_rng: jax.Array):
     rng = jax.random.fold_in(base_rng, state.step)
     loss, grads = jax.value_and_grad(loss_fn)(state.params, codes_BxW, rng)
+    if inf_grad_at_step >= 0:
+      grads = jax.tree.map(
+          lambda g: jnp.where(state.step == inf_grad_at_step, jnp.inf, g), grads)
     updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
+    finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(p))
+                                for p in jax.tree.leaves(params)]))
     metrics = {"loss_bits": loss / LN2, "grad_norm": optax.tree.norm(grads),
+               "params_finite": finite.astype(jnp.float32),
                "learning_rate": schedule(state.step)}
     return TrainState(state.step + 1, params, opt_state), metrics
 
