@@ -1,6 +1,8 @@
 # `make test` is the one command CI runs: it builds .venv from scratch if needed,
 # installs the package with its test and bench extras (bench: CPU PyTorch, for the
-# reference-model parity test), and runs the whole suite.
+# reference-model parity test), FluidSynth with its GM soundfont and shellcheck where
+# apt works (so the renderer behind the README's results is tested too), and runs
+# the whole suite. `make demo` installs only what the main job needs (no PyTorch).
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -8,18 +10,26 @@ PY := $(VENV)/bin/python
 WORKDIR ?= runs/default
 DATA_DIR ?= $(HOME)/tensorflow_datasets
 
-.PHONY: install test bench demo fluidsynth clean
+.PHONY: install install-test test bench demo fluidsynth clean
 
-$(VENV)/.installed: setup.cfg pyproject.toml
+$(VENV)/.created:
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
+	touch $@
+
+$(VENV)/.installed: setup.cfg pyproject.toml $(VENV)/.created
+	$(PY) -m pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-test: setup.cfg pyproject.toml $(VENV)/.installed
 	$(PY) -m pip install -q -e ".[test,bench]"
 	touch $@
 
 install: $(VENV)/.installed
+install-test: $(VENV)/.installed-test
 
 # shellcheck lints launch/ in the tests (skipped where it cannot be installed).
-test: install
+test: install-test fluidsynth
 	@command -v shellcheck >/dev/null || { command -v apt-get >/dev/null && \
 	  [ "$$(id -u)" = 0 ] && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 	  apt-get install -y -qq shellcheck >/dev/null) || echo "shellcheck unavailable"; }
@@ -50,7 +60,7 @@ demo: install fluidsynth
 # suite on a CPU, see README Performance), plus the pipeline suite if the built-in set
 # is built. On a GPU: python -m audiolm_jax.bench --train_dtype bfloat16 --out FILE.
 BENCH_DATA := $(DATA_DIR)/music21_piano/full_fluidsynth/1.0.0
-bench: install
+bench: install-test
 	$(PY) -m audiolm_jax.bench --out benchmarks/results_cpu.json --remat_block 32 \
 	  --train_configs configs/paper_128k.py:music21_piano,configs/paper_500k.py:music21_piano --train_batch 1 \
 	  --train_steps 1 --naive_steps 1 --largest_batch 0 $(if $(wildcard $(BENCH_DATA)),--dataset_dir $(BENCH_DATA))

@@ -22,7 +22,10 @@ parameter cell picks larger settings."""),
 import os
 REDUCED = os.environ.get("AUDIOLM_NOTEBOOK_REDUCED") == "1"
 WORKDIR = os.environ.get("AUDIOLM_NOTEBOOK_WORKDIR", "/tmp/audiolm_demo")
-DATA_DIR = os.environ.get("AUDIOLM_DATA_DIR", os.path.expanduser("~/tensorflow_datasets"))"""),
+DATA_DIR = os.environ.get("AUDIOLM_DATA_DIR", os.path.expanduser("~/tensorflow_datasets"))
+# The model family: "cnn_transformer" (the paper's, configs/default.py) or "wavenet"
+# (the Table 1 baseline at the same size, configs/wavenet.py:cpu).
+MODEL = os.environ.get("AUDIOLM_NOTEBOOK_MODEL", "cnn_transformer")"""),
     ("code", """# Install: in Colab, FluidSynth (a sampled piano) and this package. Elsewhere we
 # assume `pip install -e .` was run in the repository (the README's `make install`).
 import subprocess, sys
@@ -55,10 +58,17 @@ display(Audio(clip, rate=16_000))"""),
            "resume), metrics in `WORKDIR/metrics.jsonl`."),
     ("code", """import importlib.util
 from audiolm_jax.training.loop import train_and_evaluate
-spec_ = importlib.util.spec_from_file_location("default_config", "../configs/default.py"
-    if os.path.exists("../configs/default.py") else "configs/default.py")
+CONFIG_FILE = {"cnn_transformer": "default.py", "wavenet": "wavenet.py"}[MODEL]
+configs = "../configs" if os.path.exists("../configs") else "configs"
+spec_ = importlib.util.spec_from_file_location("config", f"{configs}/{CONFIG_FILE}")
 cfg_module = importlib.util.module_from_spec(spec_); spec_.loader.exec_module(cfg_module)
-config = cfg_module.get_config("tiny" if REDUCED else None)
+if MODEL == "cnn_transformer":
+    config = cfg_module.get_config("tiny" if REDUCED else None)
+else:
+    config = cfg_module.get_config("cpu")
+    if REDUCED:
+        config.data.variant, config.data.renderer = "tiny", "numpy"
+        config.num_targets, config.checkpoint_every = 256, 20
 config.data.data_dir = DATA_DIR
 config.data.worker_count = 0
 if REDUCED:
@@ -67,10 +77,11 @@ elif ON_GPU:
     config.batch_size, config.num_steps, config.eval_every = 32, 2000, 500
 else:
     config.num_steps, config.eval_every = 500, 250
-result = train_and_evaluate(config, WORKDIR)
+RUN_DIR = os.path.join(WORKDIR, MODEL)
+result = train_and_evaluate(config, RUN_DIR)
 result["validation"]"""),
     ("code", """import json, matplotlib.pyplot as plt
-rows = [json.loads(l) for l in open(os.path.join(WORKDIR, "metrics.jsonl"))]
+rows = [json.loads(l) for l in open(os.path.join(RUN_DIR, "metrics.jsonl"))]
 tr = [(r["step"], r["loss_bits"]) for r in rows if r["split"] == "train"]
 va = [(r["step"], r["nll_bits"], r["previous_sample_bits"]) for r in rows
       if r["split"] == "validation"]
@@ -82,7 +93,7 @@ ax.set_xlabel("step"); ax.set_ylabel("bits per sample"); ax.legend(); plt.show()
     ("md", "## Evaluate\n\nNLL in bits per sample on the test split (`full` protocol: every "
            "sample with all its left context), with the two reference predictors."),
     ("code", """from audiolm_jax import evaluate
-res = evaluate.run(WORKDIR, split="test", max_seconds_per_file=0.5 if REDUCED else 2,
+res = evaluate.run(RUN_DIR, split="test", max_seconds_per_file=0.5 if REDUCED else 2,
                    show_progress=False)
 print(evaluate.format_table(res))"""),
     ("md", "## Generate\n\nCached generation: per-layer ring buffers make each new sample "
@@ -92,9 +103,8 @@ from audiolm_jax.generation import sampler
 from audiolm_jax.training.checkpointing import load_params
 from audiolm_jax.training.config import saved_model
 from audiolm_jax.sample import load_prompt
-saved, params, step = load_params(WORKDIR)
+saved, params, step = load_params(RUN_DIR)
 model = saved_model(saved)
-mcfg = model.config  # the paper model's ModelConfig (drawn below)
 prompt, what = load_prompt(None, model, dataset_dir=path, split="test", seconds=1.0)
 seconds = 0.1 if REDUCED else 2.0
 codes = sampler.generate(model, params, jax.random.key(0),
@@ -120,7 +130,11 @@ stride-1 convolution stack with dilations equal to the cumulative strides, and t
 encoding of *every* chunk end is computed at once; target *t* then gathers its N tokens
 at positions *t*, *t* - 2000, ... . Same weights, same arithmetic, a few hundred times
 fewer FLOPs per target."""),
-    ("code", """fig, ax = plt.subplots(figsize=(10, 2.6))
+    ("code", """# The chunks three neighbouring targets read (the paper's model only).
+from audiolm_jax.models.config import ModelConfig
+mcfg = model.config if isinstance(model.config, ModelConfig) else ModelConfig(
+    chunk_size=500, context=4_000, conv_features=(64, 64, 32, 32, 16))
+fig, ax = plt.subplots(figsize=(10, 2.6))
 S, N = mcfg.chunk_size, mcfg.num_tokens
 for row, target in enumerate([N * S, N * S + 1, N * S + 2]):
     for k in range(N):
@@ -131,12 +145,14 @@ for row, target in enumerate([N * S, N * S + 1, N * S + 2]):
 ax.set_xlim(0, (N + 1) * S); ax.set_ylim(0, 3); ax.set_yticks([0.4, 1.4, 2.4])
 ax.set_yticklabels(["target t", "t + 1", "t + 2"])
 ax.set_xlabel("sample index: each bar is one chunk a target reads"); plt.show()"""),
-    ("code", """# Live check: the chunked (paper) and dense paths agree to float32 rounding.
+    ("code", """# Live check: the dense path equals one target at a time (for the paper's model,
+# its literal chunked path) to float32 rounding.
 import jax.numpy as jnp
-row = jnp.asarray(np.asarray(train.file(0)[: mcfg.context + 64])[None], jnp.int32)
+C = model.left_context
+row = jnp.asarray(np.asarray(train.file(0)[: C + 64])[None], jnp.int32)
 dense = model.logits(params, row, num_targets=8)    # the dense path
-chunked = jnp.stack([model.target_logits(params, row[:, t - mcfg.context:t])[0]
-                     for t in range(row.shape[1] - 8, row.shape[1])])  # the paper's
+chunked = jnp.stack([model.target_logits(params, row[:, t - C:t])[0]
+                     for t in range(row.shape[1] - 8, row.shape[1])])  # one at a time
 err = float(jnp.max(jnp.abs(dense[0] - chunked)) / jnp.max(jnp.abs(chunked)))
 print(f"max relative difference: {err:.2e}")
 assert err < 1e-5"""),

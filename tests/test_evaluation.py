@@ -23,6 +23,17 @@ def _files(rng, lengths):
           for n in lengths]
 
 
+def _brute_force_bits(model, params, codes):
+  """NLL bits of every position of one file through the chunked path, one context
+  (silence before the file) per target: no Scorer code involved."""
+  row = jnp.asarray(codes[None], jnp.int32)
+  contexts = jnp.concatenate([left_context(row, t, model.config.context)
+                              for t in range(len(codes))])
+  logits = chunked(model, params, contexts)
+  return np.asarray(optax.softmax_cross_entropy_with_integer_labels(
+      logits, jnp.asarray(codes, jnp.int32)) / np.log(2))
+
+
 def test_full_protocol_equals_a_brute_force_chunked_loop(tiny, np_rng):
   model, params = tiny
   files = _files(np_rng, [300, 45, 513])
@@ -31,13 +42,8 @@ def test_full_protocol_equals_a_brute_force_chunked_loop(tiny, np_rng):
   got = scorer.score_files(files)
   for codes, nll in zip(files, got):
     assert nll.shape == codes.shape
-    row = jnp.asarray(codes[None], jnp.int32)
-    contexts = jnp.concatenate([left_context(row, t, model.config.context)
-                                for t in range(len(codes))])
-    logits = chunked(model, params, contexts)
-    expect = optax.softmax_cross_entropy_with_integer_labels(
-        logits, jnp.asarray(codes, jnp.int32)) / np.log(2)
-    np.testing.assert_allclose(nll, expect, rtol=2e-5, atol=2e-5)
+    np.testing.assert_allclose(nll, _brute_force_bits(model, params, codes),
+                               rtol=2e-5, atol=2e-5)
 
 
 def _histogram_model(tiny, probs):
@@ -91,10 +97,19 @@ def test_sashimi_resets_the_context_at_each_chunk(tiny, np_rng, monkeypatch):
   refs = References.fit(files[0])
   result = evaluation.evaluate_files(scorer, refs, ["f"], files, "sashimi")
   assert result["units"] == 2 and result["samples"] == 400
-  chunks = evaluation.sashimi_chunks(files[0])
-  # Each chunk scored alone (silence before it) equals what the protocol reported.
-  alone = [scorer.score_files([c])[0].mean() for c in chunks]
-  got = [u["nll_bits"] for u in result["per_file"]]
-  np.testing.assert_allclose(got, alone, rtol=1e-6)
+  # The chunks, cut and rescaled here by hand (not with sashimi_chunks), each scored
+  # by brute force with silence before it: the protocol reset the context.
+  audio = quantization.decode(files[0])
+  for i, unit in enumerate(result["per_file"]):
+    piece = audio[200 * i:200 * (i + 1)].astype(np.float64)
+    scaled = -1 + 2 * (piece - piece.min()) / (piece.max() - piece.min() + 1e-6)
+    chunk = quantization.encode(scaled)
+    alone = _brute_force_bits(model, params, chunk).mean()
+    assert unit["nll_bits"] == pytest.approx(alone, rel=2e-5)
+    # ... and not what the chunk scores after the previous chunk's audio.
+    if i:
+      after = _brute_force_bits(model, params, np.concatenate([prev, chunk]))[200:]
+      assert abs(after.mean() - alone) > 1e-3
+    prev = chunk
   with pytest.raises(ValueError, match="nothing to score"):
     evaluation.evaluate_files(scorer, refs, ["short"], [files[0][:100]], "sashimi")

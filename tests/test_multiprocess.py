@@ -73,3 +73,58 @@ def test_a_dead_process_stops_the_others_and_keeps_the_checkpoint(tmp_path,
   assert waited < 150, waited  # the survivor gives up instead of hanging
   params = _params(tmp_path, 3)
   assert params and "3" in os.listdir(tmp_path / "checkpoints")
+
+
+def _launch(workdir, data_dir, *args, port):
+  """launch/local.sh with 2 processes x 1 device, as a Popen."""
+  cmd = ["bash", os.path.join(REPO, "launch", "local.sh"), "--processes", "2",
+         "--devices", "1", "--port", str(port), "--", f"--config={CONFIG}:tiny",
+         f"--workdir={workdir}", f"--config.data.data_dir={data_dir}",
+         "--config.eval_every=0", "--config.log_every=1", *args]
+  return subprocess.Popen(cmd, env={**os.environ, "PYTHON": sys.executable,
+                                    "AUDIOLM_NO_PROGRESS": "1"},
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          cwd=REPO)
+
+
+def _logged_steps(workdir):
+  path = os.path.join(workdir, "metrics.jsonl")
+  if not os.path.isfile(path):
+    return 0
+  with open(path) as f:
+    return len(f.readlines())
+
+
+def test_sigterm_to_one_process_saves_one_step_on_both_and_resumes_exactly(
+    tmp_path, tiny_data_dir):
+  """Preemption seen by process 1 only: JAX's preemption sync point makes both
+  processes save the same step and exit 0; the resumed run equals a straight one."""
+  preempted, straight = tmp_path / "preempted", tmp_path / "straight"
+  launcher = _launch(preempted, tiny_data_dir, "--config.num_steps=100000",
+                     "--config.checkpoint_every=100000", port=_free_port())
+  try:
+    deadline = time.time() + 240
+    while _logged_steps(preempted) < 3 and time.time() < deadline:
+      time.sleep(0.2)
+    children = subprocess.run(["pgrep", "-P", str(launcher.pid)], capture_output=True,
+                              text=True).stdout.split()
+    assert len(children) == 2, children
+    # The second child started second: process 1. Only it gets the signal.
+    os.kill(int(sorted(children, key=int)[1]), signal.SIGTERM)
+    out, _ = launcher.communicate(timeout=180)
+  finally:
+    launcher.kill()
+  assert launcher.returncode == 0, out[-3000:]
+  saved = [int(d) for d in os.listdir(preempted / "checkpoints") if d.isdigit()]
+  assert len(saved) == 1 and saved[0] >= 3, (saved, out[-2000:])
+  assert f"SIGTERM: saved step {saved[0]}, exiting" in out
+  end = saved[0] + 2
+  resumed = _launch(preempted, tiny_data_dir, f"--config.num_steps={end}",
+                    f"--config.checkpoint_every={end}", port=_free_port())
+  out, _ = resumed.communicate(timeout=240)
+  assert resumed.returncode == 0 and f"resumed from step {saved[0]}" in out, out[-3000:]
+  plain = _launch(straight, tiny_data_dir, f"--config.num_steps={end}",
+                  f"--config.checkpoint_every={end}", port=_free_port())
+  out, _ = plain.communicate(timeout=240)
+  assert plain.returncode == 0, out[-3000:]
+  _assert_trees_equal(_params(preempted, end), _params(straight, end))  # bitwise

@@ -17,7 +17,9 @@ def test_committed_notebook_has_no_outputs():
       assert not cell.outputs and cell.execution_count is None
 
 
-def test_notebook_executes_in_reduced_mode(tmp_path, tiny_data_dir, monkeypatch):
+@pytest.mark.parametrize("model", ["cnn_transformer", "wavenet"])
+def test_notebook_executes_in_reduced_mode(tmp_path, tiny_data_dir, monkeypatch, model):
+  monkeypatch.setenv("AUDIOLM_NOTEBOOK_MODEL", model)
   monkeypatch.setenv("AUDIOLM_NOTEBOOK_REDUCED", "1")
   monkeypatch.setenv("AUDIOLM_NOTEBOOK_WORKDIR", str(tmp_path / "run"))
   monkeypatch.setenv("AUDIOLM_DATA_DIR", tiny_data_dir)

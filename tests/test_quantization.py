@@ -59,16 +59,22 @@ def test_out_of_range_clips_and_non_finite_is_rejected():
     q.encode(np.zeros(3), "a_law")
 
 
-def test_mu_law_matches_sashimi_formula(np_rng):
-  # Written out independently from DESIGN 6 (state-spaces/s4's mu_law_encode).
-  a = np_rng.uniform(-1, 1, 10_000)
-  e = np.sign(a) * np.log1p(255 * np.abs(a)) / np.log1p(255)
-  expected = np.floor((e + 1) / 2 * (256 - 0.01) + 0.005).astype(np.uint8)
-  np.testing.assert_array_equal(q.encode(a), expected)
-  dec_e = expected / 128 - 1
-  np.testing.assert_allclose(q.decode(expected),
-                             np.sign(dec_e) * (256 ** np.abs(dec_e) - 1) / 255,
-                             rtol=1e-6, atol=1e-7)
+def test_known_codes():
+  # Worked by hand from DESIGN 6 at amplitudes where log1p(255 |a|) / log1p(255) is
+  # a simple fraction (log1p(255 a) = log(1 + 255 a), log(256) = 8 log 2):
+  #   a = 1/255: e = 1/8, v = 9/16, code = floor(0.5625 * 255.99 + 0.005) = 143
+  #   a = 15/255: e = 1/2, v = 3/4, code = floor(191.9925 + 0.005) = 191
+  #   a = -15/255: e = -1/2, v = 1/4, code = floor(63.9975 + 0.005) = 64
+  #   a = 0: 128; a = +-1: 255 and 0.
+  a = np.array([1 / 255, 15 / 255, -15 / 255, 0.0, 1.0, -1.0])
+  assert q.encode(a, "mu_law").tolist() == [143, 191, 64, 128, 255, 0]
+  # Linear: v = (a + 1) / 2; a = 0.5 -> floor(0.75 * 255.99 + 0.005) = 191.
+  assert q.encode(np.array([0.5, -0.5]), "linear").tolist() == [191, 64]
+  # Decoding: e = code / 128 - 1, a = sign(e) (256^|e| - 1) / 255.
+  #   160 -> e = 1/4 -> (4 - 1) / 255; 192 -> e = 1/2 -> 15 / 255; 0 -> -1.
+  np.testing.assert_allclose(q.decode(np.array([160, 192, 64, 0])),
+                             [3 / 255, 15 / 255, -15 / 255, -1.0], rtol=1e-6)
+  np.testing.assert_allclose(q.decode(np.array([160, 0]), "linear"), [0.25, -1.0])
 
 
 def test_mu_law_is_finer_near_zero_than_linear():

@@ -78,6 +78,9 @@ flags.DEFINE_string("train_dtype", "", "compute dtype override for training (e.g
                     "bfloat16 on GPUs)", flag_values=FLAGS)
 flags.DEFINE_integer("train_steps", 3, "timed steps per config", flag_values=FLAGS)
 _define_ints("generation_batches", "1,64", "streams per generation row")
+flags.DEFINE_string("generation_models", "cnn_transformer",
+                    "model families of the generation suite (comma-separated; "
+                    "others at their config's defaults)", flag_values=FLAGS)
 flags.DEFINE_integer("generation_block", 500, "samples per jitted block",
                      flag_values=FLAGS)
 flags.DEFINE_integer("generation_blocks", 2, "timed blocks", flag_values=FLAGS)
@@ -132,6 +135,7 @@ def run_suite(name: str, args: types.SimpleNamespace) -> dict:
     from audiolm_jax.bench import generation
     return generation.run(preset=args.preset, context=None,
                           batches=args.generation_batches,
+                          families=tuple(args.generation_models.split(",")),
                           block=args.generation_block, blocks=args.generation_blocks,
                           naive_steps=args.naive_steps, log=_log)
   if name == "memory":
@@ -156,7 +160,8 @@ _SUITE_FLAGS = {
     "per_target": ("--preset", "--contexts", "--num_targets", "--chunked_batch",
                    "--budget_s", "--max_repeats", "--remat_block"),
     "training": ("--train_configs", "--train_batch", "--train_dtype", "--train_steps"),
-    "generation": ("--preset", "--generation_batches", "--generation_block",
+    "generation": ("--preset", "--generation_models", "--generation_batches",
+                   "--generation_block",
                    "--generation_blocks", "--naive_steps"),
     "memory": ("--preset", "--contexts", "--remat_block", "--largest_batch"),
     "torch": ("--preset", "--torch_batch", "--torch_num_targets", "--budget_s",

@@ -1,4 +1,7 @@
-"""Generation speed, steady state: cached (ring buffers) vs naive (chunked recompute).
+"""Generation speed, steady state: cached (incremental state) vs naive (recompute).
+
+Each model family at its paper size: the paper's model (`--preset`) and any other
+family named in `families` (its config's defaults: s4's sizes).
 
 Samples/s counts every stream; the real-time factor is generated audio seconds per
 wall-clock second over all streams (1.0 = as fast as 16 kHz playback). Both paths
@@ -15,9 +18,12 @@ import jax
 import numpy as np
 
 from audiolm_jax.data.audio_io import SAMPLE_RATE
+from audiolm_jax import models
 from audiolm_jax.generation import sampler
 from audiolm_jax.models.cnn_transformer import CNNTransformer
 from audiolm_jax.models.config import get_model_config
+
+PROMPT = 4_000  # random prompt codes (0.25 s)
 
 
 def _intervals(iterator) -> list[float]:
@@ -47,27 +53,37 @@ def naive_rate(model, params, prompt, *, steps: int) -> float:
   return 1.0 / statistics.median(np.diff(stamps))
 
 
+def _model(family: str, preset: str, context: int | None):
+  if family == "cnn_transformer":
+    return CNNTransformer(get_model_config(
+        preset, **({"context": context} if context else {})))
+  return models.build(family)
+
+
 def run(*, preset: str, context: int | None, batches: list[int], block: int,
-        blocks: int, naive_steps: int, log=print) -> dict:
-  cfg = get_model_config(preset, **({"context": context} if context else {}))
-  model = CNNTransformer(cfg)
-  params = model.init(jax.random.key(0))
+        blocks: int, naive_steps: int, families: tuple[str, ...] = ("cnn_transformer",),
+        log=print) -> dict:
   rows = []
-  for batch in batches:
-    prompt = np.random.default_rng(0).integers(0, 256, (batch, 2 * cfg.chunk_size))
-    for method in ("cached", "naive"):
-      per_stream = (cached_rate(model, params, prompt, block=block, blocks=blocks)
-                    if method == "cached" else
-                    naive_rate(model, params, prompt, steps=naive_steps))
-      rows.append({"batch": batch, "method": method,
-                   "samples_per_s": per_stream * batch,
-                   "samples_per_s_per_stream": per_stream,
-                   "real_time_factor": per_stream * batch / SAMPLE_RATE})
-      log(rows[-1])
+  for family in families:
+    model = _model(family, preset, context)
+    params = model.init(jax.random.key(0))
+    for batch in batches:
+      prompt = np.random.default_rng(0).integers(0, 256, (batch, PROMPT))
+      for method in ("cached", "naive"):
+        per_stream = (cached_rate(model, params, prompt, block=block, blocks=blocks)
+                      if method == "cached" else
+                      naive_rate(model, params, prompt, steps=naive_steps))
+        rows.append({"model": family, "context": model.left_context, "batch": batch,
+                     "method": method, "samples_per_s": per_stream * batch,
+                     "samples_per_s_per_stream": per_stream,
+                     "real_time_factor": per_stream * batch / SAMPLE_RATE})
+        log(rows[-1])
   speedups = []
-  for batch in batches:
-    c, n = (next(r["samples_per_s"] for r in rows
-                 if r["batch"] == batch and r["method"] == m) for m in ("cached", "naive"))
-    speedups.append({"batch": batch, "cached_over_naive": c / n})
-  return {"preset": preset, "context": cfg.context, "block": block, "rows": rows,
-          "speedups": speedups}
+  for family in families:
+    for batch in batches:
+      c, n = (next(r["samples_per_s"] for r in rows if r["model"] == family
+                   and r["batch"] == batch and r["method"] == m)
+              for m in ("cached", "naive"))
+      speedups.append({"model": family, "batch": batch, "cached_over_naive": c / n})
+  return {"preset": preset, "context": rows[0]["context"], "block": block,
+          "rows": rows, "speedups": speedups}

@@ -104,18 +104,20 @@ def training(s: dict) -> list[str]:
 
 def generation(s: dict) -> list[str]:
   lines = ["### Generation", ""] + _header(s)
-  lines += [f"Context {_context(s['context'])}, random parameters and prompt. cached = "
-            f"ring buffers (blocks of {s['block']} samples in one `lax.scan`), naive = "
-            f"the chunked path recomputed per sample. Samples/s and the real-time "
-            f"factor (audio seconds per second, 1 = 16 kHz playback) count every "
-            f"stream.", ""]
-  speedup = {x["batch"]: x["cached_over_naive"] for x in s["speedups"]}
-  rows = [[str(r["batch"]), r["method"], _num(r["samples_per_s"]),
-           _num(r["real_time_factor"]),
-           _num(speedup[r["batch"]]) + "x" if r["method"] == "cached" else ""]
+  lines += [f"Random parameters and prompt. cached = each family's incremental state "
+            f"(blocks of {s['block']} samples in one `lax.scan`), naive = its "
+            f"prediction recomputed from the whole context per sample. Samples/s and "
+            f"the real-time factor (audio seconds per second, 1 = 16 kHz playback) "
+            f"count every stream.", ""]
+  family = lambda r: r.get("model", "cnn_transformer")
+  speedup = {(family(x), x["batch"]): x["cached_over_naive"] for x in s["speedups"]}
+  rows = [[family(r), _context(r.get("context", s["context"])), str(r["batch"]),
+           r["method"], _num(r["samples_per_s"]), _num(r["real_time_factor"]),
+           _num(speedup[(family(r), r["batch"])]) + "x"
+           if r["method"] == "cached" else ""]
           for r in s["rows"]]
-  return lines + _table(["streams", "method", "samples/s", "real-time factor",
-                         "cached / naive"], rows)
+  return lines + _table(["model", "context", "streams", "method", "samples/s",
+                         "real-time factor", "cached / naive"], rows)
 
 
 def memory(s: dict) -> list[str]:

@@ -77,7 +77,10 @@ def measure(config_path: str, *, batch_size: int | None, steps: int,
       jax.random.key(0))
   codes = np.random.default_rng(0).integers(
       0, 256, (config.batch_size, sharded.window), np.uint8)
-  batch = jax.device_put(codes, sharded.batch_sharding)
+  batch = {"codes": codes}
+  if sharded.stateful:
+    batch["reset"] = np.zeros(config.batch_size, bool)
+  batch = jax.device_put(batch, sharded.batch_sharding)
   rng = jax.random.key(1)
   state, metrics = compiled(state, batch, rng)  # warm up
   jax.block_until_ready(metrics)

@@ -127,6 +127,56 @@ class WindowSampler:
     return {"codes": self.flat.window(f, end, self.context + self.num_targets)}
 
 
+@dataclasses.dataclass
+class StreamSampler:
+  """Consecutive segments of files for truncated backprop through time.
+
+  Global example j = step s, row b (j = s * rows + b). Row b is a stream: it plays
+  seeded, length-weighted files one after another, each cut into consecutive
+  `num_targets`-sample segments from its start (the remainder dropped, as s4 drops
+  it); step s is the stream's s-th segment. The window holds the `context` codes
+  before the segment (silence before the file) and the segment; `reset` marks a
+  file's first segment, where the model's carried state restarts. A pure function
+  of (seed, rows, j), like `WindowSampler`, so resumes and process counts change
+  nothing.
+  """
+
+  flat: FlatSplit
+  context: int
+  num_targets: int
+  seed: int
+  rows: int  # the global batch
+
+  def __post_init__(self):
+    self._segments = self.flat.lengths // self.num_targets
+    eligible = self._segments > 0
+    if not eligible.any():
+      raise ValueError(
+          f"no file of {self.flat.path} [{self.flat.split}] holds one segment of "
+          f"num_targets={self.num_targets} samples; lower num_targets")
+    self._files = np.flatnonzero(eligible)
+    self._p = self.flat.lengths[self._files] / self.flat.lengths[self._files].sum()
+    self._streams: dict[int, tuple[list[int], list[int]]] = {}
+
+  def _locate(self, row: int, step: int) -> tuple[int, int]:
+    """(file, segment index in it) of a stream's step (files drawn on demand)."""
+    files, ends = self._streams.setdefault(row, ([], []))
+    while not ends or ends[-1] <= step:
+      rng = np.random.default_rng([self.seed, row, len(files)])
+      f = int(self._files[rng.choice(len(self._files), p=self._p)])
+      files.append(f)
+      ends.append((ends[-1] if ends else 0) + int(self._segments[f]))
+    k = int(np.searchsorted(ends, step, side="right"))
+    return files[k], step - (ends[k - 1] if k else 0)
+
+  def __call__(self, index: int) -> dict[str, np.ndarray]:
+    step, row = divmod(int(index), self.rows)
+    f, q = self._locate(row, step)
+    end = (q + 1) * self.num_targets
+    return {"codes": self.flat.window(f, end, self.context + self.num_targets),
+            "reset": np.bool_(q == 0)}
+
+
 @dataclasses.dataclass(frozen=True)
 class ShardIndex:
   """Local example i of process p -> its global example index.
@@ -159,6 +209,7 @@ class PipelineConfig:
   seed: int = 0
   worker_count: int = 0    # Grain worker processes (0: in this process)
   prefetch: int = 4        # batches kept ready per worker / thread
+  stream: bool = False     # consecutive segments per row (TBPTT), see StreamSampler
 
 
 def train_dataset(cfg: PipelineConfig, *, process_index: int = 0,
@@ -171,8 +222,12 @@ def train_dataset(cfg: PipelineConfig, *, process_index: int = 0,
   if not 0 <= process_index < process_count:
     raise ValueError(f"process_index={process_index} must lie in "
                      f"[0, {process_count})")
-  sampler = WindowSampler(FlatSplit(cfg.path, cfg.split), cfg.context,
-                          cfg.num_targets, cfg.seed)
+  flat = FlatSplit(cfg.path, cfg.split)
+  if cfg.stream:
+    sampler = StreamSampler(flat, cfg.context, cfg.num_targets, cfg.seed,
+                            rows=cfg.batch_size * process_count)
+  else:
+    sampler = WindowSampler(flat, cfg.context, cfg.num_targets, cfg.seed)
   index = ShardIndex(process_index, process_count, cfg.batch_size, start_example)
   ds = grain.MapDataset.range(NUM_WINDOWS // process_count).map(index).map(sampler)
   ds = ds.batch(cfg.batch_size, drop_remainder=True)

@@ -24,9 +24,11 @@ from typing import Callable, Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
 from audiolm_jax.data import quantization
 from audiolm_jax.training import steps
+from audiolm_jax.training.steps import LN2
 from audiolm_jax.models.interface import AudioModel
 from audiolm_jax.evaluation.references import References
 
@@ -49,18 +51,47 @@ def _ci95(values: np.ndarray) -> float:
 
 
 class Scorer:
-  """Per-position NLL of whole files through the dense path, in batches of windows."""
+  """Per-position NLL of whole files, every position with its whole left context.
+
+  A bounded model (a left context of C codes) is scored through its dense path in
+  batches of windows of C + K codes. A stateful model (unbounded context) runs over
+  each file in consecutive segments of about K codes, its state carried from one to
+  the next: one pass over the file's whole past. Windows of `eval_context` + K codes
+  (the `sampled` protocol) use the dense path either way.
+  """
 
   def __init__(self, model: AudioModel, params, *, num_targets: int = 4096,
                batch: int = 4):
     self.model, self.params = model, params
     self.k, self.batch = num_targets, batch
-    if model.left_context is None:
-      raise NotImplementedError(f"{model.name} reads an unbounded context; scoring it "
-                                f"needs a stateful scorer")
-    self.context = model.left_context
+    self.context = (model.left_context if model.left_context is not None
+                    else model.eval_context)
     self.silence = quantization.silence_code(model.quantization)
     self._step = jax.jit(steps.make_eval_step(model, num_targets=num_targets))
+    if model.stateful:
+      lookback = model.window_context
+      self._segment = max(lookback, num_targets // lookback * lookback)
+      self._carry_step = jax.jit(self._stateful_nll)
+
+  def _stateful_nll(self, params, codes_1xL, carry, reset):
+    logits, carry = self.model.logits_with_carry(params, codes_1xL, carry, reset)
+    labels = codes_1xL[:, -logits.shape[1]:].astype(jnp.int32)
+    return optax.softmax_cross_entropy_with_integer_labels(logits, labels) / LN2, carry
+
+  def _score_stateful(self, codes: np.ndarray) -> np.ndarray:
+    """One pass over a file in carried segments: NLL bits [len(codes)]."""
+    lb, seg = self.model.window_context, self._segment
+    n = len(codes)
+    padded = np.concatenate([np.full(lb, self.silence, np.uint8), codes,
+                             np.full(-n % seg, self.silence, np.uint8)])
+    carry = self.model.initial_carry(self.params, 1)
+    out = []
+    for s in range(0, n, seg):
+      window = jnp.asarray(padded[None, s:s + lb + seg])
+      nll, carry = self._carry_step(self.params, window, carry,
+                                    jnp.asarray([s == 0]))
+      out.append(np.asarray(nll[0]))
+    return np.concatenate(out)[:n] if out else np.zeros(0, np.float32)
 
   def _windows(self, codes: np.ndarray):
     """(window [context + K], first kept target, number kept) covering every position."""
@@ -74,6 +105,13 @@ class Scorer:
   def score_files(self, files: Sequence[np.ndarray],
                   progress: Callable[[int], None] | None = None) -> list[np.ndarray]:
     """Per-sample NLL bits of every position of every file (float32 arrays)."""
+    if self.model.stateful:
+      out = []
+      for codes in files:
+        out.append(self._score_stateful(np.asarray(codes, np.uint8)))
+        if progress:
+          progress(len(codes))
+      return out
     jobs = [(f, w, keep, count) for f, codes in enumerate(files)
             for w, keep, count in self._windows(np.asarray(codes, np.uint8))]
     out = [[] for _ in files]

@@ -15,6 +15,8 @@ from audiolm_jax.models.interface import AudioModel
 # name -> (module, class). Imported on demand, as big_vision picks its models.
 FAMILIES: dict[str, tuple[str, str]] = {
     "cnn_transformer": ("audiolm_jax.models.cnn_transformer", "CNNTransformer"),
+    "wavenet": ("audiolm_jax.models.wavenet", "WaveNet"),
+    "samplernn": ("audiolm_jax.models.samplernn", "SampleRNN"),
 }
 DEFAULT_FAMILY = "cnn_transformer"
 

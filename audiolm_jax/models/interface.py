@@ -9,6 +9,11 @@ Codes are integers in [0, 256). Rows are causal: logit k of a row predicts the c
 at position T - K + k from the codes before it, and positions before the row's first
 sample hold the silence code of the model's quantization.
 
+A stateful family (`stateful = True`, a recurrent model) also trains with truncated
+backprop through time: `logits_with_carry` runs one segment from a carried state, and
+`window_context` / `eval_context` say how much audio a training / validation window
+holds before its targets.
+
 Incremental sampling is three functions over a family-specific state (a pytree):
 `prime` reads a prompt, `next_logits` predicts the next code, `push` appends one code.
 `generation.sampler` builds one step and jitted blocks of steps from them.
@@ -43,6 +48,19 @@ class AudioModel(abc.ABC):
   def left_context(self) -> int | None:
     """Samples of left context a prediction reads; None for unbounded (recurrent)."""
 
+  stateful = False  # True: trained by TBPTT over consecutive segments
+
+  @property
+  def window_context(self) -> int:
+    """Codes a training window holds before its targets (the left context, or a
+    stateful model's lookback: its carry holds the rest)."""
+    return self.left_context
+
+  @property
+  def eval_context(self) -> int:
+    """Codes a validation or `sampled` window holds before its scored targets."""
+    return self.left_context
+
   # ---- Parameters and training ----------------------------------------------------
 
   @abc.abstractmethod
@@ -67,6 +85,17 @@ class AudioModel(abc.ABC):
     """
     padded = jax.numpy.pad(codes_BxT, ((0, 0), (0, 1)))
     return self.logits(params, padded, num_targets=1, train=train, rng=rng)[:, 0]
+
+  def initial_carry(self, params: Params, batch: int) -> Any:
+    """A stateful model's state at a stream's start, for `batch` rows."""
+    raise NotImplementedError(f"{self.name} is not stateful")
+
+  def logits_with_carry(self, params: Params, codes_BxL: jax.Array, carry: Any,
+                        reset_B: jax.Array, *, train: bool = False,
+                        rng: jax.Array | None = None) -> tuple[jax.Array, Any]:
+    """One TBPTT segment: codes [B, window_context + T] -> (logits [B, T, 256] of
+    its last T codes, the carry after them); rows with reset_B start a stream."""
+    raise NotImplementedError(f"{self.name} is not stateful")
 
   # ---- Incremental sampling -------------------------------------------------------
 

@@ -54,6 +54,11 @@ def base_config() -> ml_collections.ConfigDict:
       "decayed_learning_rate": 5e-6,
       "warmup_steps": 0,           # linear warmup (0: none, as the paper)
       "grad_clip_norm": 0.0,       # global-norm clipping (0: off)
+      "grad_clip_value": 0.0,      # per-value clipping to [-v, v] (0: off)
+      "weight_decay": 0.0,         # > 0: AdamW with this decoupled weight decay
+      "plateau_factor": 0.0,       # > 0: multiply the lr by it on a loss plateau
+      "plateau_patience": 5,       # ... after this many averages without progress
+      "plateau_steps": 1000,       # ... each the mean training loss of this many steps
   })
   c.log_every = 50                # steps between logged train metrics
   c.eval_every = 5_000            # steps between validation NLLs (0: only at the end)
@@ -104,6 +109,14 @@ def validate(config: ml_collections.ConfigDict, device_count: int,
     model = None
   if config.objective not in ("dense", "sampled"):
     problems.append(f"objective={config.objective!r}; use 'dense' or 'sampled'")
+  if model is not None and model.stateful:
+    if config.objective != "dense":
+      problems.append(f"{model.name} trains by truncated backprop over consecutive "
+                      f"segments: use objective='dense'")
+    if config.num_targets % model.window_context:
+      problems.append(f"num_targets={config.num_targets} (the TBPTT segment) must "
+                      f"be a multiple of {model.name}'s top frame "
+                      f"({model.window_context} samples)")
   if config.num_targets < 1:
     problems.append(f"num_targets={config.num_targets} must be >= 1")
   if config.batch_size < 1 or config.batch_size % device_count:
@@ -132,16 +145,32 @@ def validate(config: ml_collections.ConfigDict, device_count: int,
   return model
 
 
-def paper_config(preset: str, arg: str | None) -> ml_collections.ConfigDict:
-  """The paper's training setup for a model preset; arg = "DATASET[,OBJECTIVE]"."""
-  dataset, _, objective = (arg or "youtube_mix").partition(",")
-  c = base_config()
-  c.model = model_fields(preset)
-  c.data.dataset = dataset
-  c.objective = objective or "dense"
+def family_fields(name: str, **changes) -> ml_collections.ConfigDict:
+  """Every config field of model family `name` (defaults with `changes`), plus name."""
+  cls = models.family(name)
+  cfg = cls.config_class(**changes)
+  return ml_collections.ConfigDict(
+      {"name": name, **{f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)}})
+
+
+def dataset_config(arg: str | None, default: str = "youtube_mix"
+                   ) -> tuple[ml_collections.ConfigDict, list[str]]:
+  """base_config() with the dataset of a config argument "DATASET[,MORE...]";
+  returns it and the remaining comma-separated words."""
+  dataset, *rest = (arg or default).split(",")
   if dataset not in datasets.DATASETS:
     raise ValueError(f"unknown dataset {dataset!r} in the config argument; use one "
                      f"of {datasets.DATASETS}")
+  c = base_config()
+  c.data.dataset = dataset
+  return c, rest
+
+
+def paper_config(preset: str, arg: str | None) -> ml_collections.ConfigDict:
+  """The paper's training setup for a model preset; arg = "DATASET[,OBJECTIVE]"."""
+  c, rest = dataset_config(arg)
+  c.model = model_fields(preset)
+  c.objective = rest[0] if rest else "dense"
   if c.objective not in ("dense", "sampled"):
     raise ValueError(f"unknown objective {c.objective!r}; use dense or sampled")
   return c

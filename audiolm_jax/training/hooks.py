@@ -1,19 +1,19 @@
 """Things the training loop does around a step, one small class per concern.
 
-* `sigterm_flag`: SIGTERM sets an event; the loop saves and returns.
+* `Preemption`: SIGTERM on any process; every process saves the same step, returns.
 * `ProfileWindow`: an XLA trace of steps [start, start + num) on process 0.
 * `Faults`: injected failures for the tests and fault drills (environment variables).
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import threading
 
 import jax
 import numpy as np
+from jax.experimental import multihost_utils
 
 # Fault injection: SIGKILL this process right after the checkpoint of step N is on
 # disk; poison the parameters with NaN before step N; make step N's gradient
@@ -26,18 +26,32 @@ FAULT_INF_GRAD_AT_STEP = "AUDIOLM_FAULT_INF_GRAD_AT_STEP"
 FAULT_KILL_AT_STEP = "AUDIOLM_FAULT_KILL_AT_STEP"
 
 
-@contextlib.contextmanager
-def sigterm_flag():
-  """Yields an Event set on SIGTERM (main thread only; elsewhere never set)."""
-  event = threading.Event()
-  if threading.current_thread() is not threading.main_thread():
-    yield event
-    return
-  previous = signal.signal(signal.SIGTERM, lambda *_: event.set())
-  try:
-    yield event
-  finally:
-    signal.signal(signal.SIGTERM, previous)
+class Preemption:
+  """Whether to stop and save before this step, the same step on every process.
+
+  One process: a SIGTERM handler sets a flag. Several processes: each may see the
+  signal at a different step (or only one of them sees it), so a per-process flag
+  would make them save different steps or hang in the collective save. JAX's
+  preemption service (started by `jax.distributed.initialize`, which installs its own
+  SIGTERM notifier) agrees on one step for all: the loop asks at every step.
+  """
+
+  def __init__(self):
+    self._multi = jax.process_count() > 1
+    self._event = threading.Event()
+    self._previous = None
+    if not self._multi and threading.current_thread() is threading.main_thread():
+      self._previous = signal.signal(signal.SIGTERM, lambda *_: self._event.set())
+
+  def reached(self, step: int) -> bool:
+    if self._multi:
+      return multihost_utils.reached_preemption_sync_point(step)
+    return self._event.is_set()
+
+  def close(self) -> None:
+    if self._previous is not None:
+      signal.signal(signal.SIGTERM, self._previous)
+      self._previous = None
 
 
 class ProfileWindow:

@@ -64,8 +64,8 @@ def _prepare_data(config, model: AudioModel) -> _Data:
                      f"model.quantization={model.quantization!r}; set "
                      f"--config.model.quantization={data_quant}")
   return _Data(path, pipeline.PipelineConfig(
-      path=path, split="train", context=model.left_context,
-      num_targets=train_config.window_targets(config),
+      path=path, split="train", context=model.window_context,
+      num_targets=train_config.window_targets(config), stream=model.stateful,
       batch_size=config.batch_size // jax.process_count(), seed=config.seed,
       worker_count=config.data.worker_count, prefetch=config.data.prefetch))
 
@@ -125,7 +125,7 @@ def _log_compiled(compiled, writer: MetricWriter, batch_size: int, targets: int)
     flops = None
   if flops:
     lines.append(f"compiled step: {flops / 1e9:.2f} GFLOP per step (per device), "
-                 f"{flops * jax.local_device_count() / (batch_size * targets) / 1e6:.1f}"
+                 f"{flops * jax.device_count() / (batch_size * targets) / 1e6:.1f}"
                  f" MFLOP per target")
   for line in lines:
     logging.info(line)
@@ -231,41 +231,45 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
                                 config.profile.start_step, config.profile.num_steps,
                                 enabled=is_chief)
   result = {"step": start}
+  preemption = hooks.Preemption()
+  saved_step = start
   try:
-    with hooks.sigterm_flag() as sigterm:
-      for step in range(start, config.num_steps):
-        if sigterm.is_set():
-          metrics.flush()
-          ckpt.save(step, state, data_iter, config_dict, force=True)
-          ckpt.wait()
-          writer.print(f"SIGTERM: saved step {step}, exiting")
-          result.update(step=step, preempted=True)
-          break
-        profile.before(step)
-        state = faults.before_step(step, state)
-        batch = global_batch(next(data_iter)["codes"], sharded.batch_sharding)
-        with jax.profiler.StepTraceAnnotation("train", step_num=step):
-          state, step_metrics = compiled(state, batch, dropout_rng)
-        metrics.push(step, step_metrics)
-        faults.after_step(step, ckpt)
-        writer.advance()
-        if message := profile.after(step, state):
-          writer.print(message)
-        done = step + 1
-        if done % config.checkpoint_every == 0 or done == config.num_steps:
-          metrics.flush()  # never checkpoint a state whose loss was not checked
-          ckpt.save(done, state, data_iter, config_dict,
-                    force=done == config.num_steps)
-          faults.after_checkpoint(done, ckpt)
-        if config.eval_every and done % config.eval_every == 0 \
-            and done != config.num_steps:
-          _validate(validator, state.params, done, writer)
-      else:
+    for step in range(start, config.num_steps):
+      if preemption.reached(step):
         metrics.flush()
-        result["step"] = config.num_steps
-        result["validation"] = _validate(validator, state.params, config.num_steps,
-                                         writer)
+        if step != saved_step:
+          ckpt.save(step, state, data_iter, config_dict, force=True)
+        ckpt.wait()
+        writer.print(f"SIGTERM: saved step {step}, exiting")
+        result.update(step=step, preempted=True)
+        break
+      profile.before(step)
+      state = faults.before_step(step, state)
+      batch = global_batch(next(data_iter), sharded.batch_sharding)
+      with jax.profiler.StepTraceAnnotation("train", step_num=step):
+        state, step_metrics = compiled(state, batch, dropout_rng)
+      metrics.push(step, step_metrics)
+      faults.after_step(step, ckpt)
+      writer.advance()
+      if message := profile.after(step, state):
+        writer.print(message)
+      done = step + 1
+      if done % config.checkpoint_every == 0 or done == config.num_steps:
+        metrics.flush()  # never checkpoint a state whose loss was not checked
+        ckpt.save(done, state, data_iter, config_dict,
+                  force=done == config.num_steps)
+        saved_step = done
+        faults.after_checkpoint(done, ckpt)
+      if config.eval_every and done % config.eval_every == 0 \
+          and done != config.num_steps:
+        _validate(validator, state.params, done, writer)
+    else:
+      metrics.flush()
+      result["step"] = config.num_steps
+      result["validation"] = _validate(validator, state.params, config.num_steps,
+                                       writer)
   finally:
+    preemption.close()
     profile.close()
     ckpt.close()
     writer.close()

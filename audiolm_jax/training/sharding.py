@@ -29,9 +29,11 @@ def data_mesh():
                        axis_types=(jax.sharding.AxisType.Auto,))
 
 
-def global_batch(local_BxW: np.ndarray, sharding: NamedSharding) -> jax.Array:
-  """This process's rows -> the global batch array sharded over "data"."""
-  return jax.make_array_from_process_local_data(sharding, local_BxW)
+def global_batch(local, sharding: NamedSharding):
+  """This process's rows (an array or a dict of them) -> global arrays sharded over
+  "data"."""
+  return jax.tree.map(lambda x: jax.make_array_from_process_local_data(sharding, x),
+                      local)
 
 
 def to_host(x: jax.Array) -> np.ndarray:
@@ -45,8 +47,11 @@ def to_host(x: jax.Array) -> np.ndarray:
 class ShardedStep:
   """The data-parallel training step of a config on a ("data",) mesh.
 
-  `init(rng)` makes the replicated TrainState, `step(state, codes [B, W] uint8, rng)`
-  is the jitted, state-donating train step; batches are split over "data".
+  `init(rng)` makes the TrainState (parameters and optimizer state replicated, a
+  stateful model's carry split over "data" with the batch rows it belongs to);
+  `step(state, batch, rng)` is the jitted, state-donating train step; batches
+  ({"codes": uint8 [B, W]}, plus {"reset": bool [B]} for a stateful model) are
+  split over "data".
   """
 
   init: Callable[[jax.Array], steps.TrainState]
@@ -55,6 +60,7 @@ class ShardedStep:
   state_sharding: Any
   batch_sharding: NamedSharding
   window: int                   # codes per row: context + targets per window
+  stateful: bool = False        # batches carry "reset"
 
   @classmethod
   def build(cls, config: ml_collections.ConfigDict, model: AudioModel, mesh,
@@ -66,10 +72,16 @@ class ShardedStep:
 
     def init(rng):
       params = model.init(rng)
-      return steps.TrainState(jnp.zeros((), jnp.int32), params, optimizer.init(params))
+      carry = (model.initial_carry(params, config.batch_size) if model.stateful
+               else None)
+      return steps.TrainState(jnp.zeros((), jnp.int32), params, optimizer.init(params),
+                              carry)
 
     abstract = jax.eval_shape(init, init_rng)
     state_sharding = jax.tree.map(lambda _: replicated, abstract)
+    if model.stateful:
+      state_sharding = state_sharding.replace(
+          carry=jax.tree.map(lambda _: batch_sharding, abstract.carry))
     abstract = jax.tree.map(
         lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
         abstract, state_sharding)
@@ -79,11 +91,15 @@ class ShardedStep:
         in_shardings=(state_sharding, batch_sharding, replicated),
         out_shardings=(state_sharding, replicated), donate_argnums=0)
     return cls(init, step, abstract, state_sharding, batch_sharding,
-               model.left_context + k)
+               model.window_context + k, model.stateful)
 
-  def batch_struct(self, batch_size: int) -> jax.ShapeDtypeStruct:
-    return jax.ShapeDtypeStruct((batch_size, self.window), jnp.uint8,
-                                sharding=self.batch_sharding)
+  def batch_struct(self, batch_size: int) -> dict[str, jax.ShapeDtypeStruct]:
+    out = {"codes": jax.ShapeDtypeStruct((batch_size, self.window), jnp.uint8,
+                                         sharding=self.batch_sharding)}
+    if self.stateful:
+      out["reset"] = jax.ShapeDtypeStruct((batch_size,), jnp.bool_,
+                                          sharding=self.batch_sharding)
+    return out
 
   def compile(self, batch_size: int, rng: jax.Array):
     """The step compiled ahead of time for global batches of `batch_size` windows."""

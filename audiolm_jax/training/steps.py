@@ -28,12 +28,22 @@ class TrainState:
   step: jax.Array
   params: Any
   opt_state: Any
+  carry: Any = None  # a stateful model's per-row state between TBPTT segments
 
 
 def make_optimizer(learning_rate: float, decay_step: int, decayed_learning_rate: float,
-                   warmup_steps: int = 0, grad_clip_norm: float = 0.0
+                   warmup_steps: int = 0, grad_clip_norm: float = 0.0,
+                   grad_clip_value: float = 0.0, weight_decay: float = 0.0, plateau_factor: float = 0.0,
+                   plateau_patience: int = 5, plateau_steps: int = 1000
                    ) -> tuple[optax.GradientTransformation, optax.Schedule]:
-  """Adam with optional linear warmup, a step decay, and global-norm clipping."""
+  """Adam (AdamW with weight_decay > 0) with optional linear warmup, a step decay,
+  global-norm and per-value clipping, and a reduce-on-plateau factor.
+
+  plateau_factor > 0: the learning rate is multiplied by it whenever the training
+  loss, averaged over `plateau_steps` steps, has not improved for `plateau_patience`
+  such averages (s4's baselines use a plateau schedule on the validation loss; a
+  step-free optimizer state cannot see validation, so this reads the training loss).
+  """
   schedules, boundaries = [], []
   if warmup_steps > 0:
     schedules.append(optax.linear_schedule(learning_rate / warmup_steps,
@@ -44,7 +54,15 @@ def make_optimizer(learning_rate: float, decay_step: int, decayed_learning_rate:
   boundaries.append(max(decay_step, warmup_steps))
   schedule = optax.join_schedules(schedules, boundaries)
   parts = [optax.clip_by_global_norm(grad_clip_norm)] if grad_clip_norm > 0 else []
-  return optax.chain(*parts, optax.adam(schedule)), schedule
+  if grad_clip_value > 0:
+    parts.append(optax.clip(grad_clip_value))
+  parts.append(optax.adamw(schedule, weight_decay=weight_decay) if weight_decay > 0
+               else optax.adam(schedule))
+  if plateau_factor > 0:
+    parts.append(optax.contrib.reduce_on_plateau(
+        factor=plateau_factor, patience=plateau_patience,
+        accumulation_size=plateau_steps))
+  return optax.chain(*parts), schedule
 
 
 def logits_and_labels(model: AudioModel, params, codes_BxW: jax.Array, *,
@@ -64,7 +82,11 @@ def logits_and_labels(model: AudioModel, params, codes_BxW: jax.Array, *,
 def make_train_step(model: AudioModel, optimizer: optax.GradientTransformation,
                     schedule: optax.Schedule, *, objective: str, num_targets: int,
                     inf_grad_at_step: int = -1):
-  """(state, codes [B, W], base_rng) -> (state, metrics); pure, jit it.
+  """(state, batch, base_rng) -> (state, metrics); pure, jit it.
+
+  batch: {"codes": uint8 [B, W]} and, for a stateful model, {"reset": bool [B]}: rows
+  whose segment starts a file (their carry restarts from the model's initial state;
+  the others continue from `state.carry`, with no gradient through it: TBPTT).
 
   The metrics say whether the step's gradients (`grad_norm`) and its updated
   parameters (`params_finite`) are finite, so the loop can refuse to keep a state
@@ -72,26 +94,36 @@ def make_train_step(model: AudioModel, optimizer: optax.GradientTransformation,
   loss) at that step: the bfloat16-overflow drill; -1 leaves the step untouched.
   """
 
-  def loss_fn(params, codes, rng):
-    logits, labels = logits_and_labels(model, params, codes, objective=objective,
-                                       num_targets=num_targets, train=True, rng=rng)
-    return optax.softmax_cross_entropy_with_integer_labels(
+  def loss_fn(params, batch, carry, rng):
+    codes = batch["codes"]
+    if model.stateful:
+      logits, carry = model.logits_with_carry(params, codes, carry, batch["reset"],
+                                              train=True, rng=rng)
+      labels = codes[:, -logits.shape[1]:]
+    else:
+      logits, labels = logits_and_labels(model, params, codes, objective=objective,
+                                         num_targets=num_targets, train=True, rng=rng)
+    loss = optax.softmax_cross_entropy_with_integer_labels(
         logits, labels.astype(jnp.int32)).mean()
+    return loss, carry
 
-  def train_step(state: TrainState, codes_BxW: jax.Array, base_rng: jax.Array):
+  def train_step(state: TrainState, batch, base_rng: jax.Array):
     rng = jax.random.fold_in(base_rng, state.step)
-    loss, grads = jax.value_and_grad(loss_fn)(state.params, codes_BxW, rng)
+    (loss, carry), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+        state.params, batch, state.carry, rng)
     if inf_grad_at_step >= 0:
       grads = jax.tree.map(
           lambda g: jnp.where(state.step == inf_grad_at_step, jnp.inf, g), grads)
-    updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+    updates, opt_state = optimizer.update(grads, state.opt_state, state.params,
+                                          value=loss)
     params = optax.apply_updates(state.params, updates)
     finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(p))
                                 for p in jax.tree.leaves(params)]))
     metrics = {"loss_bits": loss / LN2, "grad_norm": optax.tree.norm(grads),
                "params_finite": finite.astype(jnp.float32),
                "learning_rate": schedule(state.step)}
-    return TrainState(state.step + 1, params, opt_state), metrics
+    return TrainState(state.step + 1, params, opt_state,
+                      jax.lax.stop_gradient(carry)), metrics
 
   return train_step
 

@@ -27,7 +27,7 @@ class Validator:
     self.k = config.num_targets
     self.batch = config.batch_size
     sampler = pipeline.WindowSampler(pipeline.FlatSplit(path, "validation"),
-                                     model.left_context, self.k,
+                                     model.eval_context, self.k,
                                      seed=config.seed + SEED_OFFSET)
     n_batches = math.ceil(max(config.eval_windows, 1) / self.batch)
     p, count = jax.process_index(), jax.process_count()

@@ -1,0 +1,49 @@
+"""SampleRNN, s4's YouTubeMix baseline of Table 1 (DESIGN 7): 3 tiers with frame
+sizes 8, 2, 2 (frames of 8, 16, 32 samples), one GRU of 1024 per tier, a 256-dim
+embedding in the sample-level MLP, weight norm, learned initial states: 35,034,624
+parameters (Table 1: 35.03M). Truncated backprop through time over consecutive
+1,024-sample segments of each file (s4: 1,024 with 32 of overlap, which is our
+32-sample lookback), AdamW lr 1e-3, gradients clipped by value at 1.0.
+
+  --config configs/samplernn.py[:DATASET[,cpu]]   (:cpu alone: the built-in set)
+  DATASET: youtube_mix (default; --config.data.manual_dir=FOLDER on first build),
+           music21_piano (built-in), audio_folder (--config.data.manual_dir=FOLDER)
+  cpu: the same three tiers, hidden 76 and a 32-dim embedding: 234,348 parameters,
+       within 3 % of configs/default.py's model, with default.py's schedule and
+       number of training targets.
+
+s4 trains SampleRNN at batch 128; the paper-size config keeps that batch.
+"""
+
+import ml_collections
+
+from audiolm_jax.training.config import dataset_config, family_fields
+
+
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+  c, rest = dataset_config("music21_piano,cpu" if arg == "cpu" else arg)
+  c.model = family_fields("samplernn")
+  c.objective = "dense"                     # every position of each segment
+  c.num_targets = 1024                      # the TBPTT segment
+  c.batch_size = 128                        # s4's
+  c.optimizer.learning_rate = 1e-3          # s4: AdamW 1e-3
+  c.optimizer.decay_step = 10 ** 9
+  c.optimizer.decayed_learning_rate = 1e-3
+  c.optimizer.grad_clip_value = 1.0         # s4: clipped by value at 1.0
+  if rest == ["cpu"]:
+    c.model = family_fields("samplernn", hidden=76, embedding_dim=32,
+                            eval_context=4_000)
+    # configs/default.py's budget (8 x 512 targets per step, 700 steps) and schedule.
+    c.num_targets = 512
+    c.batch_size = 8
+    c.num_steps = 700
+    c.optimizer.warmup_steps = 50
+    c.optimizer.decay_step = 550
+    c.optimizer.decayed_learning_rate = 1e-4
+    c.log_every = 10
+    c.eval_every = 350
+    c.eval_windows = 32
+    c.checkpoint_every = 100
+  elif rest:
+    raise ValueError(f"unknown variant {rest} of configs/samplernn.py; use 'cpu'")
+  return c

@@ -1,0 +1,52 @@
+"""WaveNet, s4's YouTubeMix baseline of Table 1 (DESIGN 7): 4 blocks x 10 layers,
+kernel 2, 64 residual / 64 dilation / 1024 skip / 512 end channels, 4.24M parameters,
+receptive field 4,093; AdamW lr 1e-3 without weight decay, reduce-on-plateau (factor
+0.2, patience 5).
+
+  --config configs/wavenet.py[:DATASET[,cpu]]     (:cpu alone: the built-in set)
+  DATASET: youtube_mix (default; --config.data.manual_dir=FOLDER on first build),
+           music21_piano (built-in), audio_folder (--config.data.manual_dir=FOLDER)
+  cpu: the same structure and receptive field, narrower (16 residual and dilation,
+       96 skip, 128 end channels, 64-dim embedding): 241,280 parameters, within 1 % of
+       configs/default.py's model, with default.py's schedule and budget.
+
+Training windows hold the receptive field plus `num_targets` targets, every one of
+them scored in one pass (s4 trains on 131,072-sample chunks at batch 1; we sample
+windows as for the other models, so the data and budget are the same for all).
+"""
+
+import ml_collections
+
+from audiolm_jax.training.config import dataset_config, family_fields
+
+
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+  c, rest = dataset_config("music21_piano,cpu" if arg == "cpu" else arg)
+  c.model = family_fields("wavenet")
+  c.optimizer.learning_rate = 1e-3          # s4: AdamW 1e-3, weight decay 0
+  c.optimizer.decay_step = 10 ** 9          # no step decay: the plateau does it
+  c.optimizer.decayed_learning_rate = 1e-3
+  c.optimizer.plateau_factor = 0.2          # s4: ReduceLROnPlateau(0.2, patience 5)
+  c.optimizer.plateau_patience = 5
+  c.num_targets = 4096                      # targets per window of 4,093 + 4,096
+  c.batch_size = 8
+  if rest == ["cpu"]:
+    c.model = family_fields("wavenet", residual_channels=16, dilation_channels=16,
+                            skip_channels=96, end_channels=128, embedding_dim=64)
+    # configs/default.py's budget and schedule, so the two compare at equal work.
+    c.num_targets = 512
+    c.batch_size = 8
+    c.num_steps = 700
+    c.optimizer.learning_rate = 1e-3
+    c.optimizer.warmup_steps = 50
+    c.optimizer.decay_step = 550
+    c.optimizer.decayed_learning_rate = 1e-4
+    c.optimizer.grad_clip_norm = 1.0
+    c.optimizer.plateau_factor = 0.0
+    c.log_every = 10
+    c.eval_every = 350
+    c.eval_windows = 32
+    c.checkpoint_every = 100
+  elif rest:
+    raise ValueError(f"unknown variant {rest} of configs/wavenet.py; use 'cpu'")
+  return c
