@@ -12,7 +12,7 @@ built-in piano set; `make demo` runs it in about 7 minutes of training.
 
 import ml_collections
 
-from audiolm_jax.training.config import base_config, model_fields
+from audiolm_jax.training.config import base_config, cpu_budget, model_fields
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
@@ -24,18 +24,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       # A few-minute run sees each training sample about once: the paper's dropouts
       # (0.2 / 0.1 / 0.2) only slow it down here. Long runs should keep them.
       encoder_dropout=0.0, token_dropout=0.0, head_dropout=0.0)
-  c.num_targets = 512                 # dense targets per window
-  c.batch_size = 8                    # windows per step: 4,096 targets
-  c.num_steps = 700                   # ~7 minutes on 2 CPU cores
-  c.optimizer.learning_rate = 1e-3    # a small model and a short run
-  c.optimizer.warmup_steps = 50
-  c.optimizer.decay_step = 550
-  c.optimizer.decayed_learning_rate = 1e-4
+  cpu_budget(c)                       # 700 steps of 8 x 512 targets, lr 1e-3
   c.optimizer.grad_clip_norm = 1.0
-  c.log_every = 10
-  c.eval_every = 350
-  c.eval_windows = 32
-  c.checkpoint_every = 100
   if arg == "tiny":  # seconds on a CPU: tests and smoke runs
     c.data.variant = "tiny"
     c.data.renderer = "numpy"

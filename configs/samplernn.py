@@ -17,7 +17,7 @@ s4 trains SampleRNN at batch 128; the paper-size config keeps that batch.
 
 import ml_collections
 
-from audiolm_jax.training.config import dataset_config, family_fields
+from audiolm_jax.training.config import cpu_budget, dataset_config, family_fields
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
@@ -33,17 +33,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   if rest == ["cpu"]:
     c.model = family_fields("samplernn", hidden=76, embedding_dim=32,
                             eval_context=4_000)
-    # configs/default.py's budget (8 x 512 targets per step, 700 steps) and schedule.
-    c.num_targets = 512
-    c.batch_size = 8
-    c.num_steps = 700
-    c.optimizer.warmup_steps = 50
-    c.optimizer.decay_step = 550
-    c.optimizer.decayed_learning_rate = 1e-4
-    c.log_every = 10
-    c.eval_every = 350
-    c.eval_windows = 32
-    c.checkpoint_every = 100
+    cpu_budget(c)  # configs/default.py's budget and schedule: equal work
   elif rest:
     raise ValueError(f"unknown variant {rest} of configs/samplernn.py; use 'cpu'")
   return c

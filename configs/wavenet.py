@@ -17,7 +17,7 @@ windows as for the other models, so the data and budget are the same for all).
 
 import ml_collections
 
-from audiolm_jax.training.config import dataset_config, family_fields
+from audiolm_jax.training.config import cpu_budget, dataset_config, family_fields
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
@@ -33,20 +33,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   if rest == ["cpu"]:
     c.model = family_fields("wavenet", residual_channels=16, dilation_channels=16,
                             skip_channels=96, end_channels=128, embedding_dim=64)
-    # configs/default.py's budget and schedule, so the two compare at equal work.
-    c.num_targets = 512
-    c.batch_size = 8
-    c.num_steps = 700
-    c.optimizer.learning_rate = 1e-3
-    c.optimizer.warmup_steps = 50
-    c.optimizer.decay_step = 550
-    c.optimizer.decayed_learning_rate = 1e-4
+    cpu_budget(c)  # configs/default.py's budget and schedule: equal work
     c.optimizer.grad_clip_norm = 1.0
     c.optimizer.plateau_factor = 0.0
-    c.log_every = 10
-    c.eval_every = 350
-    c.eval_windows = 32
-    c.checkpoint_every = 100
   elif rest:
     raise ValueError(f"unknown variant {rest} of configs/wavenet.py; use 'cpu'")
   return c

@@ -23,8 +23,8 @@ import os
 REDUCED = os.environ.get("AUDIOLM_NOTEBOOK_REDUCED") == "1"
 WORKDIR = os.environ.get("AUDIOLM_NOTEBOOK_WORKDIR", "/tmp/audiolm_demo")
 DATA_DIR = os.environ.get("AUDIOLM_DATA_DIR", os.path.expanduser("~/tensorflow_datasets"))
-# The model family: "cnn_transformer" (the paper's, configs/default.py) or "wavenet"
-# (the Table 1 baseline at the same size, configs/wavenet.py:cpu).
+# The model family: "cnn_transformer" (the paper's, configs/default.py), or a Table 1
+# baseline at the same size: "wavenet", "samplernn" or "sashimi" (configs/X.py:cpu).
 MODEL = os.environ.get("AUDIOLM_NOTEBOOK_MODEL", "cnn_transformer")"""),
     ("code", """# Install: in Colab, FluidSynth (a sampled piano) and this package. Elsewhere we
 # assume `pip install -e .` was run in the repository (the README's `make install`).
@@ -58,7 +58,8 @@ display(Audio(clip, rate=16_000))"""),
            "resume), metrics in `WORKDIR/metrics.jsonl`."),
     ("code", """import importlib.util
 from audiolm_jax.training.loop import train_and_evaluate
-CONFIG_FILE = {"cnn_transformer": "default.py", "wavenet": "wavenet.py"}[MODEL]
+CONFIG_FILE = {"cnn_transformer": "default.py", "wavenet": "wavenet.py",
+               "samplernn": "samplernn.py", "sashimi": "sashimi.py"}[MODEL]
 configs = "../configs" if os.path.exists("../configs") else "configs"
 spec_ = importlib.util.spec_from_file_location("config", f"{configs}/{CONFIG_FILE}")
 cfg_module = importlib.util.module_from_spec(spec_); spec_.loader.exec_module(cfg_module)
@@ -69,6 +70,12 @@ else:
     if REDUCED:
         config.data.variant, config.data.renderer = "tiny", "numpy"
         config.num_targets, config.checkpoint_every = 256, 20
+        if MODEL in ("samplernn", "sashimi"):
+            config.model.eval_context = 1_000
+        if MODEL == "sashimi":
+            config.batch_size = 2
+        if MODEL == "wavenet":
+            config.model.blocks = 1  # receptive field 1,024: compiles in seconds
 config.data.data_dir = DATA_DIR
 config.data.worker_count = 0
 if REDUCED:
@@ -149,9 +156,10 @@ ax.set_xlabel("sample index: each bar is one chunk a target reads"); plt.show()"
 # its literal chunked path) to float32 rounding.
 import jax.numpy as jnp
 C = model.left_context
-row = jnp.asarray(np.asarray(train.file(0)[: C + 64])[None], jnp.int32)
+row = jnp.asarray(np.asarray(train.file(0)[: (C or 2_000) + 64])[None], jnp.int32)
 dense = model.logits(params, row, num_targets=8)    # the dense path
-chunked = jnp.stack([model.target_logits(params, row[:, t - C:t])[0]
+past = lambda t: row[:, t - C:t] if C else row[:, :t]  # a recurrent model: all of it
+chunked = jnp.stack([model.target_logits(params, past(t))[0]
                      for t in range(row.shape[1] - 8, row.shape[1])])  # one at a time
 err = float(jnp.max(jnp.abs(dense[0] - chunked)) / jnp.max(jnp.abs(chunked)))
 print(f"max relative difference: {err:.2e}")

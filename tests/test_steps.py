@@ -40,8 +40,8 @@ def test_golden_one_step_loss():
   codes = np.random.default_rng(1234).integers(0, 256, (2, 128 + 16), np.int32)
   optimizer, step = _step(model, "dense", 16)
   state = _state(model, optimizer)
-  state, first = step(state, jnp.asarray(codes), jax.random.key(0))
-  _, second = step(state, jnp.asarray(codes), jax.random.key(0))
+  state, first = step(state, {"codes": jnp.asarray(codes)}, jax.random.key(0))
+  _, second = step(state, {"codes": jnp.asarray(codes)}, jax.random.key(0))
   assert float(first["loss_bits"]) == pytest.approx(GOLDEN[0], rel=1e-5)
   assert float(second["loss_bits"]) == pytest.approx(GOLDEN[1], rel=1e-5)
 
@@ -99,12 +99,12 @@ def test_labels_are_the_next_codes(objective, num_targets):
   model = _PreviousSampleOracle()
   _, step = _step(model, objective, num_targets)
   optimizer, _ = _step(model, objective, num_targets)
-  _, metrics = step(_state(model, optimizer), jnp.asarray(x, jnp.uint8),
+  _, metrics = step(_state(model, optimizer), {"codes": jnp.asarray(x, jnp.uint8)},
                     jax.random.key(0))
   assert float(metrics["loss_bits"]) < 1e-6
   late = _PreviousSampleOracle(lag=2)
   _, step = _step(late, objective, num_targets)
-  _, metrics = step(_state(late, optimizer), jnp.asarray(x, jnp.uint8),
+  _, metrics = step(_state(late, optimizer), {"codes": jnp.asarray(x, jnp.uint8)},
                     jax.random.key(0))
   assert float(metrics["loss_bits"]) > 30
 
@@ -114,7 +114,7 @@ def test_the_sampled_objective_learns():
   model = CNNTransformer(get_model_config("tiny"))
   rng = np.random.default_rng(0)
   walk = np.clip(128 + np.cumsum(rng.normal(0, 3, (16, 129)), axis=1), 0, 255)
-  codes = jnp.asarray(walk, jnp.uint8)
+  codes = {"codes": jnp.asarray(walk, jnp.uint8)}
   optimizer, step = _step(model, "sampled", 1, lr=3e-3)
   state = _state(model, optimizer)
   losses = []

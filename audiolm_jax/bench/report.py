@@ -30,7 +30,9 @@ def _num(x: float, digits: int = 3) -> str:
   return f"{x:,.{decimals}f}"
 
 
-def _context(samples: int) -> str:
+def _context(samples: int | None) -> str:
+  if samples is None:
+    return "unbounded"
   if samples % 1_000_000 == 0:
     return f"{samples // 1_000_000}M"
   return f"{samples // 1000:,}k" if samples % 1000 == 0 else f"{samples:,}"
@@ -89,17 +91,20 @@ def training(s: dict) -> list[str]:
   lines = ["### Training throughput and MFU", ""] + _header(s)
   lines += [f"The train step `train.py` compiles (data parallel, state donated) on "
             f"random windows. MFU = XLA's FLOPs of the step without rematerialization "
-            f"per second / the measured {m['dtype']} matmul rate of "
-            f"{_num(m['tflops'])} TFLOP/s ({m['size']} x {m['size']}) per device.", ""]
+            f"and with recurrent scans unrolled per second / the measured "
+            f"{m['dtype']} matmul rate of {_num(m['tflops'])} TFLOP/s ({m['size']} x "
+            f"{m['size']}) per device. Compiled GiB: the step's device memory "
+            f"(arguments, outputs, temporaries).", ""]
   rows = [[r["config"], _context(r["context"]), f"{r['batch_size']} x "
            f"{r['targets_per_step'] // r['batch_size']:,}", r["dtype"], _remat(r)]
           + ([_num(r["step_s"]), _num(r["targets_per_s"]), _num(r["audio_s_per_s"]),
               _num(r["model_tflop_per_step"]), f"{100 * r['mfu']:.1f} %"]
              if "step_s" in r else [f"not run: {r['skipped']}", "", "", "", ""])
+          + [_num(r["compiled_gib"])]
           for r in s["rows"]]
   return lines + _table(["config", "context", "batch x targets", "dtype", "remat",
                          "s per step", "targets/s", "audio s/s", "TFLOP per step",
-                         "MFU"], rows)
+                         "MFU", "compiled GiB"], rows)
 
 
 def generation(s: dict) -> list[str]:

@@ -44,7 +44,7 @@ def measure(config_path: str, *, batch_size: int | None, steps: int,
   config = load_config(config_path)
   if batch_size:
     config.batch_size = batch_size
-  if dtype:
+  if dtype and "dtype" in config.model:  # SaShiMi computes in float32 only
     config.model.dtype = dtype
   n_dev = jax.device_count()
   model = train_config.validate(config, n_dev)
@@ -58,7 +58,7 @@ def measure(config_path: str, *, batch_size: int | None, steps: int,
          "objective": config.objective, "batch_size": config.batch_size,
          "targets_per_step": config.batch_size * train_config.window_targets(config),
          "remat_encoder": remat_encoder, "remat_block": remat_block,
-         "dtype": model_cfg.dtype,
+         "dtype": getattr(model_cfg, "dtype", "float32"),
          "devices": n_dev, "compiled_gib": cost.peak_bytes_of(compiled) / 2**30}
   skipped = environment.does_not_fit(cost.peak_bytes_of(compiled), memory_limit)
   if skipped:
@@ -66,10 +66,13 @@ def measure(config_path: str, *, batch_size: int | None, steps: int,
     log(row)
     return row
   model_flops = cost.flops_of(compiled) * n_dev
-  if remat_encoder or remat_block:
+  loops = {k: v for k, v in (("remat_encoder", False), ("remat_block", 0),
+                              ("scan_unroll", 0)) if hasattr(model_cfg, k)}
+  if remat_encoder or remat_block or "scan_unroll" in loops:
     # Recomputation is not model work, and XLA counts a loop body once, not per
-    # iteration: count the same step compiled without remat (never run).
-    plain_model = type(model)(model_cfg.replace(remat_encoder=False, remat_block=0))
+    # iteration: count the same step compiled without remat and with every scan
+    # unrolled (never run).
+    plain_model = type(model)(model_cfg.replace(**loops))
     plain = ShardedStep.build(config, plain_model, mesh, jax.random.key(0)
                               ).compile(config.batch_size, jax.random.key(1))
     model_flops = cost.flops_of(plain) * n_dev

@@ -56,7 +56,8 @@ class Scorer:
   A bounded model (a left context of C codes) is scored through its dense path in
   batches of windows of C + K codes. A stateful model (unbounded context) runs over
   each file in consecutive segments of about K codes, its state carried from one to
-  the next: one pass over the file's whole past. Windows of `eval_context` + K codes
+  the next; an unbounded convolutional one (SaShiMi) runs over each file at once:
+  either way every position sees the file's whole past. Windows of `eval_context` + K codes
   (the `sampled` protocol) use the dense path either way.
   """
 
@@ -72,6 +73,24 @@ class Scorer:
       lookback = model.window_context
       self._segment = max(lookback, num_targets // lookback * lookback)
       self._carry_step = jax.jit(self._stateful_nll)
+    elif model.left_context is None:
+      self._one_pass = jax.jit(self._one_pass_nll)
+
+  def _one_pass_nll(self, params, codes_1xL):
+    logits = self.model.logits(params, codes_1xL, num_targets=codes_1xL.shape[1])
+    labels = codes_1xL.astype(jnp.int32)
+    return optax.softmax_cross_entropy_with_integer_labels(logits, labels)[0] / LN2
+
+  def _score_one_pass(self, codes: np.ndarray) -> np.ndarray:
+    """An unbounded, non-recurrent model (SaShiMi's convolutions) over the whole
+    file at once; lengths padded to a power of two (causal: the padding reaches no
+    scored position) so files of similar length share one compilation."""
+    n = len(codes)
+    if n == 0:
+      return np.zeros(0, np.float32)
+    padded = np.full(1 << (n - 1).bit_length(), self.silence, np.uint8)
+    padded[:n] = codes
+    return np.asarray(self._one_pass(self.params, jnp.asarray(padded[None])))[:n]
 
   def _stateful_nll(self, params, codes_1xL, carry, reset):
     logits, carry = self.model.logits_with_carry(params, codes_1xL, carry, reset)
@@ -105,10 +124,11 @@ class Scorer:
   def score_files(self, files: Sequence[np.ndarray],
                   progress: Callable[[int], None] | None = None) -> list[np.ndarray]:
     """Per-sample NLL bits of every position of every file (float32 arrays)."""
-    if self.model.stateful:
+    if self.model.left_context is None:  # the whole past: carried, or one pass
+      score = (self._score_stateful if self.model.stateful else self._score_one_pass)
       out = []
       for codes in files:
-        out.append(self._score_stateful(np.asarray(codes, np.uint8)))
+        out.append(score(np.asarray(codes, np.uint8)))
         if progress:
           progress(len(codes))
       return out

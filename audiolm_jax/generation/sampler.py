@@ -4,7 +4,7 @@ A family's `AudioModel` gives three pure functions (interface.py): `prime` reads
 prompt into a state, `next_logits` predicts the next code, `push` appends one. One
 step samples a code from the logits (temperature, nucleus) with a key folded with the
 step's index; `generate` runs blocks of steps as one jitted `lax.scan`.
-`generate_naive` recomputes `target_logits` from the whole left context at every step.
+`generate_naive` recomputes the prediction from the whole left context at every step.
 With the same key both draw the same samples (tested per family).
 """
 
@@ -107,15 +107,38 @@ def generate_naive(model: AudioModel, params, key: jax.Array, *, num_samples: in
                    prompt_BxP: jax.Array | None = None, batch: int = 1,
                    options: SamplingOptions = SamplingOptions(),
                    callback: Callable[[int], None] | None = None) -> np.ndarray:
-  """Reference: `target_logits` recomputed on the left context at every step."""
-  if model.left_context is None:
-    raise ValueError(f"{model.name} reads an unbounded context: naive generation "
-                     f"would recompile at every length")
-  context = model.left_context
+  """Reference: the next code's logits recomputed from scratch at every step.
+
+  A bounded model reads its last `left_context` codes (`target_logits`); an
+  unbounded (recurrent) one is re-run over the whole stream so far, kept in a
+  fixed-length buffer (later, unwritten positions cannot reach earlier logits).
+  """
   silence = quantization.silence_code(model.quantization)
   if prompt_BxP is None:
     prompt_BxP = jnp.zeros((batch, 0), jnp.int32)
   prompt = jnp.asarray(prompt_BxP, jnp.int32)
+  if model.left_context is None:
+    start = prompt.shape[1]
+    stream = jnp.concatenate([prompt, jnp.full((prompt.shape[0], num_samples), silence,
+                                               jnp.int32)], axis=1)
+
+    @jax.jit
+    def step(params, stream, i):
+      # Logits of position start + i: the model over the stream, one target past it.
+      logits = model.logits(params, stream, num_targets=stream.shape[1])
+      return sample_codes(jax.random.fold_in(key, i),
+                          jax.lax.dynamic_index_in_dim(logits, start + i, 1, False),
+                          options.temperature, options.top_p)
+
+    out = []
+    for i in range(num_samples):
+      codes = step(params, stream, i)
+      stream = stream.at[:, start + i].set(codes)
+      out.append(np.asarray(codes))
+      if callback:
+        callback(i)
+    return np.stack(out, axis=1)
+  context = model.left_context
   stream = jnp.concatenate(
       [jnp.full((prompt.shape[0], context), silence, jnp.int32), prompt], axis=1)
 

@@ -17,6 +17,7 @@ FAMILIES: dict[str, tuple[str, str]] = {
     "cnn_transformer": ("audiolm_jax.models.cnn_transformer", "CNNTransformer"),
     "wavenet": ("audiolm_jax.models.wavenet", "WaveNet"),
     "samplernn": ("audiolm_jax.models.samplernn", "SampleRNN"),
+    "sashimi": ("audiolm_jax.models.sashimi", "Sashimi"),
 }
 DEFAULT_FAMILY = "cnn_transformer"
 

@@ -15,13 +15,13 @@ import dataclasses
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from audiolm_jax.data import quantization
 from audiolm_jax.models.audiolm import AudioLM, init_params
 from audiolm_jax.models.config import ModelConfig
 from audiolm_jax.models.encoder import buffer_geometry
 from audiolm_jax.models.interface import AudioModel
+from audiolm_jax.models.rings import ring
 
 
 @jax.tree_util.register_dataclass
@@ -34,13 +34,6 @@ class Cache:
   t: jax.Array              # int32 scalar: absolute position in the padded stream
 
 
-def _ring(values_BxLxC: jax.Array, length: int, t: int) -> jax.Array:
-  """A ring [B, length, C] of the last `length` values, position p in slot p % length."""
-  tail = values_BxLxC[:, -length:]
-  slots = np.arange(t - length + 1, t + 1) % length
-  return jnp.zeros_like(tail).at[:, slots].set(tail)
-
-
 @dataclasses.dataclass(frozen=True)
 class CNNTransformer(AudioModel):
   """CNN chunk encoder -> Transformer over N tokens -> 256-way head (the paper)."""
@@ -48,14 +41,7 @@ class CNNTransformer(AudioModel):
   config: ModelConfig
   name = "cnn_transformer"
   config_class = ModelConfig
-
-  @property
-  def module(self) -> AudioLM:
-    return AudioLM(self.config)
-
-  @property
-  def quantization(self) -> str:
-    return self.config.quantization
+  module_class = AudioLM
 
   @property
   def left_context(self) -> int:
@@ -94,9 +80,9 @@ class CNNTransformer(AudioModel):
                     constant_values=quantization.silence_code(cfg.quantization))
     acts = self.module.apply({"params": params}, codes, method=AudioLM.encoder_layers)
     t = need - 1  # the newest sample's position
-    rings = [_ring(a, length, t) for a, (length, _) in zip(acts[:-1],
+    rings = [ring(a, length, t) for a, (length, _) in zip(acts[:-1],
                                                            buffer_geometry(cfg))]
-    return Cache(inputs=rings, z=_ring(acts[-1], self._z_length(), t),
+    return Cache(inputs=rings, z=ring(acts[-1], self._z_length(), t),
                  t=jnp.asarray(t, jnp.int32))
 
   def next_logits(self, params, state: Cache):

@@ -33,15 +33,21 @@ State = Any
 class AudioModel(abc.ABC):
   """One model family's implementation of the shared interface."""
 
-  name: str     # the family's `config.model.name`
-  config: Any   # its frozen config dataclass
+  name: str           # the family's `config.model.name`
+  config: Any         # its frozen config dataclass (with a `quantization` field)
+  module_class: type  # its Flax module, built from the config
 
   # ---- Description ----------------------------------------------------------------
 
   @property
-  @abc.abstractmethod
+  def module(self):
+    """The family's Flax module for this config."""
+    return self.module_class(self.config)
+
+  @property
   def quantization(self) -> str:
     """The code recipe the model reads ("mu_law" or "linear")."""
+    return self.config.quantization
 
   @property
   @abc.abstractmethod

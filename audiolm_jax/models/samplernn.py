@@ -50,6 +50,8 @@ class SampleRNNConfig:
   embedding_dim: int = 256              # the sample MLP's code embedding (d_model)
   eval_context: int = 16_000            # samples a validation window warms up on
   dtype: str = "float32"                # compute dtype; parameters are float32
+  scan_unroll: int = 1                  # GRU steps per loop iteration (0: unrolled;
+                                        # XLA counts the FLOPs of a loop body once)
 
   def __post_init__(self):
     object.__setattr__(self, "frame_sizes", tuple(self.frame_sizes))
@@ -64,6 +66,8 @@ class SampleRNNConfig:
     for name in ("hidden", "embedding_dim"):
       if getattr(self, name) < 1:
         problems.append(f"{name}={getattr(self, name)} must be >= 1")
+    if self.scan_unroll < 0:
+      problems.append(f"scan_unroll={self.scan_unroll} must be >= 0 (0: unrolled)")
     if self.eval_context < 0:
       problems.append(f"eval_context={self.eval_context} must be >= 0")
     if problems:
@@ -143,6 +147,7 @@ class GRU(nn.Module):
 
   hidden: int
   dtype: str = "float32"
+  unroll: int = 1  # steps per scan iteration; 0 unrolls the whole sequence
 
   def setup(self):
     h = self.hidden
@@ -176,7 +181,8 @@ class GRU(nn.Module):
       h = self.cell(h, gi_t)
       return h, h
 
-    last, outs = jax.lax.scan(step, h_BxH, jnp.swapaxes(gi, 0, 1))
+    last, outs = jax.lax.scan(step, h_BxH, jnp.swapaxes(gi, 0, 1),
+                              unroll=self.unroll or True)
     return jnp.swapaxes(outs, 0, 1), last
 
 
@@ -201,7 +207,8 @@ class SampleRNNModule(nn.Module):
     n_tiers = len(cfg.frame_sizes)
     self.expand = [WNDense(cfg.hidden, dtype=dt, name=f"expand{k}")
                    for k in range(n_tiers)]
-    self.grus = [GRU(cfg.hidden, dtype=dt, name=f"gru{k}") for k in range(n_tiers)]
+    self.grus = [GRU(cfg.hidden, dtype=dt, unroll=cfg.scan_unroll, name=f"gru{k}")
+                 for k in range(n_tiers)]
     self.upsample = [Upsample(f, dtype=dt, name=f"upsample{k}")
                      for k, f in enumerate(cfg.frame_sizes)]
     self.embed = nn.Embed(quantization.NUM_CODES, cfg.embedding_dim, dtype=dt)
@@ -281,15 +288,8 @@ class SampleRNN(AudioModel):
   config: SampleRNNConfig
   name = "samplernn"
   config_class = SampleRNNConfig
+  module_class = SampleRNNModule
   stateful = True
-
-  @property
-  def module(self) -> SampleRNNModule:
-    return SampleRNNModule(self.config)
-
-  @property
-  def quantization(self) -> str:
-    return self.config.quantization
 
   @property
   def left_context(self) -> None:

@@ -31,6 +31,7 @@ from jax import lax
 
 from audiolm_jax.data import quantization
 from audiolm_jax.models.interface import AudioModel
+from audiolm_jax.models.rings import ring
 
 DTYPES = ("float32", "bfloat16")
 
@@ -177,12 +178,6 @@ class WaveNetState:
   logits: jax.Array        # [B, 256]: the next code's
 
 
-def _ring(values_BxLxC: jax.Array, length: int, t: int) -> jax.Array:
-  tail = values_BxLxC[:, -length:]
-  slots = np.arange(t - length + 1, t + 1) % length
-  return jnp.zeros_like(tail).at[:, slots].set(tail)
-
-
 @dataclasses.dataclass(frozen=True)
 class WaveNet(AudioModel):
   """s4's WaveNet baseline behind the shared interface."""
@@ -190,14 +185,7 @@ class WaveNet(AudioModel):
   config: WaveNetConfig
   name = "wavenet"
   config_class = WaveNetConfig
-
-  @property
-  def module(self) -> WaveNetModule:
-    return WaveNetModule(self.config)
-
-  @property
-  def quantization(self) -> str:
-    return self.config.quantization
+  module_class = WaveNetModule
 
   @property
   def left_context(self) -> int:
@@ -241,7 +229,7 @@ class WaveNet(AudioModel):
     acts = self.module.apply({"params": params}, codes,
                              method=WaveNetModule.layer_inputs)
     t = r - 1
-    rings = [_ring(a, d + 1, t) for a, d in zip(acts, self.config.dilations)]
+    rings = [ring(a, d + 1, t) for a, d in zip(acts, self.config.dilations)]
     logits = self.module.apply({"params": params}, codes, num_outputs=1)[:, 0]
     return WaveNetState(rings=rings, t=jnp.asarray(t, jnp.int32), logits=logits)
 

@@ -44,9 +44,11 @@ class Checkpointer:
     if "model" not in saved:
       raise CheckpointMismatchError(f"{self.directory} holds checkpoints that were not "
                                     f"written by audiolm_jax; use a new --workdir")
+    # A field the checkpoint lacks did not exist when it was written (its run used
+    # what is now that field's default, e.g. model.name = the paper's model).
     diffs = [f"model.{k}: checkpoint {saved['model'].get(k)!r}, config {v!r}"
              for k, v in config["model"].items()
-             if _canon(saved["model"].get(k)) != _canon(v)]
+             if k in saved["model"] and _canon(saved["model"][k]) != _canon(v)]
     if saved.get("objective") != config.get("objective"):
       diffs.append(f"objective: checkpoint {saved.get('objective')!r}, config "
                    f"{config.get('objective')!r}")

@@ -153,6 +153,24 @@ def family_fields(name: str, **changes) -> ml_collections.ConfigDict:
       {"name": name, **{f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)}})
 
 
+def cpu_budget(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """Sets the CPU training budget and schedule of configs/default.py (700 steps of
+  8 windows x 512 targets, lr 1e-3 with warmup and a step decay), which every
+  family's `:cpu` variant shares so that they compare at equal work."""
+  c.num_targets = 512                 # dense targets per window
+  c.batch_size = 8                    # windows per step: 4,096 targets
+  c.num_steps = 700                   # ~7 minutes on 2 CPU cores
+  c.optimizer.learning_rate = 1e-3    # a small model and a short run
+  c.optimizer.warmup_steps = 50
+  c.optimizer.decay_step = 550
+  c.optimizer.decayed_learning_rate = 1e-4
+  c.log_every = 10
+  c.eval_every = 350
+  c.eval_windows = 32
+  c.checkpoint_every = 100
+  return c
+
+
 def dataset_config(arg: str | None, default: str = "youtube_mix"
                    ) -> tuple[ml_collections.ConfigDict, list[str]]:
   """base_config() with the dataset of a config argument "DATASET[,MORE...]";
