@@ -16,7 +16,6 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
-from audiolm_jax.data import quantization
 from audiolm_jax.models.audiolm import AudioLM, init_params
 from audiolm_jax.models.config import ModelConfig
 from audiolm_jax.models.encoder import buffer_geometry
@@ -61,7 +60,7 @@ class CNNTransformer(AudioModel):
     codes = codes_BxT[:, -c:]
     if codes.shape[1] < c:
       codes = jnp.pad(codes, ((0, 0), (c - codes.shape[1], 0)),
-                      constant_values=quantization.silence_code(self.quantization))
+                      constant_values=self.silence)
     rngs = {"dropout": rng} if train else None
     return self.module.apply({"params": params}, codes, train=train, rngs=rngs,
                              method=AudioLM.chunked_logits)
@@ -77,7 +76,7 @@ class CNNTransformer(AudioModel):
     need = (cfg.num_tokens - 1) * cfg.chunk_size + cfg.receptive_field
     codes = jnp.asarray(prompt_BxP, jnp.int32)[:, -need:]
     codes = jnp.pad(codes, ((0, 0), (need - codes.shape[1], 0)),
-                    constant_values=quantization.silence_code(cfg.quantization))
+                    constant_values=self.silence)
     acts = self.module.apply({"params": params}, codes, method=AudioLM.encoder_layers)
     t = need - 1  # the newest sample's position
     rings = [ring(a, length, t) for a, (length, _) in zip(acts[:-1],

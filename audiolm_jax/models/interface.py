@@ -26,6 +26,8 @@ from typing import Any
 
 import jax
 
+from audiolm_jax.data import quantization as quant_lib
+
 Params = Any
 State = Any
 
@@ -48,6 +50,11 @@ class AudioModel(abc.ABC):
   def quantization(self) -> str:
     """The code recipe the model reads ("mu_law" or "linear")."""
     return self.config.quantization
+
+  @property
+  def silence(self) -> int:
+    """The code of silence: what positions before a row's start hold."""
+    return quant_lib.silence_code(self.quantization)
 
   @property
   @abc.abstractmethod
@@ -116,3 +123,16 @@ class AudioModel(abc.ABC):
   @abc.abstractmethod
   def push(self, params: Params, state: State, codes_B: jax.Array) -> State:
     """The state after appending one code per row."""
+
+
+_COMPILED_INITS: dict = {}
+
+
+def compiled_init(module, *example_args, **example_kwargs):
+  """`module.init(key, *example)["params"]`, jitted once per module (XLA takes
+  seconds to compile the initializers). The examples must be NumPy arrays or Python
+  values, never traced arrays: the first call may come from inside an outer trace."""
+  if module not in _COMPILED_INITS:
+    _COMPILED_INITS[module] = jax.jit(
+        lambda key: module.init(key, *example_args, **example_kwargs)["params"])
+  return _COMPILED_INITS[module]

@@ -35,7 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from audiolm_jax.data import quantization
-from audiolm_jax.models.interface import AudioModel
+from audiolm_jax.models.interface import AudioModel, compiled_init
 
 DTYPES = ("float32", "bfloat16")
 
@@ -303,14 +303,11 @@ class SampleRNN(AudioModel):
   def eval_context(self) -> int:
     return self.config.eval_context
 
-  def _silence(self) -> int:
-    return quantization.silence_code(self.config.quantization)
-
   def init(self, rng):
     cfg = self.config
     codes = np.zeros((1, cfg.lookback * 2), np.int32)
     carry = np.zeros((1, len(cfg.frame_sizes), cfg.hidden), np.float32)
-    return _init(self.module, rng, codes, carry)
+    return compiled_init(self.module, codes, carry)(rng)
 
   def initial_carry(self, params, batch: int) -> jax.Array:
     return self.module.apply({"params": params}, batch,
@@ -333,7 +330,7 @@ class SampleRNN(AudioModel):
       raise ValueError(f"num_targets={num_targets} must lie in [1, {length}]")
     lb, top = self.config.lookback, self.config.tier_samples[-1]
     pad = -length % top  # causal: codes after the row change no logit of it
-    codes = jnp.pad(codes_BxT, ((0, 0), (lb, pad)), constant_values=self._silence())
+    codes = jnp.pad(codes_BxT, ((0, 0), (lb, pad)), constant_values=self.silence)
     logits, _ = self.module.apply({"params": params}, codes,
                                   self.initial_carry(params, batch))
     return logits[:, length - num_targets:length]
@@ -369,7 +366,7 @@ class SampleRNN(AudioModel):
     batch = prompt.shape[0]
     dt = jnp.float32 if cfg.dtype == "float32" else jnp.bfloat16
     state = SampleRNNState(
-        window=jnp.full((batch, cfg.lookback), self._silence(), jnp.int32),
+        window=jnp.full((batch, cfg.lookback), self.silence, jnp.int32),
         t=jnp.zeros((), jnp.int32), h=self.initial_carry(params, batch),
         conds=[jnp.zeros((batch, f, cfg.hidden), dt) for f in cfg.frame_sizes],
         logits=jnp.zeros((batch, quantization.NUM_CODES), jnp.float32))
@@ -387,12 +384,3 @@ class SampleRNN(AudioModel):
                              axis=1)
     return self._advance(params, dataclasses.replace(state, window=window,
                                                      t=state.t + 1))
-
-
-_INITS = {}
-
-
-def _init(module: SampleRNNModule, rng, codes, carry):
-  if module not in _INITS:
-    _INITS[module] = jax.jit(lambda key: module.init(key, codes, carry)["params"])
-  return _INITS[module](rng)

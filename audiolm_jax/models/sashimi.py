@@ -40,7 +40,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from audiolm_jax.data import quantization
-from audiolm_jax.models.interface import AudioModel
+from audiolm_jax.models.interface import AudioModel, compiled_init
 
 
 @dataclasses.dataclass(frozen=True)
@@ -329,11 +329,9 @@ class Sashimi(AudioModel):
   def eval_context(self) -> int:
     return self.config.eval_context
 
-  def _silence(self) -> int:
-    return quantization.silence_code(self.config.quantization)
-
   def init(self, rng):
-    return _init(self.module, rng, self.config.frame)
+    codes = np.zeros((1, self.config.frame), np.int32)
+    return compiled_init(self.module, codes)(rng)
 
   def logits(self, params, codes_BxT, *, num_targets, train=False, rng=None):
     """One pass from the row's start (silence before it): the last K logits."""
@@ -343,7 +341,7 @@ class Sashimi(AudioModel):
       raise ValueError(f"num_targets={num_targets} must lie in [1, {length}]")
     pad = -length % self.config.frame  # causal: codes after the row reach nothing
     inputs = jnp.pad(codes_BxT[:, :-1], ((0, 0), (1, pad)),
-                     constant_values=self._silence())
+                     constant_values=self.silence)
     logits = self.module.apply({"params": params}, inputs)
     return logits[:, length - num_targets:length]
 
@@ -352,7 +350,7 @@ class Sashimi(AudioModel):
     batch = prompt.shape[0]
     layers = self.module.apply({"params": params}, batch,
                                method=SashimiModule.initial_state)
-    first = jnp.full((batch,), self._silence(), jnp.int32)
+    first = jnp.full((batch,), self.silence, jnp.int32)
     state = self._step(params, SashimiState(layers, jnp.zeros((batch, 256))), first)
     state, _ = jax.lax.scan(lambda s, c: (self.push(params, s, c), None), state,
                             jnp.swapaxes(prompt, 0, 1))
@@ -370,13 +368,3 @@ class Sashimi(AudioModel):
 
   def push(self, params, state: SashimiState, codes_B) -> SashimiState:
     return self._step(params, state, codes_B)
-
-
-_INITS = {}
-
-
-def _init(module: SashimiModule, rng, frame: int):
-  if module not in _INITS:
-    codes = np.zeros((1, frame), np.int32)
-    _INITS[module] = jax.jit(lambda key: module.init(key, codes)["params"])
-  return _INITS[module](rng)

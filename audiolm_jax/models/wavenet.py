@@ -30,7 +30,7 @@ import numpy as np
 from jax import lax
 
 from audiolm_jax.data import quantization
-from audiolm_jax.models.interface import AudioModel
+from audiolm_jax.models.interface import AudioModel, compiled_init
 from audiolm_jax.models.rings import ring
 
 DTYPES = ("float32", "bfloat16")
@@ -191,11 +191,9 @@ class WaveNet(AudioModel):
   def left_context(self) -> int:
     return self.config.receptive_field
 
-  def _silence(self) -> int:
-    return quantization.silence_code(self.config.quantization)
-
   def init(self, rng):
-    return _init(self.module, rng)
+    codes = np.zeros((1, self.config.receptive_field), np.int32)
+    return compiled_init(self.module, codes, num_outputs=1)(rng)
 
   def _inputs(self, codes_BxT, num_targets: int):
     """The codes before the last num_targets positions, receptive-field deep."""
@@ -203,7 +201,7 @@ class WaveNet(AudioModel):
     need = num_targets + self.config.receptive_field - 1
     inputs = codes_BxT[:, max(t - 1 - need, 0):t - 1]
     return jnp.pad(inputs, ((0, 0), (need - inputs.shape[1], 0)),
-                   constant_values=self._silence())
+                   constant_values=self.silence)
 
   def logits(self, params, codes_BxT, *, num_targets, train=False, rng=None):
     del train, rng  # no dropout (s4's WaveNet has none)
@@ -218,14 +216,14 @@ class WaveNet(AudioModel):
     r = self.config.receptive_field
     inputs = codes_BxT[:, -r:]
     inputs = jnp.pad(inputs, ((0, 0), (r - inputs.shape[1], 0)),
-                     constant_values=self._silence())
+                     constant_values=self.silence)
     return self.module.apply({"params": params}, inputs, num_outputs=1)[:, 0]
 
   def prime(self, params, prompt_BxP) -> WaveNetState:
     r = self.config.receptive_field
     codes = jnp.asarray(prompt_BxP, jnp.int32)[:, -r:]
     codes = jnp.pad(codes, ((0, 0), (r - codes.shape[1], 0)),
-                    constant_values=self._silence())
+                    constant_values=self.silence)
     acts = self.module.apply({"params": params}, codes,
                              method=WaveNetModule.layer_inputs)
     t = r - 1
@@ -242,15 +240,3 @@ class WaveNet(AudioModel):
     rings, logits = self.module.apply({"params": params}, state.rings, t, codes_B,
                                       method=WaveNetModule.step)
     return WaveNetState(rings=rings, t=t, logits=logits)
-
-
-_INITS = {}
-
-
-def _init(module: WaveNetModule, rng):
-  # One compilation per config (NumPy inputs: safe to cache under an outer trace).
-  if module not in _INITS:
-    codes = np.zeros((1, module.config.receptive_field), np.int32)
-    _INITS[module] = jax.jit(
-        lambda key: module.init(key, codes, num_outputs=1)["params"])
-  return _INITS[module](rng)
