@@ -44,6 +44,22 @@ def test_s4d_convolution_equals_recurrence(length):
   np.testing.assert_allclose(conv, jnp.swapaxes(rec, 0, 1), rtol=2e-4, atol=2e-4)
 
 
+@pytest.mark.parametrize("length", [1, 5, 4096, 100_003])
+def test_blocked_kernel_equals_the_direct_powers(length):
+  """The sqrt(L)-blocked Vandermonde product == sum_n w dA^l in float64."""
+  rng = np.random.default_rng(length)
+  a, _ = sashimi.legs_diagonal(16)
+  dt = np.exp(rng.uniform(np.log(1e-3), np.log(1e-1), (3, 1)))
+  log_da = dt * a[None]                                          # [3, 8]
+  w = rng.normal(size=(3, 8)) + 1j * rng.normal(size=(3, 8))
+  got = sashimi.vandermonde_kernel(jnp.asarray(w, jnp.complex64),
+                                   jnp.asarray(log_da, jnp.complex64), length)
+  powers = np.exp(log_da[..., None] * np.arange(length))
+  want = 2 * np.einsum("hn,hnl->hl", w, powers).real
+  assert got.shape == (3, length)
+  np.testing.assert_allclose(got, want, rtol=0, atol=2e-4 * np.abs(want).max())
+
+
 def test_parameter_counts_against_the_published_ones():
   count = lambda **kw: count_params(jax.eval_shape(models.build("sashimi", **kw).init,
                                                    jax.random.key(0)))
