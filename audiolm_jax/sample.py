@@ -20,7 +20,7 @@ import tqdm
 from absl import flags
 
 from audiolm_jax import cli
-from audiolm_jax.data import audio_io, pipeline, quantization
+from audiolm_jax.data import audio_io, pipeline, quantization, recipes
 from audiolm_jax.data.audio_io import SAMPLE_RATE
 from audiolm_jax.generation import sampler
 from audiolm_jax.generation.plots import waveform_and_spectrogram
@@ -39,16 +39,17 @@ def _free_stem(folder: str, stem: str) -> str:
 
 
 def load_prompt(path: str | None, model: AudioModel, *, dataset_dir: str | None = None,
-                split: str | None = None, seconds: float = 1.0, seed: int = 0
-                ) -> tuple[np.ndarray, str]:
-  """uint8 codes [P] of the prompt (at most `context` of them) and a description."""
+                split: str | None = None, seconds: float = 1.0, seed: int = 0,
+                recipe: str = "mu_law") -> tuple[np.ndarray, str]:
+  """uint8 codes [P] of the prompt (at most `context` of them, made by the run's
+  `recipe`) and a description."""
   if path and split:
     raise ValueError("give --prompt or --prompt_split, not both")
   if path:
     audio = audio_io.load_audio(path)  # AudioFileError names the file and reason
-    codes, what = quantization.encode(audio, model.quantization), path
+    codes, what = recipes.codes(recipes.to_pcm16(audio), recipe), path
   elif split:
-    flat = pipeline.FlatSplit(dataset_dir, split)
+    flat = pipeline.FlatSplit(dataset_dir, split, recipe)
     n = int(seconds * SAMPLE_RATE)
     rng = np.random.default_rng(seed)
     f = int(rng.integers(len(flat.names)))
@@ -99,7 +100,7 @@ def main(argv=None) -> int:
                    else None)
     prompt, what = load_prompt(_PROMPT.value, model, dataset_dir=dataset_dir,
                                split=_PROMPT_SPLIT.value, seconds=_PROMPT_SECONDS.value,
-                               seed=_SEED.value)
+                               seed=_SEED.value, recipe=train_config.saved_recipe(config))
   except (FileNotFoundError, ValueError) as e:
     print(f"error: {e}", file=sys.stderr)
     return 2

@@ -30,7 +30,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.optimizer.decay_step = 10 ** 9
   c.optimizer.decayed_learning_rate = 1e-3
   c.optimizer.grad_clip_value = 1.0         # s4: clipped by value at 1.0
+  c.data.recipe = "sashimi"  # s4's data: each 131,072-sample chunk min-max scaled
   if rest == ["cpu"]:
+    c.data.recipe = "mu_law"                # as configs/default.py: the same codes
     c.model = family_fields("samplernn", hidden=76, embedding_dim=32,
                             eval_context=4_000)
     cpu_budget(c)  # configs/default.py's budget and schedule: equal work

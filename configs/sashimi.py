@@ -29,7 +29,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.optimizer.decayed_learning_rate = 4e-3
   c.optimizer.plateau_factor = 0.2          # s4: ReduceLROnPlateau, patience 20
   c.optimizer.plateau_patience = 20
+  c.data.recipe = "sashimi"  # s4's data: each 131,072-sample chunk min-max scaled
   if rest == ["cpu"]:
+    c.data.recipe = "mu_law"                # as configs/default.py: the same codes
     c.model = family_fields("sashimi", d_model=23, n_layers=3, state_size=32,
                             eval_context=4_000)
     cpu_budget(c)  # configs/default.py's budget and schedule: equal work

@@ -30,7 +30,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.optimizer.plateau_patience = 5
   c.num_targets = 4096                      # targets per window of 4,093 + 4,096
   c.batch_size = 8
+  c.data.recipe = "sashimi"  # s4's data: each 131,072-sample chunk min-max scaled
   if rest == ["cpu"]:
+    c.data.recipe = "mu_law"                # as configs/default.py: the same codes
     c.model = family_fields("wavenet", residual_channels=16, dilation_channels=16,
                             skip_channels=96, end_channels=128, embedding_dim=64)
     cpu_budget(c)  # configs/default.py's budget and schedule: equal work

@@ -25,7 +25,9 @@ def _config(family, data_dir):
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
   c = module.get_config("cpu")
-  c.data.update(variant="tiny", renderer="numpy", data_dir=data_dir, worker_count=0)
+  # s4's data (each 131,072-sample chunk min-max scaled): the sashimi protocol's codes
+  c.data.update(variant="tiny", renderer="numpy", data_dir=data_dir, worker_count=0,
+                recipe="sashimi")
   c.model.update(SHRINK[family])
   c.update(num_targets=64, batch_size=2, num_steps=4, eval_every=0,
            checkpoint_every=4, eval_windows=2)

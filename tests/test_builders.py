@@ -9,7 +9,7 @@ import pytest
 import soundfile as sf
 import tensorflow_datasets as tfds
 
-from audiolm_jax.data import quantization
+from audiolm_jax.data import recipes
 from audiolm_jax.data import builders, datasets
 from audiolm_jax.data.piano import scores
 
@@ -27,22 +27,22 @@ def tiny_piano(tiny_data_dir):
 
 
 def test_tiny_piano_set(tiny_piano):
-  assert tiny_piano.endswith(os.path.join("music21_piano", "tiny_numpy", "1.0.0"))
+  assert tiny_piano.endswith(os.path.join("music21_piano", "tiny_numpy", "2.0.0"))
   seconds = {}
   for split in builders.SPLITS:
     records = _records(tiny_piano, split)
     assert records, split
     for r in records:
-      assert r["codes"].dtype == np.uint8
-      assert len(r["codes"]) == pytest.approx(r["seconds"] * 16_000, abs=1)
-      codes = r["codes"].astype(int)
+      assert r["audio"].dtype == np.int16  # raw 16-bit PCM; recipes make codes
+      assert len(r["audio"]) == pytest.approx(r["seconds"] * 16_000, abs=1)
+      codes = recipes.codes(r["audio"], "mu_law").astype(int)
       assert codes.std() > 3 and len(np.unique(codes)) > 60  # real music, not silence
       assert scores.split_of(r["name"].decode()) == split
     seconds[split] = sum(float(r["seconds"]) for r in records)
   assert 200 < sum(seconds.values()) < 500  # about five minutes
   meta = tfds.builder_from_directory(tiny_piano).info.metadata
   assert meta["renderer"] == "numpy" and meta["skipped"] == {}
-  assert meta["quantization"] == "mu_law"
+  assert meta["storage"] == "pcm16"
   report = datasets.describe(tiny_piano)
   assert "train: 7 files" in report and "skipped: 0" in report
 
@@ -110,7 +110,7 @@ def test_youtube_mix_layout_and_sashimi_split(tmp_path):
     assert names == [f"out{i:03d}.wav" for i in index]
   rec = {r["name"].decode(): r for r in _records(path, "test")}["out230.wav"]
   level = -0.9 + 1.8 * 230 / 240
-  assert abs(int(np.median(rec["codes"])) - int(quantization.encode(level))) <= 1
+  assert abs(np.median(rec["audio"]) / 32768 - level) < 0.005
 
 
 def test_youtube_mix_needs_all_241_files_unless_told(tmp_path):
@@ -168,7 +168,7 @@ def test_audio_folder_reports_skips_and_manifest(tmp_path):
   spec = datasets.DatasetSpec("audio_folder", manual_dir=str(tmp_path / "music"),
                               folder_name="mine", seed=3)
   path = datasets.build(spec, str(tmp_path / "tfds"))
-  assert path.endswith(os.path.join("audio_folder", "mine", "1.0.0"))
+  assert path.endswith(os.path.join("audio_folder", "mine", "2.0.0"))
   meta = tfds.builder_from_directory(path).info.metadata
   assert set(meta["skipped"]) == {"broken.wav", "empty.flac"}
   assert set(meta["ignored"]) == {"notes.txt", "._clip0.wav"}

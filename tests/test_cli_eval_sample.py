@@ -26,7 +26,7 @@ def test_evaluate_writes_table_and_json(run_dir, capsys):
   assert evaluate.main(["--workdir", run_dir, "--split", "validation",
                         "--max_seconds_per_file", "0.5", "--num_targets", "512"]) == 0
   out = capsys.readouterr().out
-  assert "validation split, protocol full: 8,000 samples" in out
+  assert "validation split, protocol full, recipe mu_law: 8,000 samples" in out
   assert "reference: previous sample" in out
   with open(os.path.join(run_dir, "eval_validation_full.json")) as f:
     result = json.load(f)
@@ -36,7 +36,47 @@ def test_evaluate_writes_table_and_json(run_dir, capsys):
                         "--num_positions", "64"]) == 0
 
 
+def test_evaluate_audio_scores_recordings_as_the_split_scores_them(run_dir, tmp_path,
+                                                                   capsys):
+  """A validation file written to WAV and scored with --audio gets exactly its
+  split score; a folder prints every file and the total; bad files are named."""
+  from audiolm_jax.data import datasets
+  from audiolm_jax.training import config as train_config
+  from audiolm_jax.training.checkpointing import load_params
+  saved, _, _ = load_params(run_dir)
+  source = datasets.open_split(train_config.saved_dataset_dir(saved), "validation")
+  record = source[0]
+  folder = tmp_path / "recordings"
+  folder.mkdir()
+  sf.write(folder / "val.wav", record["audio"], 16_000, subtype="PCM_16")
+  t = np.arange(11_025) / 22_050  # another rate, two channels
+  sf.write(folder / "tone.flac", np.stack([0.2 * np.sin(2 * np.pi * 220 * t)] * 2, 1),
+           22_050)
+  (folder / "broken.wav").write_text("not audio")
+  common = ["--workdir", run_dir, "--max_seconds_per_file", "0.5",
+            "--num_targets", "512"]
+  assert evaluate.main(common + ["--split", "validation"]) == 0
+  with open(os.path.join(run_dir, "eval_validation_full.json")) as f:
+    split_result = json.load(f)
+  capsys.readouterr()
+  assert evaluate.main(common + ["--audio", str(folder / "val.wav")]) == 0
+  with open(os.path.join(run_dir, "eval_audio_full.json")) as f:
+    one = json.load(f)
+  assert one["nll_bits"] == pytest.approx(split_result["nll_bits"], rel=1e-6)
+  assert one["references"] == pytest.approx(split_result["references"], rel=1e-9)
+  capsys.readouterr()
+  assert evaluate.main(common + ["--audio", str(folder)]) == 0
+  out = capsys.readouterr().out
+  assert "protocol full, recipe mu_law" in out and "tone.flac" in out
+  assert "val.wav" in out and "skipped broken.wav: not a readable audio file" in out
+  assert "reference: previous sample" in out
+  assert evaluate.main(common + ["--audio", str(tmp_path / "missing.wav")]) == 2
+  assert "missing.wav: no such file" in capsys.readouterr().err
+
+
 def test_evaluate_errors(run_dir, tmp_path, capsys):
+  assert evaluate.main(["--workdir", run_dir, "--protocol", "sashimi"]) == 2
+  assert "recipe=sashimi" in capsys.readouterr().err
   assert evaluate.main(["--workdir", run_dir, "--split", "dev"]) == 2
   assert "unknown split 'dev'" in capsys.readouterr().err
   assert evaluate.main(["--workdir", str(tmp_path)]) == 2

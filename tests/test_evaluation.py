@@ -6,7 +6,7 @@ import numpy as np
 import optax
 import pytest
 
-from audiolm_jax.data import quantization
+from audiolm_jax.data import recipes
 from audiolm_jax.evaluation import protocols as evaluation
 from audiolm_jax.evaluation.references import References
 from audiolm_jax.models.cnn_transformer import CNNTransformer
@@ -75,17 +75,62 @@ def test_a_histogram_model_scores_the_histogram_entropy(tiny, np_rng):
   assert sampled["nll_bits"] == pytest.approx(entropy, abs=0.35)
 
 
-def test_sashimi_chunks_scale_cut_and_drop_the_remainder():
-  n = evaluation.SASHIMI_CHUNK
-  t = np.arange(2 * n + 5000)
-  audio = np.where(t < n, 0.01, 0.3) * np.sin(t / 7.0) + np.where(t < n, 0.0, 0.1)
-  codes = quantization.encode(audio)
-  chunks = evaluation.sashimi_chunks(codes)
-  assert len(chunks) == 2 and all(len(c) == n for c in chunks)  # 5000 dropped
-  for c in chunks:  # each chunk spans the full range after min-max scaling
-    assert c.min() == 0 and c.max() >= 254
-  # The quiet first chunk and the loud, offset second one look alike once scaled.
-  assert abs(np.median(chunks[0].astype(int)) - np.median(chunks[1].astype(int))) <= 2
+def _s4_mu_law_encode(chunk_f32):
+  """s4's `mu_law_encode` (src/dataloaders/audio.py) transcribed line by line in
+  float32, as torch computes it: minmax_scale(-1, 1) with its 1e-6, log1p of
+  255 |x + 1e-8|, shift to [0, 1], quantize with epsilon 0.01, .long()."""
+  x = chunk_f32.astype(np.float32)
+  mn, mx = np.amin(x), np.amax(x)
+  x = np.float32(-1) + np.float32(1 - (-1)) * (x - mn) / (mx - mn + np.float32(1e-6))
+  numerator = np.log1p(np.float32(255) * np.abs(x + np.float32(1e-8)))
+  encoded = np.sign(x) * (numerator / np.log1p(np.float32(255)))
+  encoded = (encoded + np.float32(1)) / np.float32(2)
+  encoded = encoded * np.float32(256 - 0.01)
+  encoded = encoded + np.float32(0.01 / 2)
+  return np.trunc(encoded).astype(np.int64)
+
+
+def test_sashimi_recipe_equals_s4s_formula_on_random_audio(np_rng):
+  n = recipes.SASHIMI_CHUNK
+  # Random audio of changing level and offset: a quiet chunk, a loud offset one,
+  # and a 5,000-sample tail.
+  gain = np.repeat([0.01, 0.6, 0.2], [n, n, 5000])
+  pcm = recipes.to_pcm16(gain * np.tanh(np_rng.normal(size=2 * n + 5000))
+                         + np.repeat([0.0, 0.2, -0.1], [n, n, 5000]))
+  codes = recipes.codes(pcm, "sashimi")
+  audio = pcm.astype(np.float32) / 32768  # torchaudio's loading of 16-bit PCM
+  for start in (0, n, 2 * n):
+    want = _s4_mu_law_encode(audio[start:start + n])
+    np.testing.assert_array_equal(codes[start:start + n], want)
+    assert codes[start:start + n].min() == 0 and codes[start:start + n].max() >= 254
+  # In float64 the same formula agrees except within rounding of a level boundary.
+  x = audio[n:2 * n].astype(np.float64)
+  x = -1 + 2 * (x - x.min()) / (x.max() - x.min() + 1e-6)
+  v = (np.sign(x) * np.log1p(255 * np.abs(x + 1e-8)) / np.log1p(255) + 1) / 2
+  v = v * 255.99 + 0.005
+  clear = np.abs(v - np.round(v)) > 1e-4
+  np.testing.assert_array_equal(codes[n:2 * n][clear], np.floor(v[clear]))
+  # Not the plain mu-law codes of the same audio: the scaling changed most codes.
+  assert np.mean(codes != recipes.codes(pcm, "mu_law")) > 0.5
+
+
+def test_a_histogram_model_scores_its_cross_entropy_on_sashimi_chunks(tiny, np_rng):
+  n = recipes.SASHIMI_CHUNK
+  probs = np_rng.dirichlet(np.full(256, 0.5))
+  model, params = _histogram_model(tiny, probs)
+  pcm = recipes.to_pcm16(0.3 * np.tanh(np_rng.normal(size=2 * n + 777)))
+  codes = recipes.codes(pcm, "sashimi")
+  scorer = evaluation.Scorer(CNNTransformer(model.config), params, num_targets=8192,
+                             batch=4)
+  refs = References.fit(codes)
+  result = evaluation.evaluate_files(scorer, refs, ["f"], [codes], "sashimi",
+                                     recipe="sashimi")
+  assert result["units"] == 2 and result["samples"] == 2 * n  # the tail dropped
+  log_p = np.log(probs.astype(np.float32)) - np.log(np.sum(probs.astype(np.float32)))
+  want = -np.mean(log_p[codes[:2 * n]]) / np.log(2)
+  assert result["nll_bits"] == pytest.approx(want, rel=1e-5)
+  with pytest.raises(ValueError, match="recipe=sashimi"):
+    evaluation.evaluate_files(scorer, refs, ["f"], [codes], "sashimi", recipe="mu_law")
 
 
 def test_sashimi_resets_the_context_at_each_chunk(tiny, np_rng, monkeypatch):
@@ -95,21 +140,38 @@ def test_sashimi_resets_the_context_at_each_chunk(tiny, np_rng, monkeypatch):
   scorer = evaluation.Scorer(CNNTransformer(model.config), params, num_targets=64,
                              batch=2)
   refs = References.fit(files[0])
-  result = evaluation.evaluate_files(scorer, refs, ["f"], files, "sashimi")
+  result = evaluation.evaluate_files(scorer, refs, ["f"], files, "sashimi",
+                                     recipe="sashimi")
   assert result["units"] == 2 and result["samples"] == 400
-  # The chunks, cut and rescaled here by hand (not with sashimi_chunks), each scored
-  # by brute force with silence before it: the protocol reset the context.
-  audio = quantization.decode(files[0])
+  # Each chunk scored by brute force with silence before it: the protocol reset the
+  # context ...
   for i, unit in enumerate(result["per_file"]):
-    piece = audio[200 * i:200 * (i + 1)].astype(np.float64)
-    scaled = -1 + 2 * (piece - piece.min()) / (piece.max() - piece.min() + 1e-6)
-    chunk = quantization.encode(scaled)
+    chunk = files[0][200 * i:200 * (i + 1)]
     alone = _brute_force_bits(model, params, chunk).mean()
     assert unit["nll_bits"] == pytest.approx(alone, rel=2e-5)
-    # ... and not what the chunk scores after the previous chunk's audio.
-    if i:
-      after = _brute_force_bits(model, params, np.concatenate([prev, chunk]))[200:]
+    if i:  # ... and not what the chunk scores after the previous chunk's codes.
+      after = _brute_force_bits(model, params, files[0][:400])[200:]
       assert abs(after.mean() - alone) > 1e-3
-    prev = chunk
   with pytest.raises(ValueError, match="nothing to score"):
-    evaluation.evaluate_files(scorer, refs, ["short"], [files[0][:100]], "sashimi")
+    evaluation.evaluate_files(scorer, refs, ["short"], [files[0][:100]], "sashimi",
+                              recipe="sashimi")
+
+
+def test_full_reports_one_quantity_the_sample_weighted_mean(tiny, np_rng):
+  model, params = tiny
+  files = _files(np_rng, [900, 40, 500, 260])
+  scorer = evaluation.Scorer(CNNTransformer(model.config), params, num_targets=128)
+  result = evaluation.evaluate_files(scorer, References.fit(files[0]),
+                                     list("abcd"), files, "full")
+  per_sample = scorer.score_files(files)
+  sums = np.array([x.sum(dtype=np.float64) for x in per_sample])
+  counts = np.array([len(f) for f in files])
+  assert result["nll_bits"] == pytest.approx(sums.sum() / counts.sum(), rel=1e-6)
+  # Its interval is the ratio estimator's, here written out by hand.
+  r = sums.sum() / counts.sum()
+  se = np.sqrt(4 / 3 * np.sum((sums - r * counts) ** 2)) / counts.sum()
+  assert result["ci95_bits"] == pytest.approx(1.96 * se, rel=1e-9)
+  # With equal counts it is the usual interval of the unit means.
+  means = np_rng.normal(5, 1, 6)
+  assert evaluation.ratio_ci95(means * 100, np.full(6, 100)) == pytest.approx(
+      1.96 * means.std(ddof=1) / np.sqrt(6))

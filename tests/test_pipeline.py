@@ -7,16 +7,32 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from audiolm_jax.data import pipeline
+from audiolm_jax.data import builders, datasets, pipeline, recipes
 
 SILENCE = 128
 
 
 class ToySet(tfds.core.GeneratorBasedBuilder):
-  """Three files whose codes are their positions (mod 256) plus a file tag."""
+  """Three files of random 16-bit audio (as the builders store it)."""
+
+  VERSION = tfds.core.Version("2.0.0")
+  LENGTHS = {"a": 300, "b": 3000, "c": 1200}
+
+  def _info(self):
+    return tfds.core.DatasetInfo(builder=self, features=builders.features())
+
+  def _split_generators(self, dl_manager):
+    return {"train": self._generate_examples()}
+
+  def _generate_examples(self):
+    for name, n in self.LENGTHS.items():
+      yield name, {"audio": _file_audio(name, n), "name": name, "seconds": n / 16e3}
+
+
+class OldToySet(ToySet):
+  """The same files as version 1.0.0 stored them: mu-law codes only."""
 
   VERSION = tfds.core.Version("1.0.0")
-  LENGTHS = {"a": 300, "b": 3000, "c": 1200}
 
   def _info(self):
     return tfds.core.DatasetInfo(builder=self, features=tfds.features.FeaturesDict({
@@ -24,17 +40,18 @@ class ToySet(tfds.core.GeneratorBasedBuilder):
         "name": tfds.features.Text(),
         "seconds": tfds.features.Scalar(dtype=np.float32)}))
 
-  def _split_generators(self, dl_manager):
-    return {"train": self._generate_examples()}
-
   def _generate_examples(self):
     for name, n in self.LENGTHS.items():
       yield name, {"codes": _file_codes(name, n), "name": name, "seconds": n / 16e3}
 
 
-def _file_codes(name, n):
+def _file_audio(name, n):
   rng = np.random.default_rng(ord(name))
-  return rng.integers(0, 256, n).astype(np.uint8)
+  return rng.integers(-2 ** 15, 2 ** 15, n).astype(np.int16)
+
+
+def _file_codes(name, n, recipe="mu_law"):
+  return recipes.codes(_file_audio(name, n), recipe)
 
 
 @pytest.fixture(scope="module")
@@ -62,8 +79,29 @@ def test_flat_split_is_the_records_back_to_back(toy):
   got = {flat.names[i]: np.asarray(flat.file(i)) for i in range(len(flat.names))}
   for name, n in ToySet.LENGTHS.items():
     np.testing.assert_array_equal(got[name], _file_codes(name, n))
-  with open(os.path.join(toy, "flat", "train.json")) as f:
+  with open(os.path.join(toy, "flat", "mu_law", "train.json")) as f:
     assert json.load(f)["lengths"] == [ToySet.LENGTHS[n] for n in flat.names]
+
+
+@pytest.mark.parametrize("recipe", ["linear", "sashimi"])
+def test_each_recipe_flattens_its_own_codes_of_the_stored_audio(toy, recipe,
+                                                               monkeypatch):
+  monkeypatch.setattr(recipes, "SASHIMI_CHUNK", 1000)  # scaled per 1,000 samples
+  flat = pipeline.FlatSplit(toy, "train", recipe)
+  assert os.path.isfile(os.path.join(toy, "flat", recipe, "train.u8"))
+  for i, name in enumerate(flat.names):
+    want = _file_codes(name, ToySet.LENGTHS[name], recipe)
+    np.testing.assert_array_equal(np.asarray(flat.file(i)), want)
+    assert not np.array_equal(want, _file_codes(name, ToySet.LENGTHS[name]))
+  with pytest.raises(ValueError, match="unknown recipe"):
+    pipeline.FlatSplit(toy, "train", "a_law")
+
+
+def test_a_dataset_of_the_old_format_asks_to_be_rebuilt(tmp_path):
+  builder = OldToySet(data_dir=str(tmp_path), file_format="array_record")
+  builder.download_and_prepare()
+  with pytest.raises(datasets.DatasetVersionError, match="Rebuild it"):
+    pipeline.FlatSplit(str(builder.data_dir), "train")
 
 
 def test_windows_are_exact_slices_with_silence_padding(toy):

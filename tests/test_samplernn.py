@@ -115,8 +115,8 @@ def _fake_flat(tmp_path, lengths):
   """A FlatSplit over codes written directly (file i holds the value 10 i + position
   mod 7, so windows tell where they came from)."""
   import json  # pylint: disable=g-import-not-at-top
-  folder = tmp_path / "flat"
-  folder.mkdir()
+  folder = tmp_path / "flat" / "mu_law"
+  folder.mkdir(parents=True)
   codes = np.concatenate([(10 * i + np.arange(n) % 7).astype(np.uint8)
                           for i, n in enumerate(lengths)])
   codes.tofile(folder / "train.u8")

@@ -133,7 +133,7 @@ def test_validator_and_scorer_agree_on_the_same_windows(tiny_data_dir):
   config = ml_collections.ConfigDict({"num_targets": 64, "batch_size": 2,
                                       "seed": 5, "eval_windows": 4})
   mesh = data_mesh()
-  refs = References.fit(pipeline.FlatSplit(path, "train").codes)
+  refs = References.fit(pipeline.FlatSplit(path, "train"))
   validator = Validator(config, path, model, mesh, NamedSharding(mesh, P("data")),
                         refs)
   got = validator(params)

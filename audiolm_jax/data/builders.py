@@ -1,7 +1,8 @@
 """TFDS builders: the built-in piano set, YouTubeMix, and any folder of audio files.
 
 Each writes ArrayRecord files with one record per audio file:
-  codes   uint8[T]  8-bit mu-law codes of the 16 kHz mono audio
+  audio   int16[T]  the 16 kHz mono audio as 16-bit PCM (codes are made from it by
+                    a recipe in the pipeline: `data/recipes.py`)
   name    text      the source file (or score) it came from
   seconds float32   its duration
 and works without TensorFlow (features are `tfds.features.Tensor`/`Text`/`Scalar`).
@@ -21,29 +22,33 @@ import re
 import numpy as np
 import tensorflow_datasets as tfds
 
-from audiolm_jax.data import quantization
-from audiolm_jax.data import audio_io
+from audiolm_jax.data import audio_io, recipes
 from audiolm_jax.data.piano import fluidsynth, scores, synth as piano_synth
 from audiolm_jax.data.piano.performance import humanize
 
 SPLITS = ("train", "validation", "test")
-QUANTIZATION = "mu_law"
+# 2.0.0: raw 16-bit PCM instead of mu-law codes (1.0.0); codes come from a recipe.
+VERSION = tfds.core.Version("2.0.0")
+RELEASE_NOTES = {"2.0.0": "16-bit PCM audio instead of 8-bit mu-law codes",
+                 "1.0.0": "8-bit mu-law codes"}
+STORAGE = "pcm16"
 
 
 class BuildError(RuntimeError):
   """A dataset that cannot be built as asked; says what to change."""
 
 
-def _features() -> tfds.features.FeaturesDict:
+def features() -> tfds.features.FeaturesDict:
+  """What every record holds (the builders' format; test fixtures reuse it)."""
   return tfds.features.FeaturesDict({
-      "codes": tfds.features.Tensor(shape=(None,), dtype=np.uint8),
+      "audio": tfds.features.Tensor(shape=(None,), dtype=np.int16),
       "name": tfds.features.Text(),
       "seconds": tfds.features.Scalar(dtype=np.float32),
   })
 
 
 def _example(name: str, audio: np.ndarray) -> dict:
-  return {"codes": quantization.encode(audio, QUANTIZATION), "name": name,
+  return {"audio": recipes.to_pcm16(audio), "name": name,
           "seconds": np.float32(len(audio) / audio_io.SAMPLE_RATE)}
 
 
@@ -81,8 +86,8 @@ class _AudioBuilder(tfds.core.GeneratorBasedBuilder):
 
   def _info(self) -> tfds.core.DatasetInfo:
     return tfds.core.DatasetInfo(
-        builder=self, description=self.__doc__, features=_features(),
-        metadata=tfds.core.MetadataDict(quantization=QUANTIZATION,
+        builder=self, description=self.__doc__, features=features(),
+        metadata=tfds.core.MetadataDict(storage=STORAGE,
                                         sample_rate=audio_io.SAMPLE_RATE))
 
   def _generate_examples(self, files):
@@ -127,7 +132,8 @@ class Music21Piano(_AudioBuilder):
   distributed with music21 by permission.
   """
 
-  VERSION = tfds.core.Version("1.0.0")
+  VERSION = VERSION
+  RELEASE_NOTES = RELEASE_NOTES
   BUILDER_CONFIGS = [
       PianoConfig(name=f"{v}_{r}", variant=v, renderer=r,
                   description=f"{v} set rendered with {r}")
@@ -292,7 +298,8 @@ class YoutubeMix(_AudioBuilder):
   212-225 validation, 226-240 test.
   """
 
-  VERSION = tfds.core.Version("1.0.0")
+  VERSION = VERSION
+  RELEASE_NOTES = RELEASE_NOTES
   MANUAL_DOWNLOAD_INSTRUCTIONS = _YOUTUBE_MIX_HELP
 
   def __init__(self, *, allow_partial: bool = False, **kwargs):
@@ -348,7 +355,8 @@ class AudioFolder(_AudioBuilder):
   `config=AudioFolderConfig(name=...)`; the split of every file is in the
   `manifest` metadata."""
 
-  VERSION = tfds.core.Version("1.0.0")
+  VERSION = VERSION
+  RELEASE_NOTES = RELEASE_NOTES
   MANUAL_DOWNLOAD_INSTRUCTIONS = "Pass the folder that holds your audio as --manual_dir."
 
   def _split_generators(self, dl_manager):

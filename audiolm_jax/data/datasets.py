@@ -16,9 +16,14 @@ import tensorflow_datasets as tfds
 from audiolm_jax.data import builders
 from audiolm_jax.data.builders import BuildError  # re-exported for the CLIs
 
+
+class DatasetVersionError(ValueError):
+  """A dataset built by an older version of the builders; says how to rebuild."""
+
+
 DATASETS = ("music21_piano", "youtube_mix", "audio_folder")
-__all__ = ["BuildError", "DATASETS", "DatasetSpec", "build", "dataset_dir",
-           "default_data_dir", "describe", "open_split"]
+__all__ = ["BuildError", "DATASETS", "DatasetVersionError", "DatasetSpec", "build",
+           "dataset_dir", "default_data_dir", "describe", "open_split"]
 
 
 def default_data_dir() -> str:
@@ -83,12 +88,20 @@ def build(spec: DatasetSpec, data_dir: str, *, strict: bool = False) -> str:
 
 
 def open_split(path: str, split: str):
-  """A random-access source of records {codes, name, seconds} of one split."""
+  """A random-access source of records {audio (int16 PCM), name, seconds} of one
+  split; DatasetVersionError for a build of the old (codes-only) format."""
   if not os.path.isfile(os.path.join(path, "dataset_info.json")):
     raise FileNotFoundError(
         f"no built dataset at {path}; build it first with "
         f"`python -m audiolm_jax.data.build --dataset ...`")
   builder = tfds.builder_from_directory(path)
+  if "audio" not in builder.info.features:
+    raise DatasetVersionError(
+        f"the dataset at {path} (version {builder.info.version}) stores 8-bit codes, "
+        f"not the 16-bit audio this version reads (recipes make codes from it). "
+        f"Rebuild it: `python -m audiolm_jax.data.build` with the same dataset flags "
+        f"writes version {builders.VERSION} beside it (the old one stays untouched; "
+        f"delete it yourself when no run needs it).")
   if split not in builder.info.splits:
     raise ValueError(f"unknown split {split!r} for {path}; it has "
                      f"{sorted(builder.info.splits)}")

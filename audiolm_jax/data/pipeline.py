@@ -1,8 +1,10 @@
 """The Grain input pipeline: random training windows from a built dataset.
 
-A split is first flattened once into one uint8 file next to the dataset (all records
-back to back, plus their offsets), which every process and worker memory-maps: reading
-a window then costs O(window), not O(file), whatever the file lengths.
+A split's audio is first turned into codes by the run's recipe (`data/recipes.py`)
+and flattened, once, into one uint8 file next to the dataset (`flat/RECIPE/SPLIT.u8`:
+all files back to back, plus their offsets), which every process and worker
+memory-maps: reading a window then costs O(window), not O(file), whatever the file
+lengths.
 
 Example j of a run is a pure function of (seed, j): a file chosen with probability
 proportional to its length, a uniformly random end in it, and the window of
@@ -24,21 +26,22 @@ import grain
 from absl import flags
 import numpy as np
 
-from audiolm_jax.data import quantization
-from audiolm_jax.data import datasets
+from audiolm_jax.data import datasets, quantization, recipes
 
 # Windows are indexed by an effectively endless range: a run stops by step count.
 NUM_WINDOWS = 1 << 40
 
 
-def _flat_paths(path: str, split: str) -> tuple[str, str]:
-  folder = os.path.join(path, "flat")
+def _flat_paths(path: str, split: str, recipe: str) -> tuple[str, str]:
+  folder = os.path.join(path, "flat", recipe)
   return os.path.join(folder, f"{split}.u8"), os.path.join(folder, f"{split}.json")
 
 
-def flatten_split(path: str, split: str) -> tuple[str, str]:
-  """Writes the split's codes back to back (once; atomic); returns the two paths."""
-  codes_path, index_path = _flat_paths(path, split)
+def flatten_split(path: str, split: str, recipe: str = "mu_law") -> tuple[str, str]:
+  """Writes the split's codes under `recipe` back to back (once; atomic); returns
+  the two paths."""
+  recipes.check(recipe)
+  codes_path, index_path = _flat_paths(path, split, recipe)
   if os.path.isfile(index_path) and os.path.isfile(codes_path):
     return codes_path, index_path
   source = datasets.open_split(path, split)
@@ -48,7 +51,7 @@ def flatten_split(path: str, split: str) -> tuple[str, str]:
   with open(codes_path + tmp, "wb") as f:
     for i in range(len(source)):
       record = source[i]
-      codes = np.asarray(record["codes"], np.uint8)
+      codes = recipes.codes(np.asarray(record["audio"], np.int16), recipe)
       f.write(codes.tobytes())
       name = record["name"]
       names.append(name.decode() if isinstance(name, bytes) else str(name))
@@ -61,17 +64,19 @@ def flatten_split(path: str, split: str) -> tuple[str, str]:
 
 
 class FlatSplit:
-  """Every file of a split in one memory-mapped uint8 array; pickles as its paths."""
+  """Every file of a split, as `recipe`'s codes, in one memory-mapped uint8 array;
+  pickles as its paths."""
 
-  def __init__(self, path: str, split: str):
-    self.path, self.split = path, split
-    self._codes_path, index_path = flatten_split(path, split)
+  def __init__(self, path: str, split: str, recipe: str = "mu_law"):
+    self.path, self.split, self.recipe = path, split, recipe
+    self._codes_path, index_path = flatten_split(path, split, recipe)
     with open(index_path) as f:
       index = json.load(f)
     self.names: list[str] = index["names"]
     self.lengths = np.asarray(index["lengths"], np.int64)
     self.starts = np.concatenate([[0], np.cumsum(self.lengths)])
-    self._silence = quantization.silence_code()  # once: windows are a hot path
+    # once: windows are a hot path
+    self._silence = quantization.silence_code(recipes.quantization_of(recipe))
     self._codes = None
 
   def __getstate__(self):
@@ -203,6 +208,7 @@ class PipelineConfig:
 
   path: str               # a built dataset directory (datasets.build returns it)
   split: str = "train"
+  recipe: str = "mu_law"   # how its audio becomes codes (data/recipes.py)
   context: int = 128_000
   num_targets: int = 1024  # 1 for the paper's sampled objective
   batch_size: int = 8      # per process
@@ -222,7 +228,7 @@ def train_dataset(cfg: PipelineConfig, *, process_index: int = 0,
   if not 0 <= process_index < process_count:
     raise ValueError(f"process_index={process_index} must lie in "
                      f"[0, {process_count})")
-  flat = FlatSplit(cfg.path, cfg.split)
+  flat = FlatSplit(cfg.path, cfg.split, cfg.recipe)
   if cfg.stream:
     sampler = StreamSampler(flat, cfg.context, cfg.num_targets, cfg.seed,
                             rows=cfg.batch_size * process_count)
@@ -241,9 +247,3 @@ def train_dataset(cfg: PipelineConfig, *, process_index: int = 0,
         num_workers=cfg.worker_count, per_worker_buffer_size=cfg.prefetch))
   return it
 
-
-def dataset_quantization(path: str) -> str:
-  """The quantization the dataset's codes use (from its metadata)."""
-  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-  meta = tfds.builder_from_directory(path).info.metadata or {}
-  return meta.get("quantization", "mu_law")

@@ -1,15 +1,21 @@
-"""Negative log-likelihood in bits per sample, three protocols (DESIGN 3), dense path.
+"""Negative log-likelihood in bits per sample, three protocols (DESIGN 3).
+
+Every protocol scores the codes of the run's recipe (`data/recipes.py`).
 
 * full: every sample of every file, each with all the left context the model takes
-  (silence before the file's start). 95% interval over files.
-* sashimi: files cut into non-overlapping 131,072-sample chunks from each file's start
-  (remainder dropped), each chunk min-max scaled to [-1, 1] before mu-law, context
-  reset at each chunk start. 95% interval over chunks. Our datasets store mu-law codes,
-  so the scaling is applied to their decoded amplitudes and re-quantized: exact
-  SaShiMi numbers need the raw audio (`sashimi_chunks(..., audio=...)` takes it; the
-  builders do not store it).
-* sampled: N random positions (files in proportion to length) with full context, the
-  usual scoring of a one-target-per-context model. 95% interval over positions.
+  (silence before the file's start). The mean over all samples, with a 95 % interval
+  for that same sample-weighted mean: files are the independent units (a ratio
+  estimator: sum of NLL over sum of samples, its standard error from the files'
+  residuals).
+* sashimi: SaShiMi's protocol, exactly: the `sashimi` recipe's codes (each
+  131,072-sample chunk from a file's start min-max scaled on its own, then mu-law),
+  cut into those chunks (remainder dropped), context reset at each chunk start, the
+  mean over every position. Chunks are equally long, so the interval over chunk means
+  describes the same mean. Refused for codes of another recipe.
+* sampled: N random positions (files in proportion to length) with the model's whole
+  context, one target each: the usual scoring of a one-target-per-context model,
+  through `target_logits` (the paper model's chunked path, its real cost). 95 %
+  interval over positions.
 
 Every result carries the number of samples scored and the NLL of the two reference
 predictors on the same samples.
@@ -26,13 +32,14 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from audiolm_jax.data import quantization
+from audiolm_jax.data import quantization, recipes
+from audiolm_jax.models.cost import flops_of
 from audiolm_jax.training import steps
 from audiolm_jax.training.steps import LN2
 from audiolm_jax.models.interface import AudioModel
 from audiolm_jax.evaluation.references import References
 
-SASHIMI_CHUNK = 131_072
+SASHIMI_CHUNK = recipes.SASHIMI_CHUNK
 PROTOCOLS = ("full", "sashimi", "sampled")
 
 
@@ -44,10 +51,25 @@ class FileScore:
 
 
 def _ci95(values: np.ndarray) -> float:
+  """Half-width of the 95 % interval of the mean of i.i.d. values."""
   values = np.asarray(values, np.float64)
   if len(values) < 2:
     return float("nan")
   return float(1.96 * values.std(ddof=1) / math.sqrt(len(values)))
+
+
+def ratio_ci95(sums: np.ndarray, counts: np.ndarray) -> float:
+  """Half-width of the 95 % interval of sum(sums) / sum(counts), the units (files)
+  independent: the ratio estimator's standard error,
+  sqrt(k / (k - 1) * sum((s_i - r n_i)^2)) / sum(n_i). Equal counts: `_ci95` of the
+  unit means."""
+  sums, counts = np.asarray(sums, np.float64), np.asarray(counts, np.float64)
+  k = len(sums)
+  if k < 2:
+    return float("nan")
+  r = sums.sum() / counts.sum()
+  se = math.sqrt(k / (k - 1) * np.sum((sums - r * counts) ** 2)) / counts.sum()
+  return float(1.96 * se)
 
 
 class Scorer:
@@ -154,25 +176,30 @@ def _previous(codes: np.ndarray, silence: int) -> np.ndarray:
   return np.concatenate([[silence], codes[:-1]]).astype(np.int64)
 
 
-def sashimi_chunks(codes: np.ndarray, kind: str = "mu_law",
-                   audio: np.ndarray | None = None) -> list[np.ndarray]:
-  """SaShiMi's test chunks of one file: 131,072-sample pieces from the start
-  (remainder dropped), each min-max scaled to [-1, 1] and mu-law quantized."""
-  source = audio if audio is not None else quantization.decode(codes, kind)
-  n = len(source) // SASHIMI_CHUNK
-  return [quantization.encode(
-      quantization.minmax_scale(source[i * SASHIMI_CHUNK:(i + 1) * SASHIMI_CHUNK]),
-      kind) for i in range(n)]
+def sashimi_chunks(codes: np.ndarray) -> list[np.ndarray]:
+  """SaShiMi's test chunks of one file of `sashimi`-recipe codes: the whole
+  131,072-sample chunks from its start (each already scaled on its own by the
+  recipe), the remainder dropped."""
+  n = len(codes) // SASHIMI_CHUNK
+  return [codes[i * SASHIMI_CHUNK:(i + 1) * SASHIMI_CHUNK] for i in range(n)]
 
 
-def evaluate_files(scorer: Scorer, references: References, names: Sequence[str],
+def evaluate_files(scorer: Scorer, references: References | None, names: Sequence[str],
                    files: Sequence[np.ndarray], protocol: str, *,
-                   num_positions: int = 10_000, seed: int = 0,
+                   recipe: str = "mu_law", num_positions: int = 10_000, seed: int = 0,
                    max_samples_per_file: int | None = None,
                    progress: Callable[[int], None] | None = None) -> dict:
-  """Scores a split under one protocol; returns the summary and per-file results."""
+  """Scores one split's files (codes made by `recipe`) under one protocol; returns
+  the summary and per-unit results (without reference predictors if None)."""
   if protocol not in PROTOCOLS:
     raise ValueError(f"unknown protocol {protocol!r}; use one of {PROTOCOLS}")
+  if protocol == "sashimi" and recipe != "sashimi":
+    raise ValueError(
+        f"the sashimi protocol scores the sashimi recipe's codes (each 131,072-sample "
+        f"chunk min-max scaled, as s4 does), but this model reads {recipe!r} codes: "
+        f"scoring it on other codes than it trained on measures a different task. "
+        f"Train with --config.data.recipe=sashimi to compare with SaShiMi's numbers, "
+        f"or use --protocol full")
   silence = scorer.silence
   files = [np.asarray(f, np.uint8) for f in files]
   if max_samples_per_file:
@@ -182,32 +209,43 @@ def evaluate_files(scorer: Scorer, references: References, names: Sequence[str],
     units, unit_names = files, list(names)
   elif protocol == "sashimi":
     for name, codes in zip(names, files):
-      for i, chunk in enumerate(sashimi_chunks(codes, scorer.model.quantization)):
+      for i, chunk in enumerate(sashimi_chunks(codes)):
         units.append(chunk)
         unit_names.append(f"{name}#{i}")
     if not units:
       raise ValueError(f"no file is at least {SASHIMI_CHUNK} samples long: the sashimi "
                        f"protocol has nothing to score")
+  extra = {}
   if protocol in ("full", "sashimi"):
     nll = scorer.score_files(units, progress)
-    refs = [references.nll_bits(u, _previous(u, silence)) for u in units]
-    per_unit = [FileScore(n, x, r) for n, x, r in zip(unit_names, nll, refs)]
-    unit_means = np.array([s.nll_bits.mean() for s in per_unit if len(s.nll_bits)])
+    refs = [references.nll_bits(u, _previous(u, silence)) if references else {}
+            for u in units]
+    per_unit = [FileScore(n, x, r) for n, x, r in zip(unit_names, nll, refs)
+                if len(x)]
+    if not per_unit:
+      raise ValueError("the split holds no samples")
     all_nll = np.concatenate([s.nll_bits for s in per_unit])
     ref_all = {k: np.concatenate([s.reference_bits[k] for s in per_unit])
                for k in per_unit[0].reference_bits}
-    ci = _ci95(unit_means)
+    ci = ratio_ci95([s.nll_bits.sum(dtype=np.float64) for s in per_unit],
+                    [len(s.nll_bits) for s in per_unit])
   else:
-    all_nll, ref_all, per_unit = _sampled(scorer, references, names, files,
-                                          num_positions, seed)
+    all_nll, ref_all, per_unit, extra = _sampled(scorer, references, names, files,
+                                                 num_positions, seed, progress)
     ci = _ci95(all_nll)
   return {
       "protocol": protocol,
-      "nll_bits": float(all_nll.mean()),
+      "recipe": recipe,
+      "nll_bits": float(all_nll.mean(dtype=np.float64)),
       "ci95_bits": ci,
+      "interval": ("95 % interval of the sample-weighted mean, files as units"
+                   if protocol == "full" else
+                   "95 % interval over chunk means" if protocol == "sashimi" else
+                   "95 % interval over positions"),
       "samples": int(all_nll.size),
       "units": len(per_unit),
       "references": {k: float(v.mean()) for k, v in ref_all.items()},
+      **extra,
       "per_file": [{"name": s.name, "samples": int(s.nll_bits.size),
                     "nll_bits": float(s.nll_bits.mean()) if s.nll_bits.size else None,
                     **{f"{k}_bits": float(v.mean()) for k, v in s.reference_bits.items()
@@ -216,8 +254,47 @@ def evaluate_files(scorer: Scorer, references: References, names: Sequence[str],
   }
 
 
+class TargetScorer:
+  """NLL bits of one target per context through the model's `target_logits` (the
+  paper model's chunked path), `batch` contexts per call; records the compiled
+  call's FLOPs per scored target."""
+
+  def __init__(self, model: AudioModel, params, *, batch: int = 4):
+    self.model, self.params, self.batch = model, params, batch
+    self.context = (model.left_context if model.left_context is not None
+                    else model.eval_context)
+
+    def nll(params, contexts_BxC, targets_B):
+      logits = model.target_logits(params, contexts_BxC.astype(jnp.int32))
+      return optax.softmax_cross_entropy_with_integer_labels(
+          logits, targets_B.astype(jnp.int32)) / LN2
+
+    shapes = (jax.ShapeDtypeStruct((batch, self.context), jnp.uint8),
+              jax.ShapeDtypeStruct((batch,), jnp.uint8))
+    self._nll = jax.jit(nll).lower(params, *shapes).compile()
+    try:
+      self.flops_per_target = flops_of(self._nll) / batch
+    except RuntimeError:  # a backend without cost analysis
+      self.flops_per_target = None
+
+  def __call__(self, contexts_NxC: np.ndarray, targets_N: np.ndarray,
+               progress: Callable[[int], None] | None = None) -> np.ndarray:
+    out = []
+    for i in range(0, len(targets_N), self.batch):
+      c, t = contexts_NxC[i:i + self.batch], targets_N[i:i + self.batch]
+      pad = self.batch - len(t)
+      if pad:  # a fixed batch keeps one compiled shape
+        c = np.concatenate([c, np.repeat(c[-1:], pad, axis=0)])
+        t = np.concatenate([t, np.repeat(t[-1:], pad)])
+      out.append(np.asarray(self._nll(self.params, jnp.asarray(c), jnp.asarray(t)))
+                 [:self.batch - pad])
+      if progress:
+        progress(self.batch - pad)
+    return np.concatenate(out) if out else np.zeros(0, np.float32)
+
+
 def _sampled(scorer: Scorer, references: References, names, files, num_positions,
-             seed):
+             seed, progress=None):
   lengths = np.array([len(f) for f in files], np.int64)
   if lengths.sum() == 0:
     raise ValueError("the split holds no samples")
@@ -225,28 +302,31 @@ def _sampled(scorer: Scorer, references: References, names, files, num_positions
   flat = rng.integers(0, lengths.sum(), num_positions)
   file_index = np.searchsorted(np.cumsum(lengths), flat, side="right")
   position = flat - np.concatenate([[0], np.cumsum(lengths)])[file_index]
-  # Each position is a 1-sample "file" ending at that position: score its last sample.
-  c, silence = scorer.context, scorer.silence
-  windows, targets, prev = [], [], []
-  for f, p in zip(file_index, position):
-    codes = files[f]
-    window = np.concatenate([np.full(c, silence, np.uint8), codes[:p + 1]])[-(c + 1):]
-    windows.append(window)
-    targets.append(codes[p])
-    prev.append(codes[p - 1] if p > 0 else silence)
-  one = Scorer(scorer.model, scorer.params, num_targets=1, batch=scorer.batch * 64)
+  one = TargetScorer(scorer.model, scorer.params, batch=scorer.batch)
+  c, silence = one.context, scorer.silence
   nll = []
-  for i in range(0, len(windows), one.batch):
-    w = np.stack(windows[i:i + one.batch])
-    pad = one.batch - len(w)
-    if pad:
-      w = np.concatenate([w, np.repeat(w[-1:], pad, axis=0)])
-    nll.append(np.asarray(one._step(one.params, jnp.asarray(w)))[:one.batch - pad, 0])
+  for i in range(0, num_positions, one.batch * 16):  # contexts built a block at a time
+    block = range(i, min(i + one.batch * 16, num_positions))
+    contexts = np.full((len(block), c), silence, np.uint8)
+    targets = np.empty(len(block), np.uint8)
+    for row, j in enumerate(block):
+      codes, p = files[file_index[j]], position[j]
+      past = codes[max(p - c, 0):p]
+      contexts[row, c - len(past):] = past
+      targets[row] = codes[p]
+    nll.append(one(contexts, targets, progress))
   nll = np.concatenate(nll)
-  refs = references.nll_bits(np.array(targets), np.array(prev))
+  targets = np.array([files[f][p] for f, p in zip(file_index, position)])
+  prev = np.array([files[f][p - 1] if p > 0 else silence
+                   for f, p in zip(file_index, position)])
+  refs = references.nll_bits(targets, prev) if references else {}
   per_file = []
   for f, name in enumerate(names):
     mask = file_index == f
     if mask.any():
       per_file.append(FileScore(name, nll[mask], {k: v[mask] for k, v in refs.items()}))
-  return nll, refs, per_file
+  extra = {"flops_per_scored_target": one.flops_per_target,
+           "scoring_path": ("chunked (one target per context)"
+                            if scorer.model.name == "cnn_transformer" else
+                            f"{scorer.model.name}'s target_logits")}
+  return nll, refs, per_file, extra

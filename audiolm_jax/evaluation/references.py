@@ -1,5 +1,7 @@
 """Reference predictors, scored on the same targets as the model.
 
+Both are fitted on every sample of the training split (all files).
+
 * marginal: the code histogram of the training split (add-one smoothed), ignoring
   context: the entropy of the data's marginal.
 * previous sample: a discretized Laplace around the previous code,
@@ -18,6 +20,7 @@ import numpy as np
 from audiolm_jax.data.quantization import NUM_CODES
 
 _CODES = np.arange(NUM_CODES)
+_BLOCK = 1 << 24  # samples read at once while fitting
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,14 +29,30 @@ class References:
   laplace_scale: float       # b, in codes
 
   @classmethod
-  def fit(cls, train_codes: np.ndarray, max_samples: int = 20_000_000
-          ) -> "References":
-    """Fits both predictors on a split's codes (all files back to back)."""
-    codes = np.asarray(train_codes[:max_samples]).astype(np.int64)
-    if codes.size < 2:
-      raise ValueError("need at least two training samples to fit the references")
-    counts = np.bincount(codes, minlength=NUM_CODES) + 1.0
-    scale = max(float(np.mean(np.abs(np.diff(codes)))), 0.05)
+  def fit(cls, files) -> "References":
+    """Fits both predictors on every sample of a training split.
+
+    files: a `FlatSplit` (its files back to back, exactly: one histogram and one
+    mean |x_t - x_{t-1}| over all of them, never across a file boundary), or a
+    sequence of code arrays.
+    """
+    if hasattr(files, "file"):
+      files = [files.file(i) for i in range(len(files.names))]
+    elif isinstance(files, np.ndarray) and files.ndim == 1:
+      files = [files]  # one file
+    counts = np.zeros(NUM_CODES, np.float64)
+    abs_diff, pairs = 0.0, 0
+    for codes in files:
+      for s in range(0, len(codes), _BLOCK):  # bounded memory on long files
+        block = np.asarray(codes[max(s - 1, 0):s + _BLOCK]).astype(np.int16)
+        counts += np.bincount(block[1 if s else 0:], minlength=NUM_CODES)
+        abs_diff += float(np.abs(np.diff(block)).sum(dtype=np.int64))
+        pairs += len(block) - 1
+    if counts.sum() < 2 or pairs < 1:
+      raise ValueError("need at least two training samples in one file to fit the "
+                       "references")
+    scale = max(abs_diff / pairs, 0.05)
+    counts += 1.0  # add-one smoothing
     return cls(np.log2(counts / counts.sum()), scale)
 
   def previous_log2(self, prev: np.ndarray) -> np.ndarray:

@@ -39,7 +39,7 @@ class Checkpointer:
     return restored["config"]
 
   def check_compatible(self, step: int, config: dict) -> None:
-    """Raises CheckpointMismatchError if the saved model config differs."""
+    """Raises CheckpointMismatchError if the saved model, objective or recipe differs."""
     saved = self.saved_config(step)
     if "model" not in saved:
       raise CheckpointMismatchError(f"{self.directory} holds checkpoints that were not "
@@ -52,6 +52,11 @@ class Checkpointer:
     if saved.get("objective") != config.get("objective"):
       diffs.append(f"objective: checkpoint {saved.get('objective')!r}, config "
                    f"{config.get('objective')!r}")
+    saved_recipe = saved.get("data", {}).get("recipe", "mu_law")
+    recipe = config.get("data", {}).get("recipe", "mu_law")
+    if saved_recipe != recipe:
+      diffs.append(f"data.recipe: checkpoint {saved_recipe!r}, config {recipe!r} "
+                   f"(the codes it learned)")
     if diffs:
       raise CheckpointMismatchError(
           f"{self.directory} holds checkpoints (latest step {step}) of another "

@@ -14,7 +14,7 @@ import ml_collections
 
 from audiolm_jax import models
 from audiolm_jax.models import config as model_config
-from audiolm_jax.data import datasets
+from audiolm_jax.data import datasets, recipes
 
 
 def model_fields(preset: str = "paper_128k", **changes) -> ml_collections.ConfigDict:
@@ -40,6 +40,7 @@ def base_config() -> ml_collections.ConfigDict:
       "manual_dir": "",            # youtube_mix / audio_folder: the audio files
       "folder_name": "default",    # audio_folder: the dataset's name
       "data_dir": "",              # TFDS data_dir ('' = $AUDIOLM_DATA_DIR or ~/tensorflow_datasets)
+      "recipe": "mu_law",          # audio -> codes: mu_law | linear | sashimi (data/recipes.py)
       "worker_count": 2,           # Grain worker processes per host (0 = in-process)
       "prefetch": 4,               # batches buffered per worker
   })
@@ -107,6 +108,14 @@ def validate(config: ml_collections.ConfigDict, device_count: int,
   except (ValueError, TypeError) as e:
     problems.append(str(e).replace("\n", "\n  "))
     model = None
+  recipe = config.data.get("recipe", "mu_law")
+  if recipe not in recipes.RECIPES:
+    problems.append(f"data.recipe={recipe!r}; use one of {recipes.RECIPES}")
+  elif model is not None and model.quantization != recipes.quantization_of(recipe):
+    problems.append(
+        f"data.recipe={recipe!r} makes {recipes.quantization_of(recipe)} codes but "
+        f"model.quantization={model.quantization!r}; set --config.model.quantization="
+        f"{recipes.quantization_of(recipe)} or pick a {model.quantization} recipe")
   if config.objective not in ("dense", "sampled"):
     problems.append(f"objective={config.objective!r}; use 'dense' or 'sampled'")
   if model is not None and model.stateful:
@@ -197,6 +206,11 @@ def paper_config(preset: str, arg: str | None) -> ml_collections.ConfigDict:
 def saved_model(saved: dict) -> models.AudioModel:
   """The model of a run, from the config JSON saved with its checkpoints."""
   return models.from_fields(saved["model"])
+
+
+def saved_recipe(saved: dict) -> str:
+  """The recipe a run trained with (runs saved before recipes existed: mu_law)."""
+  return saved.get("data", {}).get("recipe", "mu_law")
 
 
 def saved_dataset_dir(saved: dict) -> str:

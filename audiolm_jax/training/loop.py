@@ -50,7 +50,7 @@ class _Data:
 
 
 def _prepare_data(config, model: AudioModel) -> _Data:
-  """Builds the dataset (process 0), checks its codes match the model's."""
+  """Builds the dataset (process 0); `validate` matched the recipe to the model."""
   spec = train_config.to_dataset_spec(config)
   data_dir = train_config.data_dir(config)
   if jax.process_index() == 0:
@@ -58,13 +58,9 @@ def _prepare_data(config, model: AudioModel) -> _Data:
   if jax.process_count() > 1:
     multihost_utils.sync_global_devices("dataset built")
   path = datasets.dataset_dir(spec, data_dir)
-  data_quant = pipeline.dataset_quantization(path)
-  if data_quant != model.quantization:
-    raise ValueError(f"the dataset at {path} holds {data_quant} codes but "
-                     f"model.quantization={model.quantization!r}; set "
-                     f"--config.model.quantization={data_quant}")
   return _Data(path, pipeline.PipelineConfig(
-      path=path, split="train", context=model.window_context,
+      path=path, split="train", recipe=config.data.recipe,
+      context=model.window_context,
       num_targets=train_config.window_targets(config), stream=model.stateful,
       batch_size=config.batch_size // jax.process_count(), seed=config.seed,
       worker_count=config.data.worker_count, prefetch=config.data.prefetch))
@@ -224,7 +220,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   _log_compiled(compiled, writer, config.batch_size, data.pipeline.num_targets)
   validator = Validator(config, data.path, model, sharded.batch_sharding.mesh,
                         sharded.batch_sharding,
-                        References.fit(pipeline.FlatSplit(data.path, "train").codes))
+                        References.fit(pipeline.FlatSplit(data.path, "train",
+                                                          data.pipeline.recipe)),
+                        recipe=data.pipeline.recipe)
 
   metrics = _TrainMetrics(writer, config, ckpt.directory)
   profile = hooks.ProfileWindow(os.path.join(workdir, "profile"),

@@ -20,13 +20,15 @@ SEED_OFFSET = 1_000_003
 
 class Validator:
   """Mean NLL (bits) of `eval_windows` windows of the validation split, each scored
-  on its last `num_targets` codes, with the reference predictors on the same codes."""
+  on its last `num_targets` codes (made by `recipe`), with the reference predictors
+  on the same codes."""
 
   def __init__(self, config, path: str, model: AudioModel, mesh, batch_sharding,
-               references: References):
+               references: References, recipe: str = "mu_law"):
     self.k = config.num_targets
     self.batch = config.batch_size
-    sampler = pipeline.WindowSampler(pipeline.FlatSplit(path, "validation"),
+    flat = pipeline.FlatSplit(path, "validation", recipe)
+    sampler = pipeline.WindowSampler(flat,
                                      model.eval_context, self.k,
                                      seed=config.seed + SEED_OFFSET)
     n_batches = math.ceil(max(config.eval_windows, 1) / self.batch)
