@@ -237,11 +237,26 @@ def _tiny_config(**changes):
     ({"data.dataset": "librispeech"}, "data.dataset='librispeech'; use one of"),
     ({"data.dataset": "youtube_mix"}, "needs data.manual_dir"),
     ({"objective": "both"}, "objective='both'"),
+    ({"data.recipe": "a_law"}, "data.recipe='a_law'; use one of"),
+    ({"data.recipe": "linear"}, "makes linear codes but model.quantization='mu_law'"),
+    ({"data.recipe": "sashimi", "model.quantization": "linear"},
+     "makes mu_law codes but model.quantization='linear'"),
 ])
 def test_config_errors_before_compiling(changes, message, tmp_path):
   config = _tiny_config(**{"data.data_dir": str(tmp_path), **changes})
   with pytest.raises(ValueError, match=message):
     train_config.validate(config, device_count=4)
+
+
+def test_a_linear_model_trains_on_the_linear_recipe(tmp_path, tiny_data_dir):
+  from audiolm_jax.training import loop  # pylint: disable=g-import-not-at-top
+  config = _tiny_config(**{"data.data_dir": tiny_data_dir, "data.recipe": "linear",
+                           "model.quantization": "linear", "num_steps": 2,
+                           "eval_every": 0, "checkpoint_every": 2, "eval_windows": 2})
+  result = loop.train_and_evaluate(config, str(tmp_path / "run"))
+  assert result["step"] == 2 and np.isfinite(result["validation"]["nll_bits"])
+  path = os.path.join(tiny_data_dir, "music21_piano", "tiny_numpy", "2.0.0")
+  assert os.path.isfile(os.path.join(path, "flat", "linear", "train.u8"))
 
 
 def test_cli_reports_config_errors(tmp_path, tiny_data_dir):
