@@ -66,7 +66,7 @@ def run(workdir: str, *, split: str = "test", protocol: str = "full",
         dataset_dir: str | None = None, audio: str | None = None,
         num_targets: int = 4096, batch: int = 4, num_positions: int = 10_000,
         max_seconds_per_file: float | None = None, seed: int = 0,
-        show_progress: bool = True) -> dict:
+        short_past: int = 0, show_progress: bool = True) -> dict:
   """Evaluates the latest checkpoint in `workdir`; returns and saves the results."""
   if protocol not in protocols.PROTOCOLS:
     raise ValueError(f"unknown protocol {protocol!r}; use one of {protocols.PROTOCOLS}")
@@ -94,7 +94,7 @@ def run(workdir: str, *, split: str = "test", protocol: str = "full",
   result = protocols.evaluate_files(
       scorer, references, names, files, protocol, recipe=recipe,
       num_positions=num_positions, seed=seed, max_samples_per_file=limit,
-      progress=bar.update)
+      short_past=short_past, progress=bar.update)
   bar.close()
   result.update(workdir=os.path.abspath(workdir), step=step, model=model.name,
                 split="audio" if audio else split,

@@ -47,6 +47,15 @@ def test_tiny_piano_set(tiny_piano):
   assert "train: 7 files" in report and "skipped: 0" in report
 
 
+def test_records_store_two_bytes_per_sample(np_rng):
+  """Larger records overflow TFDS's in-memory shuffle into code that needs
+  TensorFlow (a full build failed so when int16 audio was stored as int64s)."""
+  audio = np_rng.uniform(-1, 1, 48_000)
+  record = builders.features().serialize_example(
+      {"audio": recipes.to_pcm16(audio), "name": "x", "seconds": np.float32(3.0)})
+  assert 2 * len(audio) <= len(record) < 2 * len(audio) + 200
+
+
 def test_builds_are_reused_not_overwritten(tiny_piano):
   info = os.path.join(tiny_piano, "dataset_info.json")
   before = os.stat(info).st_mtime_ns

@@ -41,7 +41,11 @@ class BuildError(RuntimeError):
 def features() -> tfds.features.FeaturesDict:
   """What every record holds (the builders' format; test fixtures reuse it)."""
   return tfds.features.FeaturesDict({
-      "audio": tfds.features.Tensor(shape=(None,), dtype=np.int16),
+      # Raw bytes (2 per sample): a plain int16 tensor is stored as varint int64s
+      # (up to 10 bytes each), and a full build then overflows TFDS's in-memory
+      # shuffle buffer into its disk path, which needs TensorFlow.
+      "audio": tfds.features.Tensor(shape=(None,), dtype=np.int16,
+                                    encoding=tfds.features.Encoding.BYTES),
       "name": tfds.features.Text(),
       "seconds": tfds.features.Scalar(dtype=np.float32),
   })

@@ -187,10 +187,14 @@ def sashimi_chunks(codes: np.ndarray) -> list[np.ndarray]:
 def evaluate_files(scorer: Scorer, references: References | None, names: Sequence[str],
                    files: Sequence[np.ndarray], protocol: str, *,
                    recipe: str = "mu_law", num_positions: int = 10_000, seed: int = 0,
-                   max_samples_per_file: int | None = None,
+                   max_samples_per_file: int | None = None, short_past: int = 0,
                    progress: Callable[[int], None] | None = None) -> dict:
   """Scores one split's files (codes made by `recipe`) under one protocol; returns
-  the summary and per-unit results (without reference predictors if None)."""
+  the summary and per-unit results (without reference predictors if None).
+
+  short_past > 0 (full, sashimi): also the NLL of the positions t < short_past of
+  each unit (their true past is shorter than short_past samples) and of the rest.
+  """
   if protocol not in PROTOCOLS:
     raise ValueError(f"unknown protocol {protocol!r}; use one of {PROTOCOLS}")
   if protocol == "sashimi" and recipe != "sashimi":
@@ -229,6 +233,8 @@ def evaluate_files(scorer: Scorer, references: References | None, names: Sequenc
                for k in per_unit[0].reference_bits}
     ci = ratio_ci95([s.nll_bits.sum(dtype=np.float64) for s in per_unit],
                     [len(s.nll_bits) for s in per_unit])
+    if short_past:
+      extra["short_past"] = _split_by_past(per_unit, short_past)
   else:
     all_nll, ref_all, per_unit, extra = _sampled(scorer, references, names, files,
                                                  num_positions, seed, progress)
@@ -252,6 +258,58 @@ def evaluate_files(scorer: Scorer, references: References | None, names: Sequenc
                        if v.size}}
                    for s in per_unit],
   }
+
+
+def _split_by_past(per_unit: list[FileScore], horizon: int) -> dict:
+  """NLL of the positions whose past in their unit is shorter than `horizon` samples,
+  and of the others, each with its interval and the references."""
+  out = {"samples": horizon}
+  for part, cut in (("short", slice(0, horizon)), ("rest", slice(horizon, None))):
+    units = [(s.nll_bits[cut], {k: v[cut] for k, v in s.reference_bits.items()})
+             for s in per_unit if len(s.nll_bits[cut])]
+    if not units:
+      out[part] = None
+      continue
+    nll = np.concatenate([u for u, _ in units])
+    out[part] = {
+        "nll_bits": float(nll.mean(dtype=np.float64)), "count": int(nll.size),
+        "ci95_bits": ratio_ci95([u.sum(dtype=np.float64) for u, _ in units],
+                                [len(u) for u, _ in units]),
+        "references": {k: float(np.concatenate([r[k] for _, r in units]).mean())
+                       for k in units[0][1]}}
+  return out
+
+
+def truncated_context(model: AudioModel, params, files: Sequence[np.ndarray],
+                      tokens: Sequence[int], *, num_positions: int = 2000,
+                      seed: int = 0, batch: int = 16) -> dict[int, dict]:
+  """The paper's model "applied to smaller contexts": NLL of the same random
+  positions (each with at least the model's whole context of true past) when the
+  model sees only the last n tokens (n x chunk_size samples) of it, the older ones
+  replaced by silence; {n: {nll_bits, ci95_bits}} for every n in `tokens`."""
+  chunk, c = model.config.chunk_size, model.config.context
+  lengths = np.array([len(f) for f in files], np.int64)
+  eligible = np.maximum(lengths - c, 0)
+  if eligible.sum() == 0:
+    raise ValueError(f"no file is longer than the model's context ({c} samples)")
+  rng = np.random.default_rng(seed)
+  flat = rng.integers(0, eligible.sum(), num_positions)
+  f_index = np.searchsorted(np.cumsum(eligible), flat, side="right")
+  position = flat - np.concatenate([[0], np.cumsum(eligible)])[f_index] + c
+  contexts = np.stack([files[f][p - c:p] for f, p in zip(f_index, position)])
+  targets = np.array([files[f][p] for f, p in zip(f_index, position)], np.uint8)
+  scorer = TargetScorer(model, params, batch=batch)
+  silence = quantization.silence_code(model.quantization)
+  out = {}
+  for n in tokens:
+    if not 1 <= n <= c // chunk:
+      raise ValueError(f"{n} tokens: the model reads 1 to {c // chunk}")
+    seen = contexts.copy()
+    seen[:, :c - n * chunk] = silence
+    nll = scorer(seen, targets)
+    out[int(n)] = {"nll_bits": float(nll.mean(dtype=np.float64)),
+                   "ci95_bits": _ci95(nll), "positions": int(nll.size)}
+  return out
 
 
 class TargetScorer:

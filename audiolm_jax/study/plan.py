@@ -1,0 +1,115 @@
+"""A study config -> one training config per run, under one budget.
+
+A study config (`configs/study/*.py`, `get_config()`) holds:
+
+  budget_targets  training targets every run gets (num_steps x batch x targets per
+                  window; num_steps is set from it, so no run trains more)
+  common          overrides applied to every run (nested: {"data": {"recipe": ..}})
+  eval            how runs are scored: split, protocols, max_seconds_per_file,
+                  num_targets, batch, truncated_positions, short_past_samples
+  runs            a list of {name, config (FILE[:ARG]), overrides (nested or
+                  dotted keys), group, x}:
+                  group "context" rows are the paper's model at x tokens of context,
+                  group "family" rows are one per model family (x = its name)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import os
+import re
+
+import ml_collections
+
+from audiolm_jax.training import config as train_config
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+@dataclasses.dataclass
+class Run:
+  name: str
+  group: str                         # "context" or "family"
+  x: object                          # tokens of context, or the family's name
+  config: ml_collections.ConfigDict  # the full training config
+
+
+def load_config_file(spec: str) -> ml_collections.ConfigDict:
+  """`path[:arg]` -> get_config(arg); relative paths from the cwd, then the repo."""
+  path, _, arg = spec.partition(":")
+  if not os.path.isfile(path) and os.path.isfile(os.path.join(REPO, path)):
+    path = os.path.join(REPO, path)
+  if not os.path.isfile(path):
+    raise FileNotFoundError(f"config file {path} does not exist")
+  module_spec = importlib.util.spec_from_file_location(
+      "cfg_" + re.sub(r"\W", "_", os.path.abspath(path)), path)
+  module = importlib.util.module_from_spec(module_spec)
+  module_spec.loader.exec_module(module)
+  return module.get_config(arg or None) if arg else module.get_config()
+
+
+def set_dotted(config: ml_collections.ConfigDict, key: str, value) -> None:
+  """config["a"]["b"] = value for key "a.b"; a key the config lacks is an error."""
+  node = config
+  *parents, leaf = key.split(".")
+  for p in parents:
+    if p not in node:
+      raise KeyError(f"override {key!r}: the config has no field {p!r}")
+    node = node[p]
+  if leaf not in node:
+    raise KeyError(f"override {key!r}: the config has no field {leaf!r}")
+  node[leaf] = value
+
+
+def flatten(overrides, prefix: str = "") -> dict:
+  """{"data": {"recipe": "x"}, "model.context": 5} -> {"data.recipe": "x",
+  "model.context": 5}: nested (ConfigDict-friendly) or dotted overrides alike."""
+  out = {}
+  for key, value in dict(overrides or {}).items():
+    if isinstance(value, (dict, ml_collections.ConfigDict)):
+      out.update(flatten(value, f"{prefix}{key}."))
+    else:
+      out[f"{prefix}{key}"] = value
+  return out
+
+
+def plan(study: ml_collections.ConfigDict) -> list[Run]:
+  """Every run's training config, with num_steps set from the shared budget."""
+  runs, names, problems = [], set(), []
+  budget = int(study.budget_targets)
+  for entry in study.runs:
+    name = entry["name"]
+    if not _NAME.match(name) or name in names:
+      problems.append(f"run name {name!r} must be unique and use only letters, "
+                      f"digits, '_', '-' and '.'")
+      continue
+    names.add(name)
+    config = load_config_file(entry["config"])
+    for key, value in {**flatten(study.get("common")),
+                       **flatten(entry.get("overrides"))}.items():
+      set_dotted(config, key, value)
+    per_step = config.batch_size * train_config.window_targets(config)
+    if budget % per_step:
+      problems.append(f"run {name}: {per_step} targets per step do not divide the "
+                      f"budget of {budget:,} targets")
+      continue
+    config.num_steps = budget // per_step
+    runs.append(Run(name, entry.get("group", "family"), entry.get("x", name), config))
+  if problems:
+    raise ValueError("invalid study:\n  - " + "\n  - ".join(problems))
+  return runs
+
+
+def shard(runs: list[Run], spec: str | None) -> list[Run]:
+  """The runs of shard "K/N" (run i goes to shard i mod N); all runs without one."""
+  if not spec:
+    return runs
+  try:
+    k, n = (int(v) for v in spec.split("/"))
+  except ValueError:
+    raise ValueError(f"--shard={spec!r}: use K/N, e.g. 0/2") from None
+  if not 0 <= k < n:
+    raise ValueError(f"--shard={spec!r}: K must lie in [0, N)")
+  return [r for i, r in enumerate(runs) if i % n == k]

@@ -1,0 +1,131 @@
+"""Trains and scores a study's runs; every step is skipped once its result exists.
+
+Layout of a study's workdir:
+
+  runs/NAME/            the run's training workdir (checkpoints, metrics, evals)
+  runs/NAME/trained.json       written when its training finished: never retrained
+  runs/NAME/eval_SPLIT_PROTOCOL.json   written by `evaluate.run`: never rescored
+  truncated.json        context at inference (the longest-context paper model)
+  results.json, results.md, *.png   the report (`report.py`)
+
+A killed study, run again, resumes a half-trained run from its last checkpoint
+(`train_and_evaluate` does) and goes on with what it had not finished.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+from audiolm_jax import evaluate
+from audiolm_jax.data import pipeline
+from audiolm_jax.evaluation import protocols
+from audiolm_jax.models.audiolm import count_params
+from audiolm_jax.study.plan import Run
+from audiolm_jax.training import config as train_config
+from audiolm_jax.training import loop
+from audiolm_jax.training.checkpointing import load_params
+
+
+def _write_json(path: str, value) -> None:
+  tmp = path + ".tmp"
+  with open(tmp, "w") as f:
+    json.dump(value, f, indent=2)
+  os.replace(tmp, path)  # atomic: a killed study never leaves half a result
+
+
+def _read_json(path: str):
+  with open(path) as f:
+    return json.load(f)
+
+
+def run_dir(workdir: str, run: Run) -> str:
+  return os.path.join(workdir, "runs", run.name)
+
+
+def _latest_step(directory: str) -> int:
+  ckpts = os.path.join(directory, "checkpoints")
+  steps = [int(d) for d in os.listdir(ckpts) if d.isdigit()] if os.path.isdir(
+      ckpts) else []
+  return max(steps, default=0)
+
+
+def is_trained(workdir: str, run: Run) -> bool:
+  return os.path.isfile(os.path.join(run_dir(workdir, run), "trained.json"))
+
+
+def train(workdir: str, run: Run, log=print) -> dict:
+  """The run's training summary; trains (or resumes) only if it has none."""
+  directory = run_dir(workdir, run)
+  marker = os.path.join(directory, "trained.json")
+  if os.path.isfile(marker):
+    log(f"[{run.name}] trained earlier: not retrained")
+    return _read_json(marker)
+  os.makedirs(directory, exist_ok=True)
+  resumed_from = _latest_step(directory)
+  log(f"[{run.name}] training {run.config.num_steps} steps"
+      + (f" (resuming at step {resumed_from})" if resumed_from else ""))
+  start = time.time()
+  result = loop.train_and_evaluate(run.config, directory)
+  seconds = time.time() - start
+  _, params, _ = load_params(directory)
+  steps_here = max(run.config.num_steps - resumed_from, 1)
+  summary = {
+      "name": run.name, "group": run.group, "x": run.x,
+      "model": run.config.model.name, "params": int(count_params(params)),
+      "context_samples": train_config.to_model(run.config).left_context,
+      "steps": run.config.num_steps, "batch_size": run.config.batch_size,
+      "targets": run.config.num_steps * run.config.batch_size
+                 * train_config.window_targets(run.config),
+      "recipe": run.config.data.recipe,
+      "seconds_per_step": seconds / steps_here,
+      "train_seconds": seconds / steps_here * run.config.num_steps,
+      "resumed_from": resumed_from,
+      "validation": result.get("validation"),
+      "config": run.config.to_dict(),
+  }
+  _write_json(marker, summary)
+  return summary
+
+
+def score(workdir: str, run: Run, eval_cfg, log=print) -> dict:
+  """{protocol: evaluate's result} on the study's split; scores only what is absent."""
+  directory = run_dir(workdir, run)
+  _, _, step = load_params(directory)
+  out = {}
+  for protocol in eval_cfg.protocols:
+    path = os.path.join(directory, f"eval_{eval_cfg.split}_{protocol}.json")
+    if os.path.isfile(path) and _read_json(path).get("step") == step:
+      out[protocol] = _read_json(path)
+      continue
+    log(f"[{run.name}] scoring {eval_cfg.split} under {protocol}")
+    out[protocol] = evaluate.run(
+        directory, split=eval_cfg.split, protocol=protocol,
+        num_targets=eval_cfg.num_targets, batch=eval_cfg.batch,
+        max_seconds_per_file=eval_cfg.get("max_seconds_per_file"),
+        short_past=eval_cfg.get("short_past_samples", 0) if protocol == "full" else 0,
+        show_progress=False)
+  return out
+
+
+def truncated(workdir: str, run: Run, eval_cfg, log=print) -> dict:
+  """Context at inference for `run` (a paper model): NLL given only its last n
+  tokens, for every n; computed once."""
+  path = os.path.join(workdir, "truncated.json")
+  if os.path.isfile(path) and _read_json(path).get("run") == run.name:
+    return _read_json(path)
+  log(f"[{run.name}] scoring with its context cut to 1..n tokens")
+  saved, params, step = load_params(run_dir(workdir, run))
+  model = train_config.saved_model(saved)
+  flat = pipeline.FlatSplit(train_config.saved_dataset_dir(saved), eval_cfg.split,
+                            train_config.saved_recipe(saved))
+  files = [flat.file(i) for i in range(len(flat.names))]
+  tokens = list(range(1, model.config.num_tokens + 1))
+  result = {"run": run.name, "step": step, "chunk_size": model.config.chunk_size,
+            "split": eval_cfg.split,
+            "tokens": protocols.truncated_context(
+                model, params, files, tokens,
+                num_positions=eval_cfg.get("truncated_positions", 2000))}
+  _write_json(path, result)
+  return result

@@ -1,0 +1,101 @@
+"""The study runner end to end: two runs trained under one budget, scored, tabled
+and plotted; a study killed mid-run resumes without retraining the finished run."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from audiolm_jax.study import plan
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+STUDY = '''
+import ml_collections
+
+def get_config():
+  c = ml_collections.ConfigDict()
+  c.name = "two-run test"
+  c.budget_targets = 1024
+  c.common = {{"data": {{"data_dir": {data_dir!r}, "worker_count": 0,
+                       "recipe": "sashimi"}},
+              "num_targets": 32, "eval_every": 0, "checkpoint_every": 2,
+              "eval_windows": 2, "log_every": 2}}
+  c.eval = ml_collections.ConfigDict(dict(
+      split="test", protocols=("full", "sashimi"), max_seconds_per_file=8.192,
+      num_targets=4096, batch=2, truncated_positions=16, short_past_samples=2000))
+  c.runs = [
+      dict(name="ctx4", config="configs/default.py:tiny", group="context", x=4,
+           overrides={{"batch_size": 8}}),       # 256 targets per step: 4 steps
+      dict(name="ctx2", config="configs/default.py:tiny", group="context", x=2,
+           overrides={{"batch_size": 4, "model.context": 64}}),  # 128: 8 steps
+  ]
+  return c
+'''
+
+
+def _study(tmp_path, workdir, env=None):
+  return subprocess.run(
+      [sys.executable, "-m", "audiolm_jax.study", "--config",
+       str(tmp_path / "study.py"), "--workdir", str(workdir)],
+      cwd=REPO, capture_output=True, text=True, timeout=900,
+      env={**os.environ, "AUDIOLM_NO_PROGRESS": "1", **(env or {})})
+
+
+def test_a_killed_study_resumes_without_retraining(tmp_path, tiny_data_dir):
+  (tmp_path / "study.py").write_text(STUDY.format(data_dir=tiny_data_dir))
+  workdir = tmp_path / "study"
+  # The second run is killed at its step 6 (the first has only 4 steps).
+  killed = _study(tmp_path, workdir, {"AUDIOLM_FAULT_KILL_AT_STEP": "6"})
+  assert killed.returncode != 0
+  done = workdir / "runs" / "ctx4" / "trained.json"
+  assert done.is_file() and not (workdir / "runs" / "ctx2" / "trained.json").exists()
+  first = done.stat().st_mtime_ns
+  out = _study(tmp_path, workdir)
+  assert out.returncode == 0, out.stderr[-3000:]
+  assert "[ctx4] trained earlier: not retrained" in out.stdout
+  assert "[ctx2] training 8 steps (resuming at step 6)" in out.stdout
+  assert done.stat().st_mtime_ns == first
+  results = json.loads((workdir / "results.json").read_text())
+  runs = {r["name"]: r for r in results["runs"]}
+  assert runs["ctx4"]["targets"] == runs["ctx2"]["targets"] == 1024
+  assert (runs["ctx4"]["steps"], runs["ctx2"]["steps"]) == (4, 8)
+  for r in runs.values():
+    for protocol in ("full", "sashimi"):
+      ev = r["eval"][protocol]
+      # (one test file in the tiny set: no interval, NaN, which the table omits)
+      assert ev["nll_bits"] > 0 and ev["samples"] > 0 and ev["units"] >= 1
+      assert set(ev["references"]) == {"marginal", "previous_sample"}
+    assert r["eval"]["full"]["short_past"]["short"]["count"] > 0
+  assert sorted(map(int, results["truncated"]["tokens"])) == [1, 2, 3, 4]
+  table = (workdir / "results.md").read_text()
+  assert "| ctx4 | cnn_transformer | 4 tokens |" in table
+  assert "Context at inference" in table
+  for png in ("context.png", "families.png", "cost.png"):
+    assert (workdir / png).stat().st_size > 1000
+  # A third invocation trains and scores nothing.
+  again = _study(tmp_path, workdir)
+  assert again.returncode == 0 and "] training" not in again.stdout
+  assert "] scoring" not in again.stdout
+
+
+def test_plan_checks_the_budget_and_names(tmp_path):
+  import ml_collections  # pylint: disable=g-import-not-at-top
+  study = ml_collections.ConfigDict({"budget_targets": 1000, "common": {},
+                                     "runs": [dict(name="a b",
+                                                   config="configs/default.py:tiny")]})
+  with pytest.raises(ValueError, match="run name 'a b'"):
+    plan.plan(study)
+  study.runs = [dict(name="a", config="configs/default.py:tiny")]
+  with pytest.raises(ValueError, match="do not divide the budget of 1,000"):
+    plan.plan(study)
+  study.runs = [dict(name="a", config="configs/default.py:tiny",
+                     overrides={"model.contxt": 5})]
+  with pytest.raises(KeyError, match="no field 'contxt'"):
+    plan.plan(study)
+  runs = [plan.Run(str(i), "family", i, None) for i in range(5)]
+  assert [r.name for r in plan.shard(runs, "1/2")] == ["1", "3"]
+  with pytest.raises(ValueError, match="K/N"):
+    plan.shard(runs, "x")
