@@ -99,3 +99,18 @@ def test_plan_checks_the_budget_and_names(tmp_path):
   assert [r.name for r in plan.shard(runs, "1/2")] == ["1", "3"]
   with pytest.raises(ValueError, match="K/N"):
     plan.shard(runs, "x")
+
+
+@pytest.mark.parametrize("spec, runs", [("configs/study/table1_cpu.py", 10),
+                                        ("configs/study/table1_paper.py", 6)])
+def test_committed_studies_plan_one_budget(spec, runs):
+  planned = plan.plan(plan.load_config_file(spec))
+  assert len(planned) == runs
+  from audiolm_jax.training import config as train_config  # pylint: disable=g-import-not-at-top
+  budgets = {r.config.num_steps * r.config.batch_size
+             * train_config.window_targets(r.config) for r in planned}
+  assert len(budgets) == 1
+  assert {r.config.data.recipe for r in planned} == {"sashimi"}
+  for r in planned:
+    r.config.data.manual_dir = "/somewhere/with/the/audio"  # youtube_mix's source
+    train_config.validate(r.config, device_count=1)

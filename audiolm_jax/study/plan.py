@@ -10,7 +10,8 @@ A study config (`configs/study/*.py`, `get_config()`) holds:
   runs            a list of {name, config (FILE[:ARG]), overrides (nested or
                   dotted keys), group, x}:
                   group "context" rows are the paper's model at x tokens of context,
-                  group "family" rows are one per model family (x = its name)
+                  group "family" rows are one per model family (x = its name);
+                  family_bar: True puts a context row among the family bars too
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ class Run:
   group: str                         # "context" or "family"
   x: object                          # tokens of context, or the family's name
   config: ml_collections.ConfigDict  # the full training config
+  family_bar: bool = False           # one of the per-family bars (family runs are)
 
 
 def load_config_file(spec: str) -> ml_collections.ConfigDict:
@@ -96,7 +98,9 @@ def plan(study: ml_collections.ConfigDict) -> list[Run]:
                       f"budget of {budget:,} targets")
       continue
     config.num_steps = budget // per_step
-    runs.append(Run(name, entry.get("group", "family"), entry.get("x", name), config))
+    group = entry.get("group", "family")
+    runs.append(Run(name, group, entry.get("x", name), config,
+                    entry.get("family_bar", group == "family")))
   if problems:
     raise ValueError("invalid study:\n  - " + "\n  - ".join(problems))
   return runs

@@ -46,13 +46,15 @@ def markdown(results: dict, image_prefix: str = "") -> str:
   runs = results["runs"]
   protocols = list(runs[0]["eval"]) if runs else []
   first = runs[0]["eval"][protocols[0]] if protocols else {}
+  caps = "; ".join(f"`{p}` on the first {runs[0]['eval'][p]['max_seconds_per_file']:g}"
+                   f" s of each file" for p in protocols
+                   if runs[0]["eval"][p].get("max_seconds_per_file"))
   lines = [f"Reproduce with `{results['command']}`. Every run trained on "
            f"{runs[0]['targets']:,} targets (recipe `{runs[0]['recipe']}`); NLL in "
            f"bits per sample on the {first.get('split', 'test')} split"
-           + (f", first {first['max_seconds_per_file']:g} s of each file"
-              if first.get("max_seconds_per_file") else "")
-           + ", with 95 % intervals; references: the previous-sample Laplace and the "
-             "training histogram on the same samples.", ""]
+           + (f" ({caps})" if caps else "")
+           + ", with 95 % intervals; references (on the first protocol's samples): "
+             "the previous-sample Laplace and the training histogram.", ""]
   head = "| run | model | context | params | " + " | ".join(
       f"`{p}` NLL" for p in protocols) + " | previous sample | histogram | train s |"
   lines += [head, "|" + "---|" * (head.count("|") - 1)]
@@ -115,7 +117,7 @@ def plots(results: dict, folder: str) -> list[str]:
   paths.append(os.path.join(folder, "context.png"))
   fig.savefig(paths[-1], dpi=110)
   plt.close(fig)
-  fam = [r for r in runs if r["group"] == "family"]
+  fam = [r for r in runs if r.get("family_bar", r["group"] == "family")]
   fig, ax = plt.subplots(figsize=(5, 3.2))
   ax.bar(range(len(fam)), [r["eval"][protocol]["nll_bits"] for r in fam],
          yerr=[r["eval"][protocol]["ci95_bits"] for r in fam], capsize=4)

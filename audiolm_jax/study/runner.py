@@ -72,7 +72,7 @@ def train(workdir: str, run: Run, log=print) -> dict:
   _, params, _ = load_params(directory)
   steps_here = max(run.config.num_steps - resumed_from, 1)
   summary = {
-      "name": run.name, "group": run.group, "x": run.x,
+      "name": run.name, "group": run.group, "x": run.x, "family_bar": run.family_bar,
       "model": run.config.model.name, "params": int(count_params(params)),
       "context_samples": train_config.to_model(run.config).left_context,
       "steps": run.config.num_steps, "batch_size": run.config.batch_size,
@@ -94,7 +94,9 @@ def score(workdir: str, run: Run, eval_cfg, log=print) -> dict:
   directory = run_dir(workdir, run)
   _, _, step = load_params(directory)
   out = {}
+  caps = eval_cfg.get("max_seconds_per_file")
   for protocol in eval_cfg.protocols:
+    cap = caps.get(protocol) if hasattr(caps, "get") else caps
     path = os.path.join(directory, f"eval_{eval_cfg.split}_{protocol}.json")
     if os.path.isfile(path) and _read_json(path).get("step") == step:
       out[protocol] = _read_json(path)
@@ -103,7 +105,7 @@ def score(workdir: str, run: Run, eval_cfg, log=print) -> dict:
     out[protocol] = evaluate.run(
         directory, split=eval_cfg.split, protocol=protocol,
         num_targets=eval_cfg.num_targets, batch=eval_cfg.batch,
-        max_seconds_per_file=eval_cfg.get("max_seconds_per_file"),
+        max_seconds_per_file=cap,
         short_past=eval_cfg.get("short_past_samples", 0) if protocol == "full" else 0,
         show_progress=False)
   return out
