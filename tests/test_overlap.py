@@ -81,7 +81,7 @@ def test_planted_copy_found_and_nothing_else(built, tmp_path, capsys):
   if kind == "planted":
     # Seconds 1, 2 and 3 of q0 lie wholly inside the copy; the others do not.
     assert q0["overlap_seconds"] == 3 and q0["sources"] == {"t2": 3}
-    assert 0 < q0["median_bit_error"] < 0.25
+    assert 0 < q0["median_bit_error"] < 0.15  # unrelated audio: about 0.5
     assert test["overlap_seconds"] == 3
     assert "q0: 3 of 6 s <- t2 (3 s)" in capsys.readouterr().out
   else:
