@@ -110,7 +110,7 @@ def run(workdir: str, *, split: str = "test", protocol: str = "full",
 
 
 def format_table(r: dict) -> str:
-  unit = {"full": "files", "sashimi": "chunks", "sampled": "positions"}[r["protocol"]]
+  unit = {"full": "files", "sashimi": "chunks", "sampled": "files"}[r["protocol"]]
   what = (f"{r['source']}" if r["split"] == "audio" else f"{r['split']} split")
   lines = [f"{what}, protocol {r['protocol']}, recipe {r['recipe']}: "
            f"{r['samples']:,} samples scored ({r['units']} {unit})"

@@ -246,10 +246,11 @@ def main(argv=None) -> int:
   except (FileNotFoundError, ValueError) as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
-  print(format_report(result))
-  if _OUT.value:
+  if _OUT.value:  # first: a closed stdout must not lose the report
     with open(_OUT.value, "w") as f:
       json.dump(result, f, indent=2)
+  print(format_report(result))
+  if _OUT.value:
     print(f"written to {_OUT.value}")
   return 0
 
