@@ -9,12 +9,9 @@ second / the measured matmul rate.
 
 from __future__ import annotations
 
-import importlib.util
-import os
 import time
 
 import jax
-import ml_collections
 import numpy as np
 
 from audiolm_jax.bench import environment
@@ -24,24 +21,12 @@ from audiolm_jax.training import config as train_config
 from audiolm_jax.training.sharding import ShardedStep, data_mesh
 
 
-def load_config(path: str) -> ml_collections.ConfigDict:
-  """`get_config()` of a config file; 'FILE:ARG' passes ARG, as train.py does."""
-  path, _, arg = path.partition(":")
-  if not os.path.isfile(path):
-    raise FileNotFoundError(f"config file {path!r} not found (run from the "
-                            f"repository root, e.g. configs/paper_128k.py)")
-  spec = importlib.util.spec_from_file_location("bench_config", path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config(arg) if arg else module.get_config()
-
-
 def measure(config_path: str, *, batch_size: int | None, steps: int,
             matmul_tflops: float, memory_limit: int, dtype: str | None = None,
             log=print) -> dict:
   """Steps/s, targets/s, audio seconds/s and MFU of one config's train step
   (batch_size / dtype: None keeps the config's)."""
-  config = load_config(config_path)
+  config = train_config.load_config_file(config_path)
   if batch_size:
     config.batch_size = batch_size
   if dtype and "dtype" in config.model:  # SaShiMi computes in float32 only

@@ -17,15 +17,12 @@ A study config (`configs/study/*.py`, `get_config()`) holds:
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
-import os
 import re
 
 import ml_collections
 
 from audiolm_jax.training import config as train_config
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
@@ -38,18 +35,7 @@ class Run:
   family_bar: bool = False           # one of the per-family bars (family runs are)
 
 
-def load_config_file(spec: str) -> ml_collections.ConfigDict:
-  """`path[:arg]` -> get_config(arg); relative paths from the cwd, then the repo."""
-  path, _, arg = spec.partition(":")
-  if not os.path.isfile(path) and os.path.isfile(os.path.join(REPO, path)):
-    path = os.path.join(REPO, path)
-  if not os.path.isfile(path):
-    raise FileNotFoundError(f"config file {path} does not exist")
-  module_spec = importlib.util.spec_from_file_location(
-      "cfg_" + re.sub(r"\W", "_", os.path.abspath(path)), path)
-  module = importlib.util.module_from_spec(module_spec)
-  module_spec.loader.exec_module(module)
-  return module.get_config(arg or None) if arg else module.get_config()
+load_config_file = train_config.load_config_file  # study configs load the same way
 
 
 def set_dotted(config: ml_collections.ConfigDict, key: str, value) -> None:
@@ -88,7 +74,7 @@ def plan(study: ml_collections.ConfigDict) -> list[Run]:
                       f"digits, '_', '-' and '.'")
       continue
     names.add(name)
-    config = load_config_file(entry["config"])
+    config = train_config.load_config_file(entry["config"])
     for key, value in {**flatten(study.get("common")),
                        **flatten(entry.get("overrides"))}.items():
       set_dotted(config, key, value)

@@ -8,7 +8,9 @@ module know about ml_collections: the model gets a frozen `ModelConfig`, the dat
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import os
+import re
 
 import ml_collections
 
@@ -201,6 +203,25 @@ def paper_config(preset: str, arg: str | None) -> ml_collections.ConfigDict:
   if c.objective not in ("dense", "sampled"):
     raise ValueError(f"unknown objective {c.objective!r}; use dense or sampled")
   return c
+
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def load_config_file(spec: str) -> ml_collections.ConfigDict:
+  """`get_config()` of a config file; "FILE:ARG" passes ARG, as train.py does.
+  FILE is looked up from the working directory, then from the repository root."""
+  path, _, arg = spec.partition(":")
+  if not os.path.isfile(path) and os.path.isfile(os.path.join(REPO, path)):
+    path = os.path.join(REPO, path)
+  if not os.path.isfile(path):
+    raise FileNotFoundError(f"config file {path!r} not found (e.g. "
+                            f"configs/paper_128k.py, from the repository root)")
+  module_spec = importlib.util.spec_from_file_location(
+      "cfg_" + re.sub(r"\W", "_", os.path.abspath(path)), path)
+  module = importlib.util.module_from_spec(module_spec)
+  module_spec.loader.exec_module(module)
+  return module.get_config(arg) if arg else module.get_config()
 
 
 def saved_model(saved: dict) -> models.AudioModel:
