@@ -37,15 +37,19 @@ test: install-test fluidsynth
 	  apt-get install -y -qq shellcheck >/dev/null) || echo "shellcheck unavailable"; }
 	$(PY) -m pytest -q -ra -n 2 --dist loadfile
 
-# FluidSynth and the FluidR3 GM soundfont make the built-in dataset a real sampled
-# piano; without them (no apt, not root) the built-in NumPy piano is used instead.
+# FluidSynth and three GM soundfonts (FluidR3, csound's GM bank, TimGM6mb) give the
+# built-in set its sampled pianos; without them (no apt, not root) it is rendered with
+# the built-in NumPy piano voicings only (the build says which timbres it used).
+SOUNDFONTS := /usr/share/sounds/sf2/FluidR3_GM.sf2 /usr/share/sounds/sf2/TimGM6mb.sf2 \
+  /usr/share/sounds/sf2/sf_GMbank.sf2
 fluidsynth:
-	@if command -v fluidsynth >/dev/null && [ -f /usr/share/sounds/sf2/FluidR3_GM.sf2 ]; then \
-	  echo "FluidSynth present"; \
+	@if command -v fluidsynth >/dev/null && $(foreach f,$(SOUNDFONTS),[ -f $(f) ] &&) true; then \
+	  echo "FluidSynth and soundfonts present"; \
 	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-	    fluidsynth fluid-soundfont-gm >/dev/null) || echo "apt failed: using the NumPy piano"; \
-	else echo "no apt or not root: the dataset will use the built-in NumPy piano"; fi
+	    fluidsynth fluid-soundfont-gm timgm6mb-soundfont csound-soundfont >/dev/null) \
+	  || echo "apt failed: the dataset uses the timbres that are installed"; \
+	else echo "no apt or not root: the dataset will use the built-in NumPy pianos"; fi
 
 # The main job: install, build the built-in piano set, train the default model, report
 # its validation and test NLL against the reference predictors, and continue a test

@@ -1,5 +1,5 @@
 """Evaluate: `python -m audiolm_jax.evaluate --workdir DIR [--split test]
-[--protocol full|sashimi|sampled] [--audio FILE_OR_FOLDER]`.
+[--protocol full|sashimi|sampled] [--audio FILE_OR_FOLDER] [--gains_db=-24,-12,0]`.
 
 Scores a trained run's latest checkpoint on a split of its dataset (or of another
 built dataset with --dataset_dir), or on any recordings given with --audio (no
@@ -8,6 +8,11 @@ the run's recipe). Prints NLL in bits per sample with a 95 % interval and the
 reference predictors (fitted on the whole training split of the run's dataset), and
 writes the same numbers, with a per-file breakdown, to
 WORKDIR/eval_{split|audio}_{protocol}.json.
+
+--gains_db scores the same audio at fixed gains (each file scaled, clipped, then
+quantized by the recipe): a level-robustness check. The references are fitted on the
+training split at the same gain, so they know the level the model must discover.
+Results go to eval_{split}_{protocol}_gain{G}dB.json, one per gain.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from audiolm_jax.training import config as train_config
 from audiolm_jax.training.checkpointing import load_params
 
 
-def load_recordings(path: str, recipe: str
+def load_recordings(path: str, recipe: str, gain_db: float = 0.0
                     ) -> tuple[list[str], list[np.ndarray], dict[str, str]]:
   """(names, codes per file, skipped files with reasons) of an audio file or of every
   audio file under a folder, as the builders read them; AudioFileError / BuildError
@@ -45,29 +50,33 @@ def load_recordings(path: str, recipe: str
         skipped[name] = e.reason
         continue
       names.append(name)
-      codes.append(recipes.codes(recipes.to_pcm16(audio), recipe))
+      codes.append(recipes.codes(recipes.to_pcm16(audio), recipe, gain_db))
     if not names:
       raise builders.BuildError(
           f"none of the {len(found)} audio files under {path} could be read: "
           + "; ".join(f"{k}: {v}" for k, v in sorted(skipped.items())[:5]))
     return names, codes, skipped
   audio = audio_io.load_audio(path)  # AudioFileError names the file and the reason
-  return [os.path.basename(path)], [recipes.codes(recipes.to_pcm16(audio), recipe)], {}
+  return ([os.path.basename(path)],
+          [recipes.codes(recipes.to_pcm16(audio), recipe, gain_db)], {})
 
 
-def _references(dataset_dir: str, recipe: str) -> References | None:
+def _references(dataset_dir: str, recipe: str, gain_db: float = 0.0
+                ) -> References | None:
   """Fitted on the whole train split, or None when the run's dataset is absent."""
   if not os.path.isfile(os.path.join(dataset_dir, "dataset_info.json")):
     return None
-  return References.fit(pipeline.FlatSplit(dataset_dir, "train", recipe))
+  return References.fit(pipeline.FlatSplit(dataset_dir, "train", recipe, gain_db))
 
 
 def run(workdir: str, *, split: str = "test", protocol: str = "full",
         dataset_dir: str | None = None, audio: str | None = None,
         num_targets: int = 4096, batch: int = 4, num_positions: int = 10_000,
         max_seconds_per_file: float | None = None, seed: int = 0,
-        short_past: int = 0, show_progress: bool = True) -> dict:
-  """Evaluates the latest checkpoint in `workdir`; returns and saves the results."""
+        short_past: int = 0, gain_db: float = 0.0, show_progress: bool = True
+        ) -> dict:
+  """Evaluates the latest checkpoint in `workdir` (on audio scaled by `gain_db`);
+  returns and saves the results."""
   if protocol not in protocols.PROTOCOLS:
     raise ValueError(f"unknown protocol {protocol!r}; use one of {protocols.PROTOCOLS}")
   config, params, step = load_params(workdir)
@@ -77,13 +86,14 @@ def run(workdir: str, *, split: str = "test", protocol: str = "full",
     dataset_dir = train_config.saved_dataset_dir(config)
   skipped = {}
   if audio:
-    names, files, skipped = load_recordings(audio, recipe)
-    references = _references(dataset_dir, recipe)
+    names, files, skipped = load_recordings(audio, recipe, gain_db)
+    references = _references(dataset_dir, recipe, gain_db)
   else:
     datasets.open_split(dataset_dir, split)  # clear error on a bad split or version
-    flat = pipeline.FlatSplit(dataset_dir, split, recipe)
+    flat = pipeline.FlatSplit(dataset_dir, split, recipe, gain_db)
     names, files = flat.names, [flat.file(i) for i in range(len(flat.names))]
-    references = References.fit(pipeline.FlatSplit(dataset_dir, "train", recipe))
+    references = References.fit(pipeline.FlatSplit(dataset_dir, "train", recipe,
+                                                   gain_db))
   limit = int(max_seconds_per_file * SAMPLE_RATE) if max_seconds_per_file else None
   scorer = protocols.Scorer(model, params, num_targets=num_targets, batch=batch)
   total = (num_positions if protocol == "sampled"
@@ -101,8 +111,9 @@ def run(workdir: str, *, split: str = "test", protocol: str = "full",
                 source=os.path.abspath(audio) if audio else dataset_dir,
                 references_from=(f"{dataset_dir} [train]" if references else None),
                 skipped=skipped, seconds=time.time() - start,
-                max_seconds_per_file=max_seconds_per_file)
-  out = os.path.join(workdir, f"eval_{result['split']}_{protocol}.json")
+                max_seconds_per_file=max_seconds_per_file, gain_db=gain_db)
+  tag = f"_gain{gain_db:+g}dB" if gain_db else ""
+  out = os.path.join(workdir, f"eval_{result['split']}_{protocol}{tag}.json")
   with open(out, "w") as f:
     json.dump(result, f, indent=2)
   result["path"] = out
@@ -115,7 +126,8 @@ def format_table(r: dict) -> str:
   lines = [f"{what}, protocol {r['protocol']}, recipe {r['recipe']}: "
            f"{r['samples']:,} samples scored ({r['units']} {unit})"
            + (f", first {r['max_seconds_per_file']:g} s of each file"
-              if r.get("max_seconds_per_file") else "")]
+              if r.get("max_seconds_per_file") else "")
+           + (f", gain {r['gain_db']:+g} dB" if r.get("gain_db") else "")]
   if r.get("flops_per_scored_target"):
     lines.append(f"scoring path: {r['scoring_path']}, "
                  f"{r['flops_per_scored_target'] / 1e9:.3g} GFLOP per scored target")
@@ -165,22 +177,58 @@ _MAX_SECONDS = flags.DEFINE_float("max_seconds_per_file", None, "score only the 
                                   "S seconds of each file (quick checks)",
                                   flag_values=FLAGS)
 _SEED = flags.DEFINE_integer("seed", 0, "sampled: positions' seed", flag_values=FLAGS)
+_GAINS = flags.DEFINE_list("gains_db", ["0"], "score at each of these gains in dB "
+                           "(e.g. -24,-12,0: level robustness)", flag_values=FLAGS)
+
+
+def parse_gains(values: list[str]) -> list[float]:
+  """--gains_db values as floats; ValueError naming the bad one."""
+  gains = []
+  for v in values:
+    try:
+      g = float(v)
+    except ValueError:
+      raise ValueError(f"--gains_db: {v!r} is not a number of decibels") from None
+    if not -90 <= g <= 40:
+      raise ValueError(f"--gains_db: {g:g} dB is outside [-90, 40]")
+    gains.append(g)
+  if not gains:
+    raise ValueError("--gains_db: give at least one gain")
+  return gains
+
+
+def format_gains(results: list[dict]) -> str:
+  """One line per gain: the model and every reference, in bits per sample."""
+  refs = list(results[0]["references"])
+  lines = [f"{'gain dB':>8} {'model':>8} {'± 95%':>7}"
+           + "".join(f" {k.replace('_', ' '):>16}" for k in refs)]
+  for r in results:
+    lines.append(f"{r.get('gain_db', 0.0):>+8g} {r['nll_bits']:>8.4f} "
+                 f"{r['ci95_bits']:>7.4f}"
+                 + "".join(f" {r['references'][k]:>16.4f}" for k in refs))
+  return "\n".join(lines)
 
 
 def main(argv=None) -> int:
   if (code := cli.parse(FLAGS, argv, "audiolm_jax.evaluate", __doc__)) is not None:
     return code
+  results = []
   try:
-    result = run(_WORKDIR.value, split=_SPLIT.value, protocol=_PROTOCOL.value,
-                 dataset_dir=_DATASET_DIR.value, audio=_AUDIO.value,
-                 num_targets=_NUM_TARGETS.value,
-                 batch=_BATCH.value, num_positions=_NUM_POSITIONS.value,
-                 max_seconds_per_file=_MAX_SECONDS.value, seed=_SEED.value)
+    for gain in parse_gains(_GAINS.value):
+      result = run(_WORKDIR.value, split=_SPLIT.value, protocol=_PROTOCOL.value,
+                   dataset_dir=_DATASET_DIR.value, audio=_AUDIO.value,
+                   num_targets=_NUM_TARGETS.value,
+                   batch=_BATCH.value, num_positions=_NUM_POSITIONS.value,
+                   max_seconds_per_file=_MAX_SECONDS.value, seed=_SEED.value,
+                   gain_db=gain)
+      print(format_table(result))
+      print(f"written to {result['path']}")
+      results.append(result)
   except (FileNotFoundError, ValueError, builders.BuildError) as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
-  print(format_table(result))
-  print(f"written to {result['path']}")
+  if len(results) > 1 and results[0]["references"]:
+    print(format_gains(results))
   return 0
 
 

@@ -3,13 +3,15 @@
 Continues a prompt (any WAV/FLAC/OGG, any rate and channels: converted to 16 kHz
 mono; longer than the context: its end is used) or a prompt cut from the run's test
 split (`--prompt_split test`), or silence. Writes, per stream, a 16 kHz WAV (prompt
-then continuation) and a waveform + spectrogram PNG with the prompt shaded, into
-WORKDIR/samples (or --out). Existing files are never overwritten: names get the
-next free number.
+then continuation), a waveform + spectrogram PNG with the prompt shaded, and a JSON
+comparing the continuation with the prompt (median spectral flatness of 64 ms frames:
+near 0 tonal, ~0.55 white noise; RMS level in dBFS), into WORKDIR/samples (or --out).
+Existing files are never overwritten: names get the next free number.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -22,7 +24,7 @@ from absl import flags
 from audiolm_jax import cli
 from audiolm_jax.data import audio_io, pipeline, quantization, recipes
 from audiolm_jax.data.audio_io import SAMPLE_RATE
-from audiolm_jax.generation import sampler
+from audiolm_jax.generation import sampler, spectrum
 from audiolm_jax.generation.plots import waveform_and_spectrogram
 from audiolm_jax.models.interface import AudioModel
 from audiolm_jax.training import config as train_config
@@ -33,7 +35,7 @@ from audiolm_jax.training.checkpointing import load_params
 def _free_stem(folder: str, stem: str) -> str:
   i = 0
   while any(os.path.exists(os.path.join(folder, f"{stem}_{i:03d}{ext}"))
-            for ext in (".wav", ".png")):
+            for ext in (".wav", ".png", ".json")):
     i += 1
   return os.path.join(folder, f"{stem}_{i:03d}")
 
@@ -65,6 +67,38 @@ def load_prompt(path: str | None, model: AudioModel, *, dataset_dir: str | None 
     print(f"note: the prompt is {codes.size} samples; the model reads its last "
           f"{model.left_context}")
   return codes, what
+
+
+def compare(audio: np.ndarray, prompt_samples: int) -> dict:
+  """Flatness and level of the continuation against the prompt (when it has one
+  64 ms frame), from float audio [prompt + continuation]."""
+  frame = int(spectrum.FRAME_S * SAMPLE_RATE)
+  if len(audio) - prompt_samples < frame:  # too short to judge its spectrum
+    return {"continuation": {"median_flatness": None,
+                             "level_dbfs": spectrum.level_dbfs(audio[prompt_samples:])}}
+  out = {"continuation": spectrum.describe(audio[prompt_samples:])}
+  if prompt_samples >= frame:
+    out["prompt"] = spectrum.describe(audio[:prompt_samples])
+    out["flatness_ratio"] = (out["continuation"]["median_flatness"]
+                             / max(out["prompt"]["median_flatness"], 1e-12))
+    out["level_difference_db"] = (out["continuation"]["level_dbfs"]
+                                  - out["prompt"]["level_dbfs"])
+  return out
+
+
+def format_comparison(r: dict) -> str:
+  c = r["continuation"]
+  if c["median_flatness"] is None:
+    return (f"continuation: level {c['level_dbfs']:.1f} dBFS (shorter than one "
+            f"{spectrum.FRAME_S * 1e3:g} ms frame: no flatness)")
+  line = (f"continuation: median flatness {c['median_flatness']:.4f}, level "
+          f"{c['level_dbfs']:.1f} dBFS")
+  if "prompt" in r:
+    p = r["prompt"]
+    line += (f"; prompt {p['median_flatness']:.4f}, {p['level_dbfs']:.1f} dBFS "
+             f"(flatness x{r['flatness_ratio']:.2f}, level "
+             f"{r['level_difference_db']:+.1f} dB)")
+  return line
 
 
 FLAGS = flags.FlagValues()
@@ -128,7 +162,13 @@ def main(argv=None) -> int:
     audio_io.write_wav(stem + ".wav", audio)
     waveform_and_spectrogram(stem + ".png", audio, prompt_samples=prompt.size,
                              title=f"{os.path.basename(stem)}: prompt {what}")
-    print(f"wrote {stem}.wav and {stem}.png")
+    report = compare(audio, prompt.size)
+    report.update(prompt_source=what, temperature=_TEMPERATURE.value, top_p=_TOP_P.value,
+                  seed=_SEED.value, step=step)
+    with open(stem + ".json", "w") as f:
+      json.dump(report, f, indent=2)
+    print(format_comparison(report))
+    print(f"wrote {stem}.wav, .png and .json")
   print(f"{total * _STREAMS.value / elapsed:,.0f} samples/s, real-time factor "
         f"{total * _STREAMS.value / elapsed / SAMPLE_RATE:.3f}")
   return 0

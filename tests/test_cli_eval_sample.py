@@ -91,14 +91,47 @@ def test_sample_writes_wav_and_png_and_never_overwrites(run_dir, tmp_path, capsy
   prompt = tmp_path / "prompt.wav"
   t = np.arange(22_050 // 4) / 22_050
   sf.write(prompt, np.stack([0.3 * np.sin(2 * np.pi * 330 * t)] * 2, 1), 22_050)
-  args = ["--workdir", run_dir, "--prompt", str(prompt), "--seconds", "0.02",
-          "--streams", "2", "--out", str(tmp_path / "out"), "--block", "100"]
+  args = ["--workdir", run_dir, "--prompt", str(prompt), "--seconds", "0.07",
+          "--streams", "2", "--out", str(tmp_path / "out"), "--block", "560"]
   assert sample.main(args) == 0
   assert sample.main(args) == 0
   files = sorted(os.listdir(tmp_path / "out"))
-  assert len(files) == 8  # 2 runs x 2 streams x (wav, png), nothing overwritten
-  audio, rate = sf.read(tmp_path / "out" / files[1])  # files[0] is its .png
-  assert rate == 16_000 and len(audio) == 4000 + 320  # prompt (resampled) + 0.02 s
+  assert len(files) == 12  # 2 runs x 2 streams x (json, png, wav), none overwritten
+  audio, rate = sf.read(tmp_path / "out" / files[2])  # after its .json and .png
+  assert rate == 16_000 and len(audio) == 4000 + 1120  # prompt (resampled) + 0.07 s
+  with open(tmp_path / "out" / files[0]) as f:
+    report = json.load(f)
+  # The prompt is a pure tone: tonal (flatness near 0) at 0.3 / sqrt(2) RMS.
+  assert report["prompt"]["median_flatness"] < 0.01
+  assert report["prompt"]["level_dbfs"] == pytest.approx(-13.5, abs=0.3)
+  assert report["flatness_ratio"] == pytest.approx(
+      report["continuation"]["median_flatness"] / report["prompt"]["median_flatness"])
+  assert "flatness x" in capsys.readouterr().out
+
+
+def test_evaluate_at_fixed_gains(run_dir, capsys):
+  """Each gain scores the scaled audio (the references move with it); 0 dB is the
+  plain score."""
+  common = ["--workdir", run_dir, "--split", "validation", "--max_seconds_per_file",
+            "0.5", "--num_targets", "512"]
+  assert evaluate.main(common) == 0
+  with open(os.path.join(run_dir, "eval_validation_full.json")) as f:
+    plain = json.load(f)
+  capsys.readouterr()
+  assert evaluate.main(common + ["--gains_db=-24,0"]) == 0
+  out = capsys.readouterr().out
+  assert "gain -24 dB" in out and "gain dB" in out
+  with open(os.path.join(run_dir, "eval_validation_full_gain-24dB.json")) as f:
+    quiet = json.load(f)
+  with open(os.path.join(run_dir, "eval_validation_full.json")) as f:
+    again = json.load(f)
+  assert again["nll_bits"] == pytest.approx(plain["nll_bits"], rel=1e-9)
+  assert quiet["gain_db"] == -24 and quiet["nll_bits"] != plain["nll_bits"]
+  # A quieter signal is more predictable for the previous-sample reference.
+  assert (quiet["references"]["previous_sample"]
+          < plain["references"]["previous_sample"])
+  assert evaluate.main(common + ["--gains_db=loud"]) == 2
+  assert "'loud' is not a number" in capsys.readouterr().err
 
 
 def test_sample_bad_prompts(run_dir, tmp_path, capsys):

@@ -1,7 +1,7 @@
 """Builds a dataset into a TFDS data_dir.
 
     python -m audiolm_jax.data.build --dataset music21_piano [--variant tiny]
-        [--renderer auto|fluidsynth|numpy] [--data_dir DIR]
+        [--renderer auto|fluidsynth|numpy|mix] [--data_dir DIR]
     python -m audiolm_jax.data.build --dataset youtube_mix --manual_dir DIR
     python -m audiolm_jax.data.build --dataset audio_folder --manual_dir DIR --name NAME
 
@@ -29,8 +29,11 @@ _DATA_DIR = flags.DEFINE_string("data_dir", datasets.default_data_dir(),
 _VARIANT = flags.DEFINE_enum("variant", "full", ("full", "tiny"),
                              "music21_piano: full (~4 h) or tiny (~5 min)",
                              flag_values=FLAGS)
-_RENDERER = flags.DEFINE_enum("renderer", "auto", ("auto", "fluidsynth", "numpy"),
-                              "music21_piano: who plays it", flag_values=FLAGS)
+_RENDERER = flags.DEFINE_string(
+    "renderer", "auto", "music21_piano: who plays it: auto (FluidR3 if installed, "
+    "else the NumPy piano), fluidsynth, numpy, mix (several pianos, rooms and levels, "
+    "one piano held out for validation/test: every timbre installed here), or a mix "
+    "set's full name (mix_A+B_heldout_C)", flag_values=FLAGS)
 _MANUAL_DIR = flags.DEFINE_string("manual_dir", None,
                                   "youtube_mix / audio_folder: the audio",
                                   flag_values=FLAGS)

@@ -23,10 +23,12 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from audiolm_jax.data import audio_io, recipes
-from audiolm_jax.data.piano import fluidsynth, scores, synth as piano_synth
+from audiolm_jax.data.piano import fluidsynth, scores, synth as piano_synth, timbres
 from audiolm_jax.data.piano.performance import humanize
 
 SPLITS = ("train", "validation", "test")
+# Multi-timbre piano sets only: the test pieces rendered with the training timbres.
+SEEN_TIMBRES_SPLIT = "test_seen_timbres"
 # 2.0.0: raw 16-bit PCM instead of mu-law codes (1.0.0); codes come from a recipe.
 VERSION = tfds.core.Version("2.0.0")
 RELEASE_NOTES = {"2.0.0": "16-bit PCM audio instead of 8-bit mu-law codes",
@@ -106,7 +108,9 @@ class _AudioBuilder(tfds.core.GeneratorBasedBuilder):
 @dataclasses.dataclass
 class PianoConfig(tfds.core.BuilderConfig):
   variant: str = "full"       # "full" (~4 h) or "tiny" (~5 min)
-  renderer: str = "numpy"     # "fluidsynth" (FluidR3 grand) or "numpy" (built-in synth)
+  # "fluidsynth" (FluidR3 grand), "numpy" (built-in synth), or a multi-timbre set's
+  # name (`timbres.TimbreSet.name`: mix_A+B+..._heldout_H)
+  renderer: str = "numpy"
 
 
 def _tiny_selection(names: list[str]) -> list[str]:
@@ -130,10 +134,13 @@ class Music21Piano(_AudioBuilder):
   """Bach chorales and solo keyboard works from music21's corpus, played on piano.
 
   Scores are humanized (seeded) and rendered with FluidSynth's FluidR3 acoustic
-  grand, or with the built-in NumPy piano where FluidSynth is absent; the config name
-  says which (`full_fluidsynth`, `tiny_numpy`, ...), so results never mix. Split by
-  work, pinned in code (`scores.split_of`). For research use: the encodings are
-  distributed with music21 by permission.
+  grand, or with the built-in NumPy piano where FluidSynth is absent, each piece
+  peak-normalized to 0.9; or, in a multi-timbre set (`data/piano/timbres.py`), with a
+  seeded piano, room and level per piece and one piano held out for validation and
+  test. The config name says which (`full_fluidsynth`, `tiny_numpy`,
+  `full_mix_fluidr3+gmbank+numpy+numpy_upright_heldout_timgm6mb`, ...), so results
+  never mix. Split by work, pinned in code (`scores.split_of`). For research use: the
+  encodings are distributed with music21 by permission.
   """
 
   VERSION = VERSION
@@ -141,7 +148,8 @@ class Music21Piano(_AudioBuilder):
   BUILDER_CONFIGS = [
       PianoConfig(name=f"{v}_{r}", variant=v, renderer=r,
                   description=f"{v} set rendered with {r}")
-      for v in ("full", "tiny") for r in ("fluidsynth", "numpy")
+      for v in ("full", "tiny")
+      for r in ("fluidsynth", "numpy", *(ts.name for ts in timbres.all_sets()))
   ]
 
   def __init__(self, *, parse_timeout_s: float = 120.0, **kwargs):
@@ -151,25 +159,73 @@ class Music21Piano(_AudioBuilder):
   def _split_generators(self, dl_manager):
     del dl_manager
     cfg = self.builder_config
+    mix = cfg.renderer.startswith("mix_")
     if cfg.renderer == "fluidsynth" and not fluidsynth.available():
       raise BuildError("config %r needs FluidSynth and a GM soundfont: `apt-get "
                        "install fluidsynth fluid-soundfont-gm`, or build the "
                        "`%s_numpy` config" % (cfg.name, cfg.variant))
+    if mix:
+      tset = timbres.TimbreSet.parse(cfg.renderer)
+      missing = sorted(set((*tset.train, tset.held_out)) - set(timbres.available()))
+      if missing:
+        raise BuildError(
+            f"config {cfg.name!r} needs the timbres {missing}, which this machine "
+            f"cannot render (FluidSynth and the soundfonts of `make fluidsynth`); "
+            f"build with --renderer mix to use the timbres that are installed")
     names = scores.list_corpus()
     if cfg.variant == "tiny":
       names = _tiny_selection(names)
     pieces, skipped = scores.load_pieces(names, timeout_s=self._parse_timeout_s)
     print(f"parsed {len(pieces)} scores, skipped {len(skipped)}")
-    audio = self._render(pieces)
     _report_skips(self, skipped, self._strict)
-    by_split = {s: [] for s in SPLITS}
-    for piece in pieces:
-      by_split[scores.split_of(piece.name)].append((piece.name, audio[piece.name]))
+    if mix:
+      by_split = self._render_mix(pieces, tset)
+    else:
+      audio = self._render(pieces)
+      by_split = {s: [] for s in SPLITS}
+      for piece in pieces:
+        by_split[scores.split_of(piece.name)].append((piece.name, audio[piece.name]))
     self.info.metadata["renderer"] = cfg.renderer
     self.info.metadata["seconds"] = {
         s: sum(len(a) for _, a in files) / audio_io.SAMPLE_RATE
         for s, files in by_split.items()}
     return {s: self._generate_examples(files) for s, files in by_split.items()}
+
+  def _render_mix(self, pieces, tset: timbres.TimbreSet
+                  ) -> dict[str, list[tuple[str, np.ndarray]]]:
+    """Every piece in a seeded training timbre (train) or the held-out one
+    (validation, test), plus the test pieces again in training timbres."""
+    jobs = []  # (split, name, performance, rendering, seed)
+    for p in pieces:
+      split, seed = scores.split_of(p.name), piece_seed(p.name)
+      perf = humanize(p, seed)
+      pool = tset.train if split == "train" else (tset.held_out,)
+      jobs.append((split, p.name, perf, timbres.plan(seed, pool), seed))
+      if split == "test":
+        seen = piece_seed(p.name + "#" + SEEN_TIMBRES_SPLIT)
+        jobs.append((SEEN_TIMBRES_SPLIT, p.name, perf,
+                     timbres.plan(seen, tset.train), seen))
+    for voicing in {timbres.VOICINGS[j[3].timbre] for j in jobs
+                    if j[3].timbre in timbres.VOICINGS}:
+      piano_synth.note_table(voicing=voicing)  # once, before the threads
+    with concurrent.futures.ThreadPoolExecutor(os.cpu_count() or 1) as pool:
+      audio = list(pool.map(lambda j: timbres.render(j[2], j[3], j[4]), jobs))
+    by_split = {s: [] for s in (*SPLITS, SEEN_TIMBRES_SPLIT)}
+    renderings = {s: {} for s in by_split}
+    for (split, name, _, r, _), a in zip(jobs, audio):
+      by_split[split].append((name, a))
+      renderings[split][name] = dataclasses.asdict(r)
+    unused = [t for t in timbres.TIMBRES
+              if t not in tset.train and t != tset.held_out]
+    self.info.metadata["timbres"] = {"train": list(tset.train),
+                                     "held_out": tset.held_out,
+                                     "not_installed": unused}
+    self.info.metadata["renderings"] = renderings
+    if unused:
+      print(f"NOTE: built with {len(tset.train) + 1} of {len(timbres.TIMBRES)} "
+            f"timbres; not installed here: {', '.join(unused)} (`make fluidsynth` "
+            f"installs FluidSynth and the soundfonts)")
+    return by_split
 
   def _render(self, pieces) -> dict[str, np.ndarray]:
     perfs = [(p.name, humanize(p, piece_seed(p.name))) for p in pieces]
@@ -182,14 +238,37 @@ class Music21Piano(_AudioBuilder):
 
 
 def piano_config_name(variant: str = "full", renderer: str = "auto") -> str:
-  """`{variant}_{renderer}`; renderer "auto" is fluidsynth when available."""
+  """`{variant}_{renderer}`.
+
+  renderer: "fluidsynth", "numpy", "auto" (fluidsynth when available), "mix" (the
+  multi-timbre set of every timbre installed here), or a set's full name
+  (mix_A+B_heldout_C) to ask for exactly those timbres.
+  """
   if variant not in ("full", "tiny"):
     raise ValueError(f"variant must be 'full' or 'tiny', got {variant!r}")
   if renderer == "auto":
     renderer = "fluidsynth" if fluidsynth.available() else "numpy"
-  if renderer not in ("fluidsynth", "numpy"):
-    raise ValueError(f"renderer must be auto, fluidsynth or numpy, got {renderer!r}")
+  elif renderer == "mix":
+    renderer = timbres.TimbreSet.from_available(timbres.available()).name
+  elif renderer.startswith("mix_"):
+    try:
+      renderer = timbres.TimbreSet.parse(renderer).name
+    except (ValueError, StopIteration) as e:
+      raise ValueError(f"bad renderer {renderer!r}: {e}") from None
+  elif renderer not in ("fluidsynth", "numpy"):
+    raise ValueError(f"renderer must be auto, fluidsynth, numpy, mix or a timbre "
+                     f"set name (mix_A+B_heldout_C), got {renderer!r}")
   return f"{variant}_{renderer}"
+
+
+def piano_config(variant: str = "full", renderer: str = "auto") -> PianoConfig:
+  """The builder config `piano_config_name` names (any timbre set, listed or not)."""
+  name = piano_config_name(variant, renderer)
+  listed = {c.name: c for c in Music21Piano.BUILDER_CONFIGS}
+  if name in listed:
+    return listed[name]
+  return PianoConfig(name=name, variant=variant, renderer=name[len(variant) + 1:],
+                     description=f"{variant} set rendered with {name}")
 
 
 # ---- YouTubeMix --------------------------------------------------------------------

@@ -38,7 +38,7 @@ class DatasetSpec:
 
   name: str = "music21_piano"
   variant: str = "tiny"           # music21_piano: "full" or "tiny"
-  renderer: str = "auto"          # music21_piano: "auto", "fluidsynth", "numpy"
+  renderer: str = "auto"          # music21_piano: auto | fluidsynth | numpy | mix | mix_...
   manual_dir: str | None = None   # youtube_mix / audio_folder: the source files
   folder_name: str = "default"    # audio_folder: the dataset's config name
   seed: int = 0                   # audio_folder: the split's seed
@@ -53,7 +53,7 @@ def _builder(spec: DatasetSpec, data_dir: str, strict: bool = False):
   download = tfds.download.DownloadConfig(manual_dir=spec.manual_dir)
   common = dict(data_dir=data_dir, strict=strict, file_format="array_record")
   if spec.name == "music21_piano":
-    config = builders.piano_config_name(spec.variant, spec.renderer)
+    config = builders.piano_config(spec.variant, spec.renderer)
     builder = builders.Music21Piano(config=config, **common)
   elif spec.name == "youtube_mix":
     builder = builders.YoutubeMix(allow_partial=spec.allow_partial, **common)
@@ -120,6 +120,12 @@ def describe(path: str) -> str:
     lines.append(f"  {split}: {info.num_examples} files{extra}")
   if meta.get("renderer"):
     lines.append(f"  renderer: {meta['renderer']}")
+  if meta.get("timbres"):
+    t = meta["timbres"]
+    lines.append(f"  timbres: train {', '.join(t['train'])}; held out (validation, "
+                 f"test) {t['held_out']}"
+                 + (f"; not installed: {', '.join(t['not_installed'])}"
+                    if t.get("not_installed") else ""))
   skipped = meta.get("skipped", {})
   lines.append(f"  skipped: {len(skipped)}"
                + ("" if not skipped else " " + json.dumps(skipped)[:2000]))

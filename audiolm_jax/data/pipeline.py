@@ -10,7 +10,9 @@ Example j of a run is a pure function of (seed, j): a file chosen with probabili
 proportional to its length, a uniformly random end in it, and the window of
 `context + num_targets` codes before that end (silence code before the file's start).
 Its last `num_targets` codes are the targets: `num_targets = 1` is the paper's
-one-target-per-context ("sampled") example. Process p of P reads the p-th slice of
+one-target-per-context ("sampled") example. With gain augmentation (`gain_db`) the
+flat file holds the split's 16-bit audio instead (`flat/pcm16/`), and each window is
+scaled by a seeded random gain, clipped and only then quantized by the recipe. Process p of P reads the p-th slice of
 every global batch (`ShardIndex`): disjoint shards that assemble, row for row, into the
 single-process stream.
 """
@@ -32,16 +34,24 @@ from audiolm_jax.data import datasets, quantization, recipes
 NUM_WINDOWS = 1 << 40
 
 
-def _flat_paths(path: str, split: str, recipe: str) -> tuple[str, str]:
-  folder = os.path.join(path, "flat", recipe)
-  return os.path.join(folder, f"{split}.u8"), os.path.join(folder, f"{split}.json")
+def _flat_paths(path: str, split: str, recipe: str, gain_db: float = 0.0
+                ) -> tuple[str, str]:
+  name = recipe if gain_db == 0 else f"{recipe}@{gain_db:+g}dB"
+  folder = os.path.join(path, "flat", name)
+  ext = "i16" if recipe == recipes.RAW else "u8"
+  return os.path.join(folder, f"{split}.{ext}"), os.path.join(folder, f"{split}.json")
 
 
-def flatten_split(path: str, split: str, recipe: str = "mu_law") -> tuple[str, str]:
-  """Writes the split's codes under `recipe` back to back (once; atomic); returns
-  the two paths."""
-  recipes.check(recipe)
-  codes_path, index_path = _flat_paths(path, split, recipe)
+def flatten_split(path: str, split: str, recipe: str = "mu_law",
+                  gain_db: float = 0.0) -> tuple[str, str]:
+  """Writes the split's codes under `recipe` (after a fixed gain; `recipes.RAW`: its
+  int16 audio) back to back (once; atomic); returns the two paths."""
+  if recipe == recipes.RAW:
+    if gain_db:
+      raise ValueError("the raw audio is stored without gain")
+  else:
+    recipes.check(recipe)
+  codes_path, index_path = _flat_paths(path, split, recipe, gain_db)
   if os.path.isfile(index_path) and os.path.isfile(codes_path):
     return codes_path, index_path
   source = datasets.open_split(path, split)
@@ -51,7 +61,8 @@ def flatten_split(path: str, split: str, recipe: str = "mu_law") -> tuple[str, s
   with open(codes_path + tmp, "wb") as f:
     for i in range(len(source)):
       record = source[i]
-      codes = recipes.codes(np.asarray(record["audio"], np.int16), recipe)
+      pcm = np.asarray(record["audio"], np.int16)
+      codes = pcm if recipe == recipes.RAW else recipes.codes(pcm, recipe, gain_db)
       f.write(codes.tobytes())
       name = record["name"]
       names.append(name.decode() if isinstance(name, bytes) else str(name))
@@ -64,19 +75,22 @@ def flatten_split(path: str, split: str, recipe: str = "mu_law") -> tuple[str, s
 
 
 class FlatSplit:
-  """Every file of a split, as `recipe`'s codes, in one memory-mapped uint8 array;
-  pickles as its paths."""
+  """Every file of a split, as `recipe`'s codes (after `gain_db`), in one memory-mapped
+  uint8 array (`recipes.RAW`: its int16 audio); pickles as its paths."""
 
-  def __init__(self, path: str, split: str, recipe: str = "mu_law"):
-    self.path, self.split, self.recipe = path, split, recipe
-    self._codes_path, index_path = flatten_split(path, split, recipe)
+  def __init__(self, path: str, split: str, recipe: str = "mu_law",
+               gain_db: float = 0.0):
+    self.path, self.split, self.recipe, self.gain_db = path, split, recipe, gain_db
+    self._codes_path, index_path = flatten_split(path, split, recipe, gain_db)
     with open(index_path) as f:
       index = json.load(f)
     self.names: list[str] = index["names"]
     self.lengths = np.asarray(index["lengths"], np.int64)
     self.starts = np.concatenate([[0], np.cumsum(self.lengths)])
     # once: windows are a hot path
-    self._silence = quantization.silence_code(recipes.quantization_of(recipe))
+    self.dtype = np.int16 if recipe == recipes.RAW else np.uint8
+    self._silence = (0 if recipe == recipes.RAW
+                     else quantization.silence_code(recipes.quantization_of(recipe)))
     self._codes = None
 
   def __getstate__(self):
@@ -87,7 +101,7 @@ class FlatSplit:
   @property
   def codes(self) -> np.ndarray:
     if self._codes is None:
-      self._codes = np.memmap(self._codes_path, np.uint8, mode="r")
+      self._codes = np.memmap(self._codes_path, self.dtype, mode="r")
     return self._codes
 
   def file(self, i: int) -> np.ndarray:
@@ -95,24 +109,48 @@ class FlatSplit:
     return self.codes[self.starts[i]:self.starts[i + 1]]
 
   def window(self, i: int, end: int, length: int) -> np.ndarray:
-    """uint8[length]: file i's codes ending before `end`, silence-padded on the left."""
+    """[length]: file i's codes ending before `end`, silence-padded on the left."""
     begin = end - length
-    out = np.full(length, self._silence, np.uint8)
+    out = np.full(length, self._silence, self.dtype)
     lo = max(begin, 0)
     out[lo - begin:] = self.codes[self.starts[i] + lo:self.starts[i] + end]
     return out
 
 
+def _gained_codes(pcm: np.ndarray, recipe: str, rng: np.random.Generator,
+                  gain_db: tuple[float, float]) -> np.ndarray:
+  """uint8 codes of an int16 window after a gain drawn uniformly in dB."""
+  return recipes.codes(pcm, recipe, float(rng.uniform(*gain_db)))
+
+
+def _check_gain(flat: FlatSplit, recipe: str, gain_db) -> None:
+  if gain_db and flat.recipe != recipes.RAW:
+    raise ValueError("gain augmentation reads the raw audio: give a "
+                     f"FlatSplit(..., recipe={recipes.RAW!r})")
+  if gain_db:
+    recipes.check(recipe)
+    if recipe == "sashimi":
+      raise ValueError("the sashimi recipe min-max scales each chunk: a gain "
+                       "changes nothing; train without gain_db")
+
+
 @dataclasses.dataclass
 class WindowSampler:
-  """Maps an example index to {"codes": uint8[context + num_targets]} (see module)."""
+  """Maps an example index to {"codes": uint8[context + num_targets]} (see module).
+
+  With `gain_db` = (lo, hi), `flat` holds raw audio and each window gets its own gain
+  (drawn after the file and position, so those match the stream without gain).
+  """
 
   flat: FlatSplit
   context: int
   num_targets: int
   seed: int
+  gain_db: tuple[float, float] | None = None
+  recipe: str = "mu_law"  # with gain_db: how the gained audio becomes codes
 
   def __post_init__(self):
+    _check_gain(self.flat, self.recipe, self.gain_db)
     eligible = self.flat.lengths >= self.num_targets
     if not eligible.any():
       raise ValueError(
@@ -129,7 +167,10 @@ class WindowSampler:
     k = int(np.searchsorted(self._cum, rng.integers(self._cum[-1]), side="right"))
     f = int(self._files[k])
     end = int(rng.integers(self.num_targets, self.flat.lengths[f] + 1))
-    return {"codes": self.flat.window(f, end, self.context + self.num_targets)}
+    window = self.flat.window(f, end, self.context + self.num_targets)
+    if self.gain_db:
+      window = _gained_codes(window, self.recipe, rng, self.gain_db)
+    return {"codes": window}
 
 
 @dataclasses.dataclass
@@ -143,7 +184,8 @@ class StreamSampler:
   before the segment (silence before the file) and the segment; `reset` marks a
   file's first segment, where the model's carried state restarts. A pure function
   of (seed, rows, j), like `WindowSampler`, so resumes and process counts change
-  nothing.
+  nothing. With `gain_db`, each file of a stream gets one seeded gain (a window-level
+  gain would jump inside the audio the carried state continues).
   """
 
   flat: FlatSplit
@@ -151,8 +193,11 @@ class StreamSampler:
   num_targets: int
   seed: int
   rows: int  # the global batch
+  gain_db: tuple[float, float] | None = None
+  recipe: str = "mu_law"
 
   def __post_init__(self):
+    _check_gain(self.flat, self.recipe, self.gain_db)
     self._segments = self.flat.lengths // self.num_targets
     eligible = self._segments > 0
     if not eligible.any():
@@ -163,8 +208,9 @@ class StreamSampler:
     self._p = self.flat.lengths[self._files] / self.flat.lengths[self._files].sum()
     self._streams: dict[int, tuple[list[int], list[int]]] = {}
 
-  def _locate(self, row: int, step: int) -> tuple[int, int]:
-    """(file, segment index in it) of a stream's step (files drawn on demand)."""
+  def _locate(self, row: int, step: int) -> tuple[int, int, int]:
+    """(file, segment index in it, the file's place in the stream) of a stream's
+    step (files drawn on demand)."""
     files, ends = self._streams.setdefault(row, ([], []))
     while not ends or ends[-1] <= step:
       rng = np.random.default_rng([self.seed, row, len(files)])
@@ -172,14 +218,17 @@ class StreamSampler:
       files.append(f)
       ends.append((ends[-1] if ends else 0) + int(self._segments[f]))
     k = int(np.searchsorted(ends, step, side="right"))
-    return files[k], step - (ends[k - 1] if k else 0)
+    return files[k], step - (ends[k - 1] if k else 0), k
 
   def __call__(self, index: int) -> dict[str, np.ndarray]:
     step, row = divmod(int(index), self.rows)
-    f, q = self._locate(row, step)
+    f, q, k = self._locate(row, step)
     end = (q + 1) * self.num_targets
-    return {"codes": self.flat.window(f, end, self.context + self.num_targets),
-            "reset": np.bool_(q == 0)}
+    window = self.flat.window(f, end, self.context + self.num_targets)
+    if self.gain_db:
+      rng = np.random.default_rng([self.seed, row, k, 1])
+      window = _gained_codes(window, self.recipe, rng, self.gain_db)
+    return {"codes": window, "reset": np.bool_(q == 0)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -216,6 +265,7 @@ class PipelineConfig:
   worker_count: int = 0    # Grain worker processes (0: in this process)
   prefetch: int = 4        # batches kept ready per worker / thread
   stream: bool = False     # consecutive segments per row (TBPTT), see StreamSampler
+  gain_db: tuple[float, float] | None = None  # random gain per window (dB); None: off
 
 
 def train_dataset(cfg: PipelineConfig, *, process_index: int = 0,
@@ -228,12 +278,15 @@ def train_dataset(cfg: PipelineConfig, *, process_index: int = 0,
   if not 0 <= process_index < process_count:
     raise ValueError(f"process_index={process_index} must lie in "
                      f"[0, {process_count})")
-  flat = FlatSplit(cfg.path, cfg.split, cfg.recipe)
+  gain = tuple(cfg.gain_db) if cfg.gain_db else None
+  flat = FlatSplit(cfg.path, cfg.split, recipes.RAW if gain else cfg.recipe)
   if cfg.stream:
     sampler = StreamSampler(flat, cfg.context, cfg.num_targets, cfg.seed,
-                            rows=cfg.batch_size * process_count)
+                            rows=cfg.batch_size * process_count, gain_db=gain,
+                            recipe=cfg.recipe)
   else:
-    sampler = WindowSampler(flat, cfg.context, cfg.num_targets, cfg.seed)
+    sampler = WindowSampler(flat, cfg.context, cfg.num_targets, cfg.seed,
+                            gain_db=gain, recipe=cfg.recipe)
   index = ShardIndex(process_index, process_count, cfg.batch_size, start_example)
   ds = grain.MapDataset.range(NUM_WINDOWS // process_count).map(index).map(sampler)
   ds = ds.batch(cfg.batch_size, drop_remainder=True)

@@ -20,6 +20,7 @@ import numpy as np
 from audiolm_jax.data import quantization
 
 RECIPES: tuple[str, ...] = ("mu_law", "linear", "sashimi")
+RAW = "pcm16"  # not a recipe: a split flattened as its stored 16-bit audio
 SASHIMI_CHUNK = 131_072
 PCM_SCALE = 32768.0  # int16 full scale: what torchaudio and soundfile divide by
 
@@ -61,10 +62,19 @@ def sashimi_encode(audio_f32: np.ndarray) -> np.ndarray:
   return v.astype(np.int64).astype(np.uint8)  # truncation, as torch's .long()
 
 
-def codes(pcm: np.ndarray, recipe: str) -> np.ndarray:
-  """uint8 codes [T] of one file's int16 PCM [T] under `recipe`."""
+def apply_gain(audio: np.ndarray, gain_db: float) -> np.ndarray:
+  """float32 audio scaled by `gain_db` decibels and clipped to [-1, 1] (as a louder
+  recording would clip)."""
+  if gain_db == 0:
+    return audio
+  g = np.float32(10.0 ** (gain_db / 20.0))
+  return np.clip(audio * g, np.float32(-1), np.float32(1))
+
+
+def codes(pcm: np.ndarray, recipe: str, gain_db: float = 0.0) -> np.ndarray:
+  """uint8 codes [T] of one file's int16 PCM [T] under `recipe`, after a gain."""
   check(recipe)
-  audio = from_pcm16(pcm)
+  audio = apply_gain(from_pcm16(pcm), gain_db)
   if recipe != "sashimi":
     return quantization.encode(audio, recipe)
   out = np.empty(len(audio), np.uint8)

@@ -13,6 +13,7 @@ import os
 import re
 
 import ml_collections
+import numpy as np
 
 from audiolm_jax import models
 from audiolm_jax.models import config as model_config
@@ -38,11 +39,12 @@ def base_config() -> ml_collections.ConfigDict:
   c.data = ml_collections.ConfigDict({
       "dataset": "music21_piano",  # music21_piano | youtube_mix | audio_folder
       "variant": "full",           # music21_piano: full (~4 h) | tiny (~5 min)
-      "renderer": "auto",          # music21_piano: auto | fluidsynth | numpy
+      "renderer": "auto",          # music21_piano: auto | fluidsynth | numpy | mix
       "manual_dir": "",            # youtube_mix / audio_folder: the audio files
       "folder_name": "default",    # audio_folder: the dataset's name
       "data_dir": "",              # TFDS data_dir ('' = $AUDIOLM_DATA_DIR or ~/tensorflow_datasets)
       "recipe": "mu_law",          # audio -> codes: mu_law | linear | sashimi (data/recipes.py)
+      "gain_db": (),               # (lo, hi): a random gain per training window, in dB; () off
       "worker_count": 2,           # Grain worker processes per host (0 = in-process)
       "prefetch": 4,               # batches buffered per worker
   })
@@ -118,6 +120,17 @@ def validate(config: ml_collections.ConfigDict, device_count: int,
         f"data.recipe={recipe!r} makes {recipes.quantization_of(recipe)} codes but "
         f"model.quantization={model.quantization!r}; set --config.model.quantization="
         f"{recipes.quantization_of(recipe)} or pick a {model.quantization} recipe")
+  gain = tuple(config.data.get("gain_db", ()) or ())
+  if gain:
+    if (len(gain) != 2 or not all(np.isfinite(g) for g in gain) or gain[0] > gain[1]
+        or gain[1] > 24 or gain[0] < -60):
+      problems.append(f"data.gain_db={gain}: give (lo, hi) in dB with -60 <= lo <= hi "
+                      f"<= 24, or () for no gain augmentation")
+    elif recipe == "sashimi":
+      problems.append(
+          f"data.gain_db={gain} with data.recipe='sashimi': that recipe min-max scales "
+          f"every chunk, so a gain changes nothing; set --config.data.gain_db='()' or "
+          f"use a mu_law/linear recipe")
   if config.objective not in ("dense", "sampled"):
     problems.append(f"objective={config.objective!r}; use 'dense' or 'sampled'")
   if model is not None and model.stateful:

@@ -63,7 +63,8 @@ def _prepare_data(config, model: AudioModel) -> _Data:
       context=model.window_context,
       num_targets=train_config.window_targets(config), stream=model.stateful,
       batch_size=config.batch_size // jax.process_count(), seed=config.seed,
-      worker_count=config.data.worker_count, prefetch=config.data.prefetch))
+      worker_count=config.data.worker_count, prefetch=config.data.prefetch,
+      gain_db=tuple(config.data.get("gain_db", ()) or ()) or None))
 
 
 def _open_stream(data: _Data, start_example: int = 0):

@@ -46,10 +46,14 @@ def available() -> bool:
   return shutil.which("fluidsynth") is not None and find_soundfont() is not None
 
 
-def render(perf: Performance, rate: int = SAMPLE_RATE, timeout_s: float = 600.0
-           ) -> np.ndarray:
-  """float32[T] mono audio of `perf` on the soundfont's acoustic grand piano."""
-  soundfont = find_soundfont()
+def render(perf: Performance, rate: int = SAMPLE_RATE, timeout_s: float = 600.0, *,
+           soundfont: str | None = None, effects: bool = True) -> np.ndarray:
+  """float32[T] mono audio of `perf` on a soundfont's acoustic grand (program 0).
+
+  soundfont: a .sf2 path (default `find_soundfont()`); effects=False turns off
+  FluidSynth's own reverb and chorus (the multi-timbre set adds its own room).
+  """
+  soundfont = soundfont or find_soundfont()
   if shutil.which("fluidsynth") is None or soundfont is None:
     raise RuntimeError("FluidSynth rendering needs the `fluidsynth` binary and a GM "
                        "soundfont: apt-get install fluidsynth fluid-soundfont-gm")
@@ -58,8 +62,10 @@ def render(perf: Performance, rate: int = SAMPLE_RATE, timeout_s: float = 600.0
     with open(mid, "wb") as f:
       f.write(performance_to_midi(perf))
     cmd = ["fluidsynth", "-ni", "-q", "-g", str(GAIN), "-r", str(rate),
-           "-o", "synth.cpu-cores=1", "-T", "wav", "-O", "s16", "-F", wav,
-           soundfont, mid]
+           "-o", "synth.cpu-cores=1", "-T", "wav", "-O", "s16", "-F", wav]
+    if not effects:
+      cmd += ["-R", "0", "-C", "0"]
+    cmd += [soundfont, mid]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s,
                           check=False)
     if proc.returncode != 0 or not os.path.isfile(wav):
