@@ -55,7 +55,8 @@ fluidsynth:
 # its validation and test NLL against the reference predictors, and continue a test
 # prompt (WAV + PNG in $(WORKDIR)/samples).
 demo: install fluidsynth
-	$(PY) -m audiolm_jax.data.build --dataset music21_piano --variant full --data_dir $(DATA_DIR)
+	$(PY) -m audiolm_jax.data.build --dataset music21_piano --variant full --renderer mix \
+	  --data_dir $(DATA_DIR)
 	$(PY) -m audiolm_jax.train --config configs/default.py --workdir $(WORKDIR) \
 	  --config.data.data_dir=$(DATA_DIR)
 	$(PY) -m audiolm_jax.evaluate --workdir $(WORKDIR) --split test --max_seconds_per_file 2
