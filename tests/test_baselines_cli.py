@@ -53,4 +53,4 @@ def test_train_evaluate_sample(family, tmp_path, tiny_data_dir, capsys):
   assert sample.main(["--workdir", workdir, "--prompt_split", "test",
                       "--prompt_seconds", "0.01", "--seconds", "0.01",
                       "--out", out]) == 0
-  assert sorted(f.rsplit(".", 1)[1] for f in os.listdir(out)) == ["png", "wav"]
+  assert sorted(f.rsplit(".", 1)[1] for f in os.listdir(out)) == ["json", "png", "wav"]
