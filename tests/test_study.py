@@ -57,12 +57,23 @@ def test_a_killed_study_resumes_without_retraining(tmp_path, tiny_data_dir, caps
   # The resume runs in this process (only the kill needed a process of its own).
   os.environ["AUDIOLM_NO_PROGRESS"] = "1"
   argv = ["--config", str(tmp_path / "study.py"), "--workdir", str(workdir)]
+  # A report needs every run, unless asked for an interim one.
+  assert study_main.main(argv + ["--report_only"]) == 2
+  assert "runs not trained yet: ctx2" in capsys.readouterr().err
+  assert study_main.main(argv + ["--report_only", "--allow_missing"]) == 0
+  interim = json.loads((workdir / "results.json").read_text())
+  assert [r["name"] for r in interim["runs"]] == ["ctx4"]
+  assert interim["missing"] == ["ctx2"] and interim["truncated"]["run"] == "ctx4"
+  assert "Interim report**: not trained yet, so not in these tables: ctx2" in \
+      (workdir / "results.md").read_text()
+  capsys.readouterr()
   assert study_main.main(argv) == 0
   out = capsys.readouterr().out
   assert "[ctx4] trained earlier: not retrained" in out
   assert "[ctx2] training 8 steps (resuming at step 6)" in out
   assert done.stat().st_mtime_ns == first
   results = json.loads((workdir / "results.json").read_text())
+  assert results["missing"] == []
   runs = {r["name"]: r for r in results["runs"]}
   assert runs["ctx4"]["targets"] == runs["ctx2"]["targets"] == 1024
   assert (runs["ctx4"]["steps"], runs["ctx2"]["steps"]) == (4, 8)

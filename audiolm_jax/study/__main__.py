@@ -10,7 +10,9 @@ Run it again to resume: finished runs are never retrained, finished scores never
 recomputed, a half-trained run continues from its last checkpoint. To spread a study
 over processes or machines sharing DIR (e.g. NFS), start one per shard with
 `--shard K/N` (run i belongs to shard i mod N); each writes only its runs' folders.
-Then `--report_only` (any machine, once all are done) writes the report.
+Then `--report_only` (any machine, once all are done) writes the report;
+`--report_only --allow_missing` reports the runs finished so far and names the others
+(an interim report of a long study).
 """
 
 from __future__ import annotations
@@ -33,6 +35,9 @@ _SHARD = flags.DEFINE_string("shard", None, "K/N: only the runs i with i mod N =
                              flag_values=FLAGS)
 _REPORT_ONLY = flags.DEFINE_bool("report_only", False, "train nothing; report the "
                                  "finished runs", flag_values=FLAGS)
+_ALLOW_MISSING = flags.DEFINE_bool("allow_missing", False, "with --report_only: "
+                                   "report the trained runs, name the untrained ones",
+                                   flag_values=FLAGS)
 
 
 def main(argv=None) -> int:
@@ -53,9 +58,14 @@ def main(argv=None) -> int:
     trained = [runner.train(_WORKDIR.value, r, log=lambda *_: None)
                if runner.is_trained(_WORKDIR.value, r) else None for r in runs]
     missing = [r.name for r, t in zip(runs, trained) if t is None]
-    if missing:
+    if missing and not (_REPORT_ONLY.value and _ALLOW_MISSING.value):
       raise ValueError(f"runs not trained yet: {', '.join(missing)}; run the study "
-                       f"(or its shards) first")
+                       f"(or its shards) first, or pass --report_only --allow_missing "
+                       f"for an interim report")
+    runs, trained = ([r for r, t in zip(runs, trained) if t is not None],
+                     [t for t in trained if t is not None])
+    if not runs:
+      raise ValueError("no run of this study is trained yet")
     scores = [runner.score(_WORKDIR.value, r, study.eval) for r in runs]
     longest = max((r for r in runs if r.group == "context"), key=lambda r: r.x,
                   default=None)
@@ -64,7 +74,7 @@ def main(argv=None) -> int:
     command = (f"python -m audiolm_jax.study --config {_CONFIG.value} "
                f"--workdir DIR")
     results = report.collect(study.get("name", _CONFIG.value), command, trained,
-                             scores, truncated)
+                             scores, truncated, missing=missing)
     report.write(results, _WORKDIR.value)
   except (ValueError, KeyError, FileNotFoundError, BuildError,
           CheckpointMismatchError) as e:

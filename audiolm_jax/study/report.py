@@ -24,7 +24,8 @@ BEGIN, END = "<!-- study:begin -->", "<!-- study:end -->"
 
 
 def collect(study_name: str, command: str, trained: list[dict], scores: list[dict],
-            truncated: dict | None) -> dict:
+            truncated: dict | None, missing: list[str] | None = None) -> dict:
+  """The report's data; `missing` names the study's runs not trained yet."""
   runs = []
   for t, s in zip(trained, scores):
     runs.append({k: v for k, v in t.items() if k != "config"} | {
@@ -33,7 +34,7 @@ def collect(study_name: str, command: str, trained: list[dict], scores: list[dic
                                            "max_seconds_per_file", "split")}
                  for p, r in s.items()}})
   return {"study": study_name, "command": command, "runs": runs,
-          "truncated": truncated}
+          "truncated": truncated, "missing": list(missing or [])}
 
 
 def _fmt(v, ci=None) -> str:
@@ -49,7 +50,11 @@ def markdown(results: dict, image_prefix: str = "") -> str:
   caps = "; ".join(f"`{p}` on the first {runs[0]['eval'][p]['max_seconds_per_file']:g}"
                    f" s of each file" for p in protocols
                    if runs[0]["eval"][p].get("max_seconds_per_file"))
-  lines = [f"Reproduce with `{results['command']}`. Every run trained on "
+  lines = []
+  if results.get("missing"):
+    lines += [f"**Interim report**: not trained yet, so not in these tables: "
+              f"{', '.join(results['missing'])}.", ""]
+  lines += [f"Reproduce with `{results['command']}`. Every run trained on "
            f"{runs[0]['targets']:,} targets (recipe `{runs[0]['recipe']}`); NLL in "
            f"bits per sample on the {first.get('split', 'test')} split"
            + (f" ({caps})" if caps else "")
