@@ -129,3 +129,17 @@ def test_committed_studies_plan_one_budget(spec, runs):
   for r in planned:
     r.config.data.manual_dir = "/somewhere/with/the/audio"  # youtube_mix's source
     train_config.validate(r.config, device_count=1)
+
+
+def test_a_preempted_run_is_not_marked_trained(tmp_path, monkeypatch):
+  """SIGTERM makes training save and return early: the run must stay unfinished
+  (no trained.json), so the next study run resumes it instead of scoring it."""
+  from audiolm_jax.study import runner  # pylint: disable=g-import-not-at-top
+  import ml_collections  # pylint: disable=g-import-not-at-top
+  config = ml_collections.ConfigDict({"num_steps": 10})
+  run = plan.Run(name="r", config=config, group="context", x=1)
+  monkeypatch.setattr(runner.loop, "train_and_evaluate",
+                      lambda cfg, d: {"step": 4, "preempted": True})
+  with pytest.raises(runner.RunInterruptedError, match="stopped at step 4 of 10"):
+    runner.train(str(tmp_path), run)
+  assert not runner.is_trained(str(tmp_path), run)

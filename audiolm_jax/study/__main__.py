@@ -76,6 +76,9 @@ def main(argv=None) -> int:
     results = report.collect(study.get("name", _CONFIG.value), command, trained,
                              scores, truncated, missing=missing)
     report.write(results, _WORKDIR.value)
+  except runner.RunInterruptedError as e:
+    print(f"stopped: {e}", file=sys.stderr)
+    return 3
   except (ValueError, KeyError, FileNotFoundError, BuildError,
           CheckpointMismatchError) as e:
     print(f"error: {e}", file=sys.stderr)

@@ -55,6 +55,10 @@ def is_trained(workdir: str, run: Run) -> bool:
   return os.path.isfile(os.path.join(run_dir(workdir, run), "trained.json"))
 
 
+class RunInterruptedError(RuntimeError):
+  """A run's training returned before its last step (preempted): not finished."""
+
+
 def train(workdir: str, run: Run, log=print) -> dict:
   """The run's training summary; trains (or resumes) only if it has none."""
   directory = run_dir(workdir, run)
@@ -69,6 +73,13 @@ def train(workdir: str, run: Run, log=print) -> dict:
   start = time.time()
   result = loop.train_and_evaluate(run.config, directory)
   seconds = time.time() - start
+  if result.get("preempted") or result.get("step", 0) < run.config.num_steps:
+    # A SIGTERM'd training saves and returns: that run is not finished, so it gets
+    # no marker (a marker would freeze a half-trained model into the study).
+    raise RunInterruptedError(
+        f"[{run.name}] training stopped at step {result.get('step')} of "
+        f"{run.config.num_steps}" + (" (SIGTERM)" if result.get("preempted") else "")
+        + "; run the study again to resume it")
   _, params, _ = load_params(directory)
   steps_here = max(run.config.num_steps - resumed_from, 1)
   summary = {
