@@ -124,14 +124,14 @@ def _gained_codes(pcm: np.ndarray, recipe: str, rng: np.random.Generator,
 
 
 def _check_gain(flat: FlatSplit, recipe: str, gain_db) -> None:
-  if gain_db and flat.recipe != recipes.RAW:
+  if not gain_db:
+    return
+  if flat.recipe != recipes.RAW:
     raise ValueError("gain augmentation reads the raw audio: give a "
                      f"FlatSplit(..., recipe={recipes.RAW!r})")
-  if gain_db:
-    recipes.check(recipe)
-    if recipe == "sashimi":
-      raise ValueError("the sashimi recipe min-max scales each chunk: a gain "
-                       "changes nothing; train without gain_db")
+  if not recipes.gain_changes_codes(recipe):
+    raise ValueError(f"the {recipe} recipe min-max scales each chunk: a gain "
+                     f"changes nothing; train without gain_db")
 
 
 @dataclasses.dataclass

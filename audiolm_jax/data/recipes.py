@@ -62,6 +62,12 @@ def sashimi_encode(audio_f32: np.ndarray) -> np.ndarray:
   return v.astype(np.int64).astype(np.uint8)  # truncation, as torch's .long()
 
 
+def gain_changes_codes(recipe: str) -> bool:
+  """False for `sashimi`: it min-max scales every chunk, so a gain cancels out."""
+  check(recipe)
+  return recipe != "sashimi"
+
+
 def apply_gain(audio: np.ndarray, gain_db: float) -> np.ndarray:
   """float32 audio scaled by `gain_db` decibels and clipped to [-1, 1] (as a louder
   recording would clip)."""

@@ -126,9 +126,9 @@ def validate(config: ml_collections.ConfigDict, device_count: int,
         or gain[1] > 24 or gain[0] < -60):
       problems.append(f"data.gain_db={gain}: give (lo, hi) in dB with -60 <= lo <= hi "
                       f"<= 24, or () for no gain augmentation")
-    elif recipe == "sashimi":
+    elif recipe in recipes.RECIPES and not recipes.gain_changes_codes(recipe):
       problems.append(
-          f"data.gain_db={gain} with data.recipe='sashimi': that recipe min-max scales "
+          f"data.gain_db={gain} with data.recipe={recipe!r}: that recipe min-max scales "
           f"every chunk, so a gain changes nothing; set --config.data.gain_db='()' or "
           f"use a mu_law/linear recipe")
   if config.objective not in ("dense", "sampled"):
