@@ -92,8 +92,7 @@ def run(workdir: str, *, split: str = "test", protocol: str = "full",
     datasets.open_split(dataset_dir, split)  # clear error on a bad split or version
     flat = pipeline.FlatSplit(dataset_dir, split, recipe, gain_db)
     names, files = flat.names, [flat.file(i) for i in range(len(flat.names))]
-    references = References.fit(pipeline.FlatSplit(dataset_dir, "train", recipe,
-                                                   gain_db))
+    references = _references(dataset_dir, recipe, gain_db)
   limit = int(max_seconds_per_file * SAMPLE_RATE) if max_seconds_per_file else None
   scorer = protocols.Scorer(model, params, num_targets=num_targets, batch=batch)
   total = (num_positions if protocol == "sampled"
