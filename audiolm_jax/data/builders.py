@@ -253,7 +253,7 @@ def piano_config_name(variant: str = "full", renderer: str = "auto") -> str:
   elif renderer.startswith("mix_"):
     try:
       renderer = timbres.TimbreSet.parse(renderer).name
-    except (ValueError, StopIteration) as e:
+    except ValueError as e:
       raise ValueError(f"bad renderer {renderer!r}: {e}") from None
   elif renderer not in ("fluidsynth", "numpy"):
     raise ValueError(f"renderer must be auto, fluidsynth, numpy, mix or a timbre "
