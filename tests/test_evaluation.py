@@ -6,11 +6,11 @@ import numpy as np
 import optax
 import pytest
 
-from audiolm_jax.data import recipes
+from audiolm_jax.data import quantization, recipes
 from audiolm_jax.evaluation import protocols as evaluation
 from audiolm_jax.evaluation.references import References
 from audiolm_jax.models.cnn_transformer import CNNTransformer
-from helpers import CONFIGS, chunked, left_context, make_model
+from helpers import CONFIGS, chunked, left_context, make_model, random_codes
 
 
 @pytest.fixture(scope="module")
@@ -175,3 +175,33 @@ def test_full_reports_one_quantity_the_sample_weighted_mean(tiny, np_rng):
   means = np_rng.normal(5, 1, 6)
   assert evaluation.ratio_ci95(means * 100, np.full(6, 100)) == pytest.approx(
       1.96 * means.std(ddof=1) / np.sqrt(6))
+
+
+def test_truncated_context_equals_the_chunked_path_on_silenced_contexts(tiny, np_rng):
+  # Encode-once-and-swap must give what the paper's path gives when the older chunks
+  # really are silence: an independent brute force through chunked_logits.
+  model, params = tiny
+  cfg = model.config
+  contexts = np.asarray(random_codes(np_rng, 7, cfg.context), np.uint8)
+  targets = np_rng.integers(0, 256, 7).astype(np.uint8)
+  got = evaluation.truncated_context_bits(CNNTransformer(cfg), params, contexts,
+                                          targets, range(1, cfg.num_tokens + 1),
+                                          batch=3)
+  for n, bits in got.items():
+    seen = contexts.copy()
+    seen[:, :cfg.context - n * cfg.chunk_size] = quantization.silence_code(cfg.quantization)
+    logits = chunked(model, params, jnp.asarray(seen, jnp.int32))
+    want = optax.softmax_cross_entropy_with_integer_labels(
+        logits, jnp.asarray(targets, jnp.int32)) / np.log(2)
+    np.testing.assert_allclose(bits, want, rtol=2e-5, atol=2e-5)
+  # The silenced chunks matter: fewer tokens give different numbers.
+  assert not np.allclose(got[1], got[cfg.num_tokens])
+
+
+def test_truncated_context_refuses_more_tokens_than_the_model_reads(tiny, np_rng):
+  model, params = tiny
+  cfg = model.config
+  contexts = np.asarray(random_codes(np_rng, 2, cfg.context), np.uint8)
+  with pytest.raises(ValueError, match="reads 1 to"):
+    evaluation.truncated_context_bits(CNNTransformer(cfg), params, contexts,
+                                      np.array([1, 2], np.uint8), [cfg.num_tokens + 1])

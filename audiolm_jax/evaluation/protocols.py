@@ -286,8 +286,8 @@ def truncated_context(model: AudioModel, params, files: Sequence[np.ndarray],
   """The paper's model "applied to smaller contexts": NLL of the same random
   positions (each with at least the model's whole context of true past) when the
   model sees only the last n tokens (n x chunk_size samples) of it, the older ones
-  replaced by silence; {n: {nll_bits, ci95_bits}} for every n in `tokens`."""
-  chunk, c = model.config.chunk_size, model.config.context
+  replaced by silence; {n: {nll_bits, ci95_bits, positions}} for every n in `tokens`."""
+  c = model.config.context
   lengths = np.array([len(f) for f in files], np.int64)
   eligible = np.maximum(lengths - c, 0)
   if eligible.sum() == 0:
@@ -298,18 +298,53 @@ def truncated_context(model: AudioModel, params, files: Sequence[np.ndarray],
   position = flat - np.concatenate([[0], np.cumsum(eligible)])[f_index] + c
   contexts = np.stack([files[f][p - c:p] for f, p in zip(f_index, position)])
   targets = np.array([files[f][p] for f, p in zip(f_index, position)], np.uint8)
-  scorer = TargetScorer(model, params, batch=batch)
-  silence = quantization.silence_code(model.quantization)
-  out = {}
+  nll = truncated_context_bits(model, params, contexts, targets, tokens, batch=batch)
+  return {n: {"nll_bits": float(v.mean(dtype=np.float64)), "ci95_bits": _ci95(v),
+              "positions": int(v.size)} for n, v in nll.items()}
+
+
+def truncated_context_bits(model: AudioModel, params, contexts_PxC: np.ndarray,
+                           targets_P: np.ndarray, tokens: Sequence[int], *,
+                           batch: int = 16) -> dict[int, np.ndarray]:
+  """NLL bits [P] of each target given only the last n of its context's N tokens,
+  the older chunks replaced by silence, for every n in `tokens`.
+
+  The paper model encodes each chunk on its own, so a silenced chunk's token is the
+  silence chunk's token: every context's N tokens are encoded once, and each n only
+  swaps the older ones for that token and runs the Transformer again (n-fold cheaper
+  than re-encoding every silenced context).
+  """
+  if not hasattr(model, "chunk_tokens"):
+    raise ValueError(f"context at inference needs the paper model (cnn_transformer), "
+                     f"whose context is a sequence of chunk tokens; got {model.name}")
+  c, num = model.config.context, model.config.num_tokens
   for n in tokens:
-    if not 1 <= n <= c // chunk:
-      raise ValueError(f"{n} tokens: the model reads 1 to {c // chunk}")
-    seen = contexts.copy()
-    seen[:, :c - n * chunk] = silence
-    nll = scorer(seen, targets)
-    out[int(n)] = {"nll_bits": float(nll.mean(dtype=np.float64)),
-                   "ci95_bits": _ci95(nll), "positions": int(nll.size)}
-  return out
+    if not 1 <= n <= num:
+      raise ValueError(f"{n} tokens: the model reads 1 to {num}")
+  silence = quantization.silence_code(model.quantization)
+  encode = jax.jit(model.chunk_tokens)
+
+  @jax.jit
+  def nll(params, tokens_BxNxD, silence_D, keep, targets_B):
+    older = jnp.arange(num) < num - keep  # [N]: replaced by the silence token
+    tokens = jnp.where(older[None, :, None], silence_D, tokens_BxNxD)
+    logits = model.logits_from_tokens(params, tokens)
+    return optax.softmax_cross_entropy_with_integer_labels(
+        logits, targets_B.astype(jnp.int32)) / LN2
+
+  silence_D = encode(params, jnp.full((1, c), silence, jnp.int32))[0, 0]
+  out = {int(n): [] for n in tokens}
+  for i in range(0, len(targets_P), batch):
+    ctx, tgt = contexts_PxC[i:i + batch], targets_P[i:i + batch]
+    pad = batch - len(tgt)
+    if pad:  # a fixed batch keeps one compiled shape
+      ctx = np.concatenate([ctx, np.repeat(ctx[-1:], pad, axis=0)])
+      tgt = np.concatenate([tgt, np.repeat(tgt[-1:], pad)])
+    z = encode(params, jnp.asarray(ctx, jnp.int32))
+    for n in out:
+      out[n].append(np.asarray(nll(params, z, silence_D, jnp.int32(n),
+                                   jnp.asarray(tgt)))[:batch - pad])
+  return {n: np.concatenate(v) for n, v in out.items()}
 
 
 class TargetScorer:

@@ -125,11 +125,11 @@ class AudioLM(nn.Module):
     """Eval-mode logits [B, 256] from N tokens (oldest first): generation's last step."""
     return self._predict(tokens_BxNxD, train=False)
 
-  def chunked_logits(self, context_BxC: jax.Array, *, train: bool = False
-                     ) -> jax.Array:
-    """The paper's literal path: exactly `context` codes [B, C] -> logits [B, 256].
+  def chunk_tokens(self, context_BxC: jax.Array, *, train: bool = False
+                   ) -> jax.Array:
+    """Exactly `context` codes [B, C] -> the N tokens [B, N, D] of its chunks.
 
-    Cuts the context into N chunks, encodes each, and predicts the next sample.
+    Each chunk is encoded on its own, so a chunk's token depends on that chunk only.
     """
     _check_codes(context_BxC, "context_BxC")
     cfg = self.config
@@ -139,8 +139,15 @@ class AudioLM(nn.Module):
                        f"samples; got {length}. Pad on the left with the silence "
                        f"code {quantization.silence_code(cfg.quantization)}.")
     x = self._encoder_input(context_BxC).reshape(batch * cfg.num_tokens, cfg.chunk_size)
-    tokens = self.encoder.chunks(x, train=train)
-    return self._predict(tokens.reshape(batch, cfg.num_tokens, -1), train)
+    return self.encoder.chunks(x, train=train).reshape(batch, cfg.num_tokens, -1)
+
+  def chunked_logits(self, context_BxC: jax.Array, *, train: bool = False
+                     ) -> jax.Array:
+    """The paper's literal path: exactly `context` codes [B, C] -> logits [B, 256].
+
+    Cuts the context into N chunks, encodes each, and predicts the next sample.
+    """
+    return self._predict(self.chunk_tokens(context_BxC, train=train), train)
 
 
 @functools.lru_cache(maxsize=16)

@@ -65,6 +65,16 @@ class CNNTransformer(AudioModel):
     return self.module.apply({"params": params}, codes, train=train, rngs=rngs,
                              method=AudioLM.chunked_logits)
 
+  def chunk_tokens(self, params, context_BxC):
+    """Eval-mode tokens [B, N, D] of exactly `context` codes [B, C], one per chunk."""
+    return self.module.apply({"params": params}, context_BxC,
+                             method=AudioLM.chunk_tokens)
+
+  def logits_from_tokens(self, params, tokens_BxNxD):
+    """Eval-mode logits [B, 256] from N tokens (oldest first)."""
+    return self.module.apply({"params": params}, tokens_BxNxD,
+                             method=AudioLM.logits_from_tokens)
+
   # ---- Incremental sampling -------------------------------------------------------
 
   def _z_length(self) -> int:
@@ -87,8 +97,7 @@ class CNNTransformer(AudioModel):
   def next_logits(self, params, state: Cache):
     n, s = self.config.num_tokens, self.config.chunk_size
     index = (state.t - s * jnp.arange(n - 1, -1, -1)) % state.z.shape[1]
-    return self.module.apply({"params": params}, state.z[:, index],
-                             method=AudioLM.logits_from_tokens)
+    return self.logits_from_tokens(params, state.z[:, index])
 
   def push(self, params, state: Cache, codes_B) -> Cache:
     t = state.t + 1
