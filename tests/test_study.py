@@ -84,7 +84,12 @@ def test_a_killed_study_resumes_without_retraining(tmp_path, tiny_data_dir, caps
       assert ev["nll_bits"] > 0 and ev["samples"] > 0 and ev["units"] >= 1
       assert set(ev["references"]) == {"marginal", "previous_sample"}
     assert r["eval"]["full"]["short_past"]["short"]["count"] > 0
-  assert sorted(map(int, results["truncated"]["tokens"])) == [1, 2, 3, 4]
+  truncated = results["truncated"]["tokens"]
+  assert sorted(map(int, truncated)) == [1, 2, 3, 4]
+  assert truncated["4"]["minus_longest_bits"] == 0.0
+  for v in truncated.values():  # the paired difference is the difference of the means
+    assert abs(v["minus_longest_bits"]
+               - (v["nll_bits"] - truncated["4"]["nll_bits"])) < 1e-6
   table = (workdir / "results.md").read_text()
   assert "| ctx4 | cnn_transformer | 4 tokens |" in table
   assert "Context at inference" in table

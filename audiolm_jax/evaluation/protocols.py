@@ -286,7 +286,9 @@ def truncated_context(model: AudioModel, params, files: Sequence[np.ndarray],
   """The paper's model "applied to smaller contexts": NLL of the same random
   positions (each with at least the model's whole context of true past) when the
   model sees only the last n tokens (n x chunk_size samples) of it, the older ones
-  replaced by silence; {n: {nll_bits, ci95_bits, positions}} for every n in `tokens`."""
+  replaced by silence; {n: {nll_bits, ci95_bits, positions, minus_longest_bits,
+  minus_longest_ci95_bits}} for every n in `tokens` (the last two: paired against the
+  largest n)."""
   c = model.config.context
   lengths = np.array([len(f) for f in files], np.int64)
   eligible = np.maximum(lengths - c, 0)
@@ -299,8 +301,14 @@ def truncated_context(model: AudioModel, params, files: Sequence[np.ndarray],
   contexts = np.stack([files[f][p - c:p] for f, p in zip(f_index, position)])
   targets = np.array([files[f][p] for f, p in zip(f_index, position)], np.uint8)
   nll = truncated_context_bits(model, params, contexts, targets, tokens, batch=batch)
+  # Differences against the longest n are paired over the same positions, so their
+  # interval is far tighter than the two means' intervals suggest.
+  longest = nll[max(nll)]
   return {n: {"nll_bits": float(v.mean(dtype=np.float64)), "ci95_bits": _ci95(v),
-              "positions": int(v.size)} for n, v in nll.items()}
+              "positions": int(v.size),
+              "minus_longest_bits": float((v - longest).mean(dtype=np.float64)),
+              "minus_longest_ci95_bits": _ci95(v - longest)}
+          for n, v in nll.items()}
 
 
 def truncated_context_bits(model: AudioModel, params, contexts_PxC: np.ndarray,

@@ -37,10 +37,11 @@ def collect(study_name: str, command: str, trained: list[dict], scores: list[dic
           "truncated": truncated, "missing": list(missing or [])}
 
 
-def _fmt(v, ci=None) -> str:
+def _fmt(v, ci=None, signed: bool = False) -> str:
   if v is None:
     return "-"
-  return f"{v:.3f}" + (f" ± {ci:.3f}" if ci is not None and ci == ci else "")
+  return (f"{v:+.3f}" if signed else f"{v:.3f}") + (
+      f" ± {ci:.3f}" if ci is not None and ci == ci else "")
 
 
 def markdown(results: dict, image_prefix: str = "") -> str:
@@ -88,12 +89,16 @@ def markdown(results: dict, image_prefix: str = "") -> str:
                    + " |")
   tr = results.get("truncated")
   if tr:
+    longest = max(map(int, tr["tokens"]))
     lines += ["", f"Context at inference: `{tr['run']}` given only its last n tokens "
               f"({tr['chunk_size']} samples each; older ones silence), the same "
               f"{next(iter(tr['tokens'].values()))['positions']:,} positions:", "",
-              "| tokens seen | NLL |", "|---|---|"]
+              f"| tokens seen | NLL | minus NLL at {longest} tokens (paired) |",
+              "|---|---|---|"]
     for n, v in sorted(tr["tokens"].items(), key=lambda kv: int(kv[0])):
-      lines.append(f"| {n} | {_fmt(v['nll_bits'], v['ci95_bits'])} |")
+      paired = (_fmt(v["minus_longest_bits"], v["minus_longest_ci95_bits"], signed=True)
+                if "minus_longest_bits" in v else "-")  # older results lack it
+      lines.append(f"| {n} | {_fmt(v['nll_bits'], v['ci95_bits'])} | {paired} |")
   lines += ["", f"![NLL against context]({image_prefix}context.png) "
                 f"![NLL per family]({image_prefix}families.png) "
                 f"![training cost]({image_prefix}cost.png)"]
