@@ -3,13 +3,14 @@ and plotted; a study killed mid-run resumes without retraining the finished run.
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
 import pytest
 
 from audiolm_jax.study import __main__ as study_main
-from audiolm_jax.study import plan
+from audiolm_jax.study import plan, report
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -148,3 +149,19 @@ def test_a_preempted_run_is_not_marked_trained(tmp_path, monkeypatch):
   with pytest.raises(runner.RunInterruptedError, match="stopped at step 4 of 10"):
     runner.train(str(tmp_path), run)
   assert not runner.is_trained(str(tmp_path), run)
+
+
+def test_readme_study_section_is_generated_from_the_committed_results(tmp_path):
+  # The README's tables must be what the committed results.json says: regenerate the
+  # section into a copy and compare (fails if either was edited by hand alone).
+  readme = tmp_path / "README.md"
+  results = tmp_path / "results" / "table1_cpu" / "results.json"
+  results.parent.mkdir(parents=True)
+  shutil.copy(os.path.join(REPO, "README.md"), readme)
+  shutil.copy(os.path.join(REPO, "results", "table1_cpu", "results.json"), results)
+  report.update_readme(str(readme), str(results))
+  assert readme.read_text() == open(os.path.join(REPO, "README.md")).read(), (
+      "README's study section differs from results/table1_cpu/results.json; run "
+      "python -m audiolm_jax.study.report --results results/table1_cpu/results.json "
+      "--readme README.md")
+  assert json.loads(results.read_text())["missing"] == []  # not an interim report
