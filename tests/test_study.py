@@ -7,10 +7,11 @@ import shutil
 import subprocess
 import sys
 
+import ml_collections
 import pytest
 
 from audiolm_jax.study import __main__ as study_main
-from audiolm_jax.study import plan, report
+from audiolm_jax.study import plan, report, runner
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -140,8 +141,6 @@ def test_committed_studies_plan_one_budget(spec, runs):
 def test_a_preempted_run_is_not_marked_trained(tmp_path, monkeypatch):
   """SIGTERM makes training save and return early: the run must stay unfinished
   (no trained.json), so the next study run resumes it instead of scoring it."""
-  from audiolm_jax.study import runner  # pylint: disable=g-import-not-at-top
-  import ml_collections  # pylint: disable=g-import-not-at-top
   config = ml_collections.ConfigDict({"num_steps": 10})
   run = plan.Run(name="r", config=config, group="context", x=1)
   monkeypatch.setattr(runner.loop, "train_and_evaluate",

@@ -319,8 +319,8 @@ def truncated_context_bits(model: AudioModel, params, contexts_PxC: np.ndarray,
 
   The paper model encodes each chunk on its own, so a silenced chunk's token is the
   silence chunk's token: every context's N tokens are encoded once, and each n only
-  swaps the older ones for that token and runs the Transformer again (n-fold cheaper
-  than re-encoding every silenced context).
+  swaps the older ones for that token and runs the Transformer again (the encoder
+  runs once per context instead of once per context and n).
   """
   if not hasattr(model, "chunk_tokens"):
     raise ValueError(f"context at inference needs the paper model (cnn_transformer), "
