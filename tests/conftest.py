@@ -1,5 +1,7 @@
 """Shared test setup: strict numerics and small random models."""
 
+import zlib
+
 import jax
 import numpy as np
 import pytest
@@ -11,7 +13,9 @@ jax.config.update("jax_numpy_rank_promotion", "raise")
 @pytest.fixture
 def np_rng(request):
   """A NumPy generator seeded from the test's name: random, but reproducible."""
-  seed = abs(hash(request.node.nodeid)) % (2**32)
+  # crc32, not hash(): Python salts str hashes per process, so hash() drew new
+  # inputs on every run and a failure could not be reproduced.
+  seed = zlib.crc32(request.node.nodeid.encode())
   return np.random.default_rng(seed)
 
 
