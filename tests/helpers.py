@@ -18,6 +18,8 @@ CONFIGS = {
         quantization="linear", chunk_size=50, context=150, conv_features=(12, 6),
         conv_strides=(3, 2), conv_kernel=5, token_dim=16, num_layers=1,
         num_heads=2, mlp_dim=24, head_hidden=32),
+    # The optional full-resolution path (not in the paper): the last 20 samples.
+    "local": get_model_config("tiny", local_samples=20),
 }
 
 

@@ -7,7 +7,7 @@ import pytest
 from helpers import CONFIGS, dense, make_model, random_codes
 
 
-@pytest.mark.parametrize("name", ["tiny", "odd"])
+@pytest.mark.parametrize("name", ["tiny", "odd", "local"])
 def test_changing_one_sample_affects_only_the_targets_that_read_it(name, np_rng):
   cfg = CONFIGS[name]
   model, params = make_model(cfg, seed=3)

@@ -177,10 +177,11 @@ def test_full_reports_one_quantity_the_sample_weighted_mean(tiny, np_rng):
       1.96 * means.std(ddof=1) / np.sqrt(6))
 
 
-def test_truncated_context_equals_the_chunked_path_on_silenced_contexts(tiny, np_rng):
+@pytest.mark.parametrize("name", ["tiny", "local"])
+def test_truncated_context_equals_the_chunked_path_on_silenced_contexts(name, np_rng):
   # Encode-once-and-swap must give what the paper's path gives when the older chunks
   # really are silence: an independent brute force through chunked_logits.
-  model, params = tiny
+  model, params = make_model(CONFIGS[name], seed=2)
   cfg = model.config
   contexts = np.asarray(random_codes(np_rng, 7, cfg.context), np.uint8)
   targets = np_rng.integers(0, 256, 7).astype(np.uint8)

@@ -15,9 +15,12 @@ def tiny():
   return make_family(CONFIGS["tiny"], seed=11)
 
 
-@pytest.mark.parametrize("prompt_len", [0, 50, 400])
-def test_cached_equals_naive(tiny, prompt_len):
-  model, params = tiny
+# "local": the shift register of its last 20 codes, from silence, a prompt shorter
+# than 20 (silence then prompt) and a longer one.
+@pytest.mark.parametrize("name,prompt_len", [("tiny", 0), ("tiny", 50), ("tiny", 400),
+                                             ("local", 0), ("local", 7), ("local", 60)])
+def test_cached_equals_naive(name, prompt_len):
+  model, params = make_family(CONFIGS[name], seed=11)
   cfg = model.config
   prompt = random_codes(np.random.default_rng(prompt_len), 2, prompt_len)
   steps = 3 * cfg.context // 2  # every ring buffer, z included, wraps
@@ -67,7 +70,7 @@ def test_top_p_keeps_the_nucleus():
     sampler.SamplingOptions(top_p=0.0)
 
 
-@pytest.mark.parametrize("name", ["tiny", "odd"])
+@pytest.mark.parametrize("name", ["tiny", "odd", "local"])
 def test_cached_equals_naive_in_bfloat16(name):
   """The sampler runs the model's own encoder code in its dtype: in bfloat16 the
   cached logits match the chunked path's and the draws are the same."""

@@ -27,6 +27,8 @@ def _analytic_param_count(cfg: ModelConfig) -> int:
                + d * cfg.mlp_dim + cfg.mlp_dim + cfg.mlp_dim * d + d)
   total += cfg.num_layers * per_block + 2 * d  # blocks and the final LayerNorm
   total += d * cfg.head_hidden + cfg.head_hidden + cfg.head_hidden * 256 + 256
+  if cfg.local_samples:  # last L samples -> the newest token
+    total += cfg.local_samples * d + d
   return total
 
 
@@ -39,7 +41,7 @@ def test_paper_parameter_count():
   assert count_params(shapes["params"]) == _analytic_param_count(cfg) == 1_724_320
 
 
-@pytest.mark.parametrize("name", ["tiny", "odd"])
+@pytest.mark.parametrize("name", ["tiny", "odd", "local"])
 def test_parameter_count_matches_formula(name):
   _, params = make_model(CONFIGS[name])
   assert count_params(params) == _analytic_param_count(CONFIGS[name])
@@ -59,7 +61,7 @@ def _loss(model, params, codes, k, key):
   return optax.softmax_cross_entropy_with_integer_labels(logits, codes[:, -k:]).mean()
 
 
-@pytest.mark.parametrize("name", ["tiny", "odd"])
+@pytest.mark.parametrize("name", ["tiny", "odd", "local"])
 def test_every_parameter_gets_a_gradient(name, np_rng):
   cfg = CONFIGS[name]
   model, params = make_model(cfg)
@@ -71,7 +73,7 @@ def test_every_parameter_gets_a_gradient(name, np_rng):
     assert np.isfinite(norm) and norm > 0, jax.tree_util.keystr(path)
 
 
-@pytest.mark.parametrize("name", ["tiny", "odd"])
+@pytest.mark.parametrize("name", ["tiny", "odd", "local"])
 def test_remat_gives_identical_logits_and_gradients(name, np_rng):
   # Rows long enough for 3+ encoder time segments (16 chunks each), and a target
   # block that does not divide batch x K: the padded last block must be dropped.
@@ -196,6 +198,9 @@ class TestBadInput:
       ModelConfig(quantization="alaw")
     with pytest.raises(ValueError, match="divisible by num_heads"):
       ModelConfig(num_heads=7)
+    with pytest.raises(ValueError, match=r"local_samples=2001 must lie in \[0, "
+                       r"chunk_size=2000\]"):
+      ModelConfig(local_samples=2001)
     with pytest.raises(ValueError, match="unknown model preset"):
       get_model_config("huge")
 

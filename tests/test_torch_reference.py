@@ -10,7 +10,8 @@ from audiolm_jax.bench import torch_reference  # pylint: disable=wrong-import-po
 from helpers import CONFIGS, chunked, make_model, random_codes
 
 
-@pytest.mark.parametrize("name", sorted(CONFIGS))
+@pytest.mark.parametrize("name", sorted(n for n, c in CONFIGS.items()
+                                         if not c.local_samples))
 def test_torch_log_probs_equal_flax(name, np_rng):
   cfg = CONFIGS[name]
   model, params = make_model(cfg, seed=4)
@@ -28,3 +29,8 @@ def test_port_moves_every_parameter():
   ported = torch_reference.from_flax(cfg, params)
   flax_count = sum(np.size(x) for x in jax.tree.leaves(params))
   assert sum(p.numel() for p in ported.parameters()) == flax_count
+
+
+def test_reference_refuses_the_local_path():
+  with pytest.raises(ValueError, match="local_samples must be 0, got 20"):
+    torch_reference.TorchAudioLM(CONFIGS["local"])

@@ -53,6 +53,9 @@ class TorchAudioLM(nn.Module):
 
   def __init__(self, cfg: ModelConfig):
     super().__init__()
+    if cfg.local_samples:
+      raise ValueError(f"the PyTorch reference is the paper's model: local_samples "
+                       f"must be 0, got {cfg.local_samples}")
     self.cfg = cfg
     convs, c_in = [], 1
     for features, stride in zip(cfg.conv_features, cfg.conv_strides):

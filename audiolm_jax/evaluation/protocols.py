@@ -333,10 +333,10 @@ def truncated_context_bits(model: AudioModel, params, contexts_PxC: np.ndarray,
   encode = jax.jit(model.chunk_tokens)
 
   @jax.jit
-  def nll(params, tokens_BxNxD, silence_D, keep, targets_B):
+  def nll(params, tokens_BxNxD, recent_BxL, silence_D, keep, targets_B):
     older = jnp.arange(num) < num - keep  # [N]: replaced by the silence token
     tokens = jnp.where(older[None, :, None], silence_D, tokens_BxNxD)
-    logits = model.logits_from_tokens(params, tokens)
+    logits = model.logits_from_tokens(params, tokens, recent_BxL)
     return optax.softmax_cross_entropy_with_integer_labels(
         logits, targets_B.astype(jnp.int32)) / LN2
 
@@ -349,8 +349,10 @@ def truncated_context_bits(model: AudioModel, params, contexts_PxC: np.ndarray,
       ctx = np.concatenate([ctx, np.repeat(ctx[-1:], pad, axis=0)])
       tgt = np.concatenate([tgt, np.repeat(tgt[-1:], pad)])
     z = encode(params, jnp.asarray(ctx, jnp.int32))
+    # The last L samples (the `local_samples` path) lie in the newest chunk: kept.
+    recent = jnp.asarray(ctx[:, c - model.config.local_samples:], jnp.int32)
     for n in out:
-      out[n].append(np.asarray(nll(params, z, silence_D, jnp.int32(n),
+      out[n].append(np.asarray(nll(params, z, recent, silence_D, jnp.int32(n),
                                    jnp.asarray(tgt)))[:batch - pad])
   return {n: np.concatenate(v) for n, v in out.items()}
 

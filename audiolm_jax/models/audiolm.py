@@ -12,7 +12,8 @@ the silence code.
                              method=AudioLM.chunked_logits)
 
 Both give the same numbers in eval mode (to float32 rounding); the dense one costs
-hundreds of times less per target (DESIGN 1.2). With `train=True` pass
+hundreds of times less per target (DESIGN 1.2). With `local_samples = L > 0` (not in
+the paper) the newest token also gets a linear map of the L samples before the target. With `train=True` pass
 `rngs={"dropout": key}`.
 """
 
@@ -48,6 +49,8 @@ class AudioLM(nn.Module):
     self.encoder = Encoder(self.config)
     self.transformer = Transformer(self.config)
     self.head = Head(self.config)
+    if self.config.local_samples:
+      self.local = nn.Dense(self.config.token_dim, dtype=self.config.dtype)
 
   def _encoder_input(self, codes):
     # The encoder reads the dequantized code, code / 128 - 1 in [-1, 1) (SaShiMi's
@@ -56,10 +59,25 @@ class AudioLM(nn.Module):
     # it in a few hundredths around zero. For linear codes it is the amplitude.
     return quantization.encoder_input(codes)
 
-  def _predict(self, tokens_MxNxD, train: bool):
+  def _predict(self, tokens_MxNxD, recent_MxL, train: bool):
+    """Logits [M, 256] from N tokens and the last L = local_samples codes [M, L]."""
+    if self.config.local_samples:
+      local_MxD = self.local(self._encoder_input(recent_MxL))
+      tokens_MxNxD = tokens_MxNxD.at[:, -1].add(local_MxD.astype(tokens_MxNxD.dtype))
     return self.head(self.transformer(tokens_MxNxD, train=train), train=train)
 
-  def _predict_in_blocks(self, tokens_MxNxD, train: bool):
+  def _recent(self, codes_BxT, num_targets: int):
+    """The L = local_samples codes before each of the last K positions: [B, K, L]."""
+    l, length = self.config.local_samples, codes_BxT.shape[1]
+    # Target k (position T - K + k) reads positions T - K + k - L .. T - K + k - 1.
+    start = length - num_targets - l
+    codes = codes_BxT[:, max(start, 0):length - 1]
+    if start < 0:
+      silence = quantization.silence_code(self.config.quantization)
+      codes = jnp.pad(codes, ((0, 0), (-start, 0)), constant_values=silence)
+    return codes[:, np.arange(num_targets)[:, None] + np.arange(l)[None, :]]
+
+  def _predict_in_blocks(self, tokens_MxNxD, recent_MxL, train: bool):
     """`_predict` over blocks of `remat_block` rows in a rematerialized scan.
 
     Each target's Transformer pass is independent of the others, so the blocks give
@@ -68,18 +86,19 @@ class AudioLM(nn.Module):
     """
     block, m = self.config.remat_block, tokens_MxNxD.shape[0]
     if block == 0 or m <= block:
-      return self._predict(tokens_MxNxD, train)
+      return self._predict(tokens_MxNxD, recent_MxL, train)
     pad = -m % block
-    tokens = jnp.pad(tokens_MxNxD, ((0, pad), (0, 0), (0, 0)))
-    blocks = tokens.reshape(-1, block, *tokens.shape[1:])
+    # Explicit block count: recent is [M, 0] for the paper's model.
+    blocks = [jnp.pad(x, ((0, pad),) + ((0, 0),) * (x.ndim - 1)).reshape(
+        (m + pad) // block, block, *x.shape[1:]) for x in (tokens_MxNxD, recent_MxL)]
 
-    def body(module, carry, tokens_BxNxD):
-      return carry, module._predict(tokens_BxNxD, train)
+    def body(module, carry, block_inputs):
+      return carry, module._predict(*block_inputs, train)
 
     scan = nn.scan(nn.remat(body), variable_broadcast="params",
                    split_rngs={"params": False, "dropout": True},
-                   length=blocks.shape[0])
-    _, logits = scan(self, None, blocks)
+                   length=(m + pad) // block)
+    _, logits = scan(self, None, tuple(blocks))
     return logits.reshape(-1, logits.shape[-1])[:m]
 
   def __call__(self, codes_BxT: jax.Array, *, num_targets: int,
@@ -107,7 +126,9 @@ class AudioLM(nn.Module):
     # Target k's token j is z at e = t_k - (N-1-j) S, i.e. index k + j S of z.
     index_KxN = np.arange(num_targets)[:, None] + s * np.arange(n)[None, :]
     tokens = z_BxExD[:, index_KxN]  # [B, K, N, D]
-    logits = self._predict_in_blocks(tokens.reshape(batch * num_targets, n, -1), train)
+    recent = self._recent(codes_BxT, num_targets)  # [B, K, L]
+    logits = self._predict_in_blocks(tokens.reshape(batch * num_targets, n, -1),
+                                     recent.reshape(batch * num_targets, -1), train)
     return logits.reshape(batch, num_targets, -1)
 
   # ---- Incremental pieces (generation; see models/cnn_transformer.py) ---------------
@@ -121,9 +142,11 @@ class AudioLM(nn.Module):
     """Pushes one code per row at position t: (buffers, z(t) [B, D])."""
     return self.encoder.step(buffers, t, self._encoder_input(codes_B))
 
-  def logits_from_tokens(self, tokens_BxNxD: jax.Array) -> jax.Array:
-    """Eval-mode logits [B, 256] from N tokens (oldest first): generation's last step."""
-    return self._predict(tokens_BxNxD, train=False)
+  def logits_from_tokens(self, tokens_BxNxD: jax.Array, recent_BxL: jax.Array
+                         ) -> jax.Array:
+    """Eval-mode logits [B, 256] from N tokens (oldest first) and the last
+    L = local_samples codes [B, L] (L = 0 for the paper's model)."""
+    return self._predict(tokens_BxNxD, recent_BxL, train=False)
 
   def chunk_tokens(self, context_BxC: jax.Array, *, train: bool = False
                    ) -> jax.Array:
@@ -147,7 +170,8 @@ class AudioLM(nn.Module):
 
     Cuts the context into N chunks, encodes each, and predicts the next sample.
     """
-    return self._predict(self.chunk_tokens(context_BxC, train=train), train)
+    recent = context_BxC[:, context_BxC.shape[1] - self.config.local_samples:]
+    return self._predict(self.chunk_tokens(context_BxC, train=train), recent, train)
 
 
 @functools.lru_cache(maxsize=16)

@@ -6,7 +6,7 @@ keeps, per stream, the encoder's ring buffers (`Encoder.step`: one position thro
 the same conv code and weights, in the model's dtype) and the last (N - 1) * chunk + 1
 encodings z; a new sample then costs one position of the conv stack, a gather of N
 tokens and one Transformer pass, instead of N chunk encodings. A prompt primes every
-buffer with one dense pass.
+buffer with one dense pass. With `local_samples = L`, the state also holds the last L codes.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ class Cache:
 
   inputs: list[jax.Array]   # input rings of conv layers 1..L and the projection
   z: jax.Array              # [B, (N-1) S + 1, D] ring of encodings
+  recent: jax.Array         # [B, L] the last L = local_samples codes, oldest first
   t: jax.Array              # int32 scalar: absolute position in the padded stream
 
 
@@ -70,9 +71,10 @@ class CNNTransformer(AudioModel):
     return self.module.apply({"params": params}, context_BxC,
                              method=AudioLM.chunk_tokens)
 
-  def logits_from_tokens(self, params, tokens_BxNxD):
-    """Eval-mode logits [B, 256] from N tokens (oldest first)."""
-    return self.module.apply({"params": params}, tokens_BxNxD,
+  def logits_from_tokens(self, params, tokens_BxNxD, recent_BxL):
+    """Eval-mode logits [B, 256] from N tokens (oldest first) and the last
+    L = local_samples codes [B, L] before the target."""
+    return self.module.apply({"params": params}, tokens_BxNxD, recent_BxL,
                              method=AudioLM.logits_from_tokens)
 
   # ---- Incremental sampling -------------------------------------------------------
@@ -92,16 +94,21 @@ class CNNTransformer(AudioModel):
     rings = [ring(a, length, t) for a, (length, _) in zip(acts[:-1],
                                                            buffer_geometry(cfg))]
     return Cache(inputs=rings, z=ring(acts[-1], self._z_length(), t),
+                 recent=codes[:, need - cfg.local_samples:],
                  t=jnp.asarray(t, jnp.int32))
 
   def next_logits(self, params, state: Cache):
     n, s = self.config.num_tokens, self.config.chunk_size
     index = (state.t - s * jnp.arange(n - 1, -1, -1)) % state.z.shape[1]
-    return self.logits_from_tokens(params, state.z[:, index])
+    return self.logits_from_tokens(params, state.z[:, index], state.recent)
 
   def push(self, params, state: Cache, codes_B) -> Cache:
     t = state.t + 1
     rings, z_BxD = self.module.apply({"params": params}, state.inputs, t, codes_B,
                                      method=AudioLM.encoder_step)
     z = state.z.at[:, t % state.z.shape[1]].set(z_BxD.astype(state.z.dtype))
-    return Cache(inputs=rings, z=z, t=t)
+    recent = state.recent
+    if self.config.local_samples:  # a shift, not a ring: L is a few dozen codes
+      recent = jnp.concatenate([recent[:, 1:], codes_B[:, None].astype(recent.dtype)],
+                               axis=1)
+    return Cache(inputs=rings, z=z, recent=recent, t=t)

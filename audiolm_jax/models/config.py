@@ -40,6 +40,11 @@ class ModelConfig:
   head_hidden: int = 1024
   head_dropout: float = 0.2
   num_classes: int = quant_lib.NUM_CODES
+  # Not in the paper (off in every shipped config): the newest token also gets a linear
+  # map of the last `local_samples` samples' encoder inputs (0: the paper's model). The
+  # strided encoder squeezes a whole chunk into one token, so the exact values of the
+  # last few samples, which predict the next one best, are slow to learn through it.
+  local_samples: int = 0
   # Numerics.
   dtype: str = "float32"        # compute dtype; parameters are always float32.
   remat_encoder: bool = False   # recompute encoder activations in the backward pass.
@@ -83,6 +88,9 @@ class ModelConfig:
     for name in ("encoder_dropout", "token_dropout", "head_dropout"):
       if not 0.0 <= getattr(self, name) < 1.0:
         p.append(f"{name}={getattr(self, name)} must lie in [0, 1)")
+    if not 0 <= self.local_samples <= self.chunk_size:
+      p.append(f"local_samples={self.local_samples} must lie in [0, chunk_size="
+               f"{self.chunk_size}] (0: the paper's model)")
     if self.remat_block < 0:
       p.append(f"remat_block={self.remat_block} must be >= 0 (0: no blocking)")
     if self.num_classes != quant_lib.NUM_CODES:
