@@ -70,12 +70,16 @@ class AudioLM(nn.Module):
     """The L = local_samples codes before each of the last K positions: [B, K, L]."""
     l, length = self.config.local_samples, codes_BxT.shape[1]
     # Target k (position T - K + k) reads positions T - K + k - L .. T - K + k - 1.
-    start = length - num_targets - l
-    codes = codes_BxT[:, max(start, 0):length - 1]
+    codes = self._past(codes_BxT, length - num_targets - l)
+    return codes[:, np.arange(num_targets)[:, None] + np.arange(l)[None, :]]
+
+  def _past(self, codes_BxT, start: int):
+    """codes[:, start:T - 1], silence-padded on the left where start < 0."""
+    codes = codes_BxT[:, max(start, 0):codes_BxT.shape[1] - 1]
     if start < 0:
       silence = quantization.silence_code(self.config.quantization)
       codes = jnp.pad(codes, ((0, 0), (-start, 0)), constant_values=silence)
-    return codes[:, np.arange(num_targets)[:, None] + np.arange(l)[None, :]]
+    return codes
 
   def _predict_in_blocks(self, tokens_MxNxD, recent_MxL, train: bool):
     """`_predict` over blocks of `remat_block` rows in a rematerialized scan.
@@ -117,11 +121,7 @@ class AudioLM(nn.Module):
     n, s, r = cfg.num_tokens, cfg.chunk_size, cfg.receptive_field
     # Tokens z(e) are needed for e = T-K-(N-1)S .. T-1; z(e) reads samples e-R .. e-1.
     window = (n - 1) * s + num_targets + r - 1
-    start = length - 1 - window
-    codes = codes_BxT[:, max(start, 0):length - 1]
-    if start < 0:
-      silence = quantization.silence_code(cfg.quantization)
-      codes = jnp.pad(codes, ((0, 0), (-start, 0)), constant_values=silence)
+    codes = self._past(codes_BxT, length - 1 - window)
     z_BxExD = self.encoder.dense(self._encoder_input(codes), train=train)
     # Target k's token j is z at e = t_k - (N-1-j) S, i.e. index k + j S of z.
     index_KxN = np.arange(num_targets)[:, None] + s * np.arange(n)[None, :]
