@@ -5,6 +5,11 @@ mean of its power spectrum: near 0 for a few strong partials (a piano note), abo
 0.55 for white noise through a Hann window. The median over 64 ms frames says
 whether a continuation is tonal like its prompt or has turned into noise; the RMS
 level (dBFS) says whether it kept the prompt's loudness.
+
+Both ignore each frame's mean (DC), which is inaudible: a continuation stuck on one
+code is a constant, and must read as silence (flatness 1, level -inf), not as a pure
+tone (a Hann-windowed constant puts all its power in the two lowest bins, flatness
+~0) at the constant's level.
 """
 
 from __future__ import annotations
@@ -26,15 +31,27 @@ def frame_flatness(audio: np.ndarray, rate: int = SAMPLE_RATE,
   frames = len(audio) // n
   if frames == 0:
     raise ValueError(f"{len(audio)} samples hold no {frame_s * 1e3:g} ms frame")
-  x = np.asarray(audio[:frames * n], np.float64).reshape(frames, n) * np.hanning(n)
+  x = np.asarray(audio[:frames * n], np.float64).reshape(frames, n)
+  x = (x - x.mean(axis=-1, keepdims=True)) * np.hanning(n)
   power = np.abs(np.fft.rfft(x, axis=-1)) ** 2 + _FLOOR
   return np.exp(np.mean(np.log(power), axis=-1)) / np.mean(power, axis=-1)
 
 
-def level_dbfs(audio: np.ndarray) -> float:
-  """RMS level of float audio in dB relative to full scale (-inf for silence)."""
-  rms = float(np.sqrt(np.mean(np.square(np.asarray(audio, np.float64)))))
-  return 20.0 * np.log10(rms) if rms > 0 else float("-inf")
+def level_dbfs(audio: np.ndarray, rate: int = SAMPLE_RATE,
+               frame_s: float = FRAME_S) -> float:
+  """RMS level of float audio [T] in dB relative to full scale, each frame's mean
+  removed first (-inf for silence or a constant; a trailing partial frame counts)."""
+  x = np.asarray(audio, np.float64)
+  if x.size == 0:
+    raise ValueError("no audio to measure the level of")
+  n = int(frame_s * rate)
+  starts = np.arange(0, x.size, n)
+  sums = np.add.reduceat(x, starts)
+  lengths = np.diff(np.append(starts, x.size))
+  ac = x - np.repeat(sums / lengths, lengths)
+  rms = float(np.sqrt(np.mean(np.square(ac))))
+  # Below -180 dBFS (a 16-bit step is -96) is the rounding of the mean removal.
+  return 20.0 * np.log10(rms) if rms > 1e-9 else float("-inf")
 
 
 def describe(audio: np.ndarray, rate: int = SAMPLE_RATE) -> dict[str, float]:
