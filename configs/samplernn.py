@@ -9,7 +9,7 @@ parameters (Table 1: 35.03M). Truncated backprop through time over consecutive
   DATASET: youtube_mix (default; --config.data.manual_dir=FOLDER on first build),
            music21_piano (built-in), audio_folder (--config.data.manual_dir=FOLDER)
   cpu: the same three tiers, hidden 76 and a 32-dim embedding: 234,348 parameters,
-       within 3 % of configs/default.py's model, with default.py's schedule and
+       within 3 % of configs/default.py's model, with default.py:cpu's schedule and
        number of training targets.
 
 s4 trains SampleRNN at batch 128; the paper-size config keeps that batch.
@@ -35,7 +35,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.data.recipe = "mu_law"                # as configs/default.py: the same codes
     c.model = family_fields("samplernn", hidden=76, embedding_dim=32,
                             eval_context=4_000)
-    cpu_budget(c)  # configs/default.py's budget and schedule: equal work
+    cpu_budget(c)  # configs/default.py:cpu's budget and schedule: equal work
   elif rest:
     raise ValueError(f"unknown variant {rest} of configs/samplernn.py; use 'cpu'")
   return c

@@ -11,7 +11,7 @@ on 131,072-sample chunks.
            music21_piano (built-in), audio_folder (--config.data.manual_dir=FOLDER)
   cpu: channels 23 / 46 / 92, 3 layers per stage, state 32: 242,309 parameters,
        within 1 % of configs/default.py's model; windows of 4,096 codes at batch 1
-       (default.py's 4,096 targets per step) for its 700 steps and schedule.
+       (default.py:cpu's 4,096 targets per step) for its 700 steps and schedule.
 """
 
 import ml_collections
@@ -34,7 +34,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.data.recipe = "mu_law"                # as configs/default.py: the same codes
     c.model = family_fields("sashimi", d_model=23, n_layers=3, state_size=32,
                             eval_context=4_000)
-    cpu_budget(c)  # configs/default.py's budget and schedule: equal work
+    cpu_budget(c)  # configs/default.py:cpu's budget and schedule: equal work
     c.num_targets, c.batch_size = 4_096, 1  # the same 4,096 targets per step
     c.optimizer.learning_rate = 4e-3        # s4's; at 1e-3 it stays at the marginal
     c.optimizer.decayed_learning_rate = 4e-4

@@ -8,7 +8,7 @@ receptive field 4,093; AdamW lr 1e-3 without weight decay, reduce-on-plateau (fa
            music21_piano (built-in), audio_folder (--config.data.manual_dir=FOLDER)
   cpu: the same structure and receptive field, narrower (16 residual and dilation,
        96 skip, 128 end channels, 64-dim embedding): 241,280 parameters, within 1 % of
-       configs/default.py's model, with default.py's schedule and budget.
+       configs/default.py's model, with default.py:cpu's schedule and budget.
 
 Training windows hold the receptive field plus `num_targets` targets, every one of
 them scored in one pass (s4 trains on 131,072-sample chunks at batch 1; we sample
@@ -35,7 +35,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.data.recipe = "mu_law"                # as configs/default.py: the same codes
     c.model = family_fields("wavenet", residual_channels=16, dilation_channels=16,
                             skip_channels=96, end_channels=128, embedding_dim=64)
-    cpu_budget(c)  # configs/default.py's budget and schedule: equal work
+    cpu_budget(c)  # configs/default.py:cpu's budget and schedule: equal work
     c.optimizer.grad_clip_norm = 1.0
     c.optimizer.plateau_factor = 0.0
   elif rest:

@@ -178,7 +178,7 @@ def family_fields(name: str, **changes) -> ml_collections.ConfigDict:
 
 
 def cpu_budget(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
-  """Sets the CPU training budget and schedule of configs/default.py (700 steps of
+  """Sets the CPU training budget and schedule of configs/default.py:cpu (700 steps of
   8 windows x 512 targets, lr 1e-3 with warmup and a step decay), which every
   family's `:cpu` variant shares so that they compare at equal work."""
   c.num_targets = 512                 # dense targets per window

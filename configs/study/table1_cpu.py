@@ -2,10 +2,10 @@
 
   python -m audiolm_jax.study --config configs/study/table1_cpu.py --workdir runs/t1
 
-The paper's model as configs/default.py (chunks of 500 samples) at contexts of 1, 2,
+The paper's model as configs/default.py:cpu (chunks of 500 samples) at contexts of 1, 2,
 4, 8, 16, 32 and 64 tokens, and WaveNet, SampleRNN and SaShiMi at their `:cpu` sizes
 (within 10 % of its 240k parameters), each trained on the same 1,433,600 targets
-(350 steps of 4,096: half of configs/default.py's run, with its schedule halved) of
+(350 steps of 4,096: half of the `:cpu` budget, with its schedule halved) of
 SaShiMi's data (the `sashimi` recipe, so that both protocols apply). Scored on the
 test split: `full` on the first 4 s of each file and `sashimi` on the first 131,072-
 sample chunk of each (24 chunks); the two differ only in how much of each file they
@@ -40,7 +40,7 @@ def get_config() -> ml_collections.ConfigDict:
       max_seconds_per_file={"full": 4.0, "sashimi": 8.192},
       num_targets=16_384, batch=1, truncated_positions=2000,
       short_past_samples=max(TOKENS) * CHUNK))
-  runs = [dict(name=f"paper_{t}tok", config="configs/default.py", group="context",
+  runs = [dict(name=f"paper_{t}tok", config="configs/default.py:cpu", group="context",
                x=t, overrides={"model.context": t * CHUNK})
           for t in TOKENS]
   runs += [dict(name=name, config=f"configs/{name}.py:cpu", group="family", x=name)
