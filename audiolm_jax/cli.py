@@ -9,6 +9,7 @@ and `main(argv)` can be called again with other arguments.
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Sequence
 
@@ -37,3 +38,9 @@ def parse(flag_values: flags.FlagValues, argv: Sequence[str] | None,
     print(f"error: unexpected arguments {unparsed[1:]}", file=sys.stderr)
     return 2
   return None
+
+
+def show_progress() -> bool:
+  """False when AUDIOLM_NO_PROGRESS=1: train, evaluate and sample then draw no
+  progress bars (logs and CI stay readable)."""
+  return os.environ.get("AUDIOLM_NO_PROGRESS") != "1"

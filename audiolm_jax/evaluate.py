@@ -98,7 +98,7 @@ def run(workdir: str, *, split: str = "test", protocol: str = "full",
   total = (num_positions if protocol == "sampled"
            else sum(min(len(f), limit or len(f)) for f in files))
   bar = tqdm.tqdm(total=total, unit="sample", unit_scale=True,
-                  disable=not show_progress, file=sys.stdout)
+                  disable=not (show_progress and cli.show_progress()), file=sys.stdout)
   start = time.time()
   result = protocols.evaluate_files(
       scorer, references, names, files, protocol, recipe=recipe,

@@ -143,7 +143,8 @@ def main(argv=None) -> int:
   print(f"step {step} model, prompt: {what} ({prompt.size / SAMPLE_RATE:.2f} s), "
         f"{_STREAMS.value} stream(s) x {_SECONDS.value:g} s")
   blocks, start = [], time.time()
-  with tqdm.tqdm(total=total, unit="sample", unit_scale=True, file=sys.stdout) as bar:
+  with tqdm.tqdm(total=total, unit="sample", unit_scale=True, file=sys.stdout,
+                 disable=not cli.show_progress()) as bar:
     for codes in sampler.generate_blocks(
         model, params, jax.random.key(_SEED.value), num_samples=total,
         prompt_BxP=prompt_b, block=_BLOCK.value, options=options):

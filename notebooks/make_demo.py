@@ -82,8 +82,9 @@ if REDUCED:
     config.num_steps, config.eval_every = 40, 20
 elif ON_GPU:
     config.batch_size, config.num_steps, config.eval_every = 32, 2000, 500
-else:
-    config.num_steps, config.eval_every = 500, 250
+else:  # the work of 500 steps of 8 windows (the default config takes 4 per step)
+    config.num_steps = 500 * 8 // config.batch_size
+    config.eval_every = config.num_steps // 2
 RUN_DIR = os.path.join(WORKDIR, MODEL)
 result = train_and_evaluate(config, RUN_DIR)
 result["validation"]"""),

@@ -27,6 +27,7 @@ def test_evaluate_writes_table_and_json(run_dir, capsys):
                         "--max_seconds_per_file", "0.5", "--num_targets", "512"]) == 0
   out = capsys.readouterr().out
   assert "validation split, protocol full, recipe mu_law: 8,000 samples" in out
+  assert "sample/s" not in out  # AUDIOLM_NO_PROGRESS=1 (run_dir): no progress bar
   assert "reference: previous sample" in out
   with open(os.path.join(run_dir, "eval_validation_full.json")) as f:
     result = json.load(f)
@@ -106,7 +107,8 @@ def test_sample_writes_wav_and_png_and_never_overwrites(run_dir, tmp_path, capsy
   assert report["prompt"]["level_dbfs"] == pytest.approx(-13.5, abs=0.3)
   assert report["flatness_ratio"] == pytest.approx(
       report["continuation"]["median_flatness"] / report["prompt"]["median_flatness"])
-  assert "flatness x" in capsys.readouterr().out
+  out = capsys.readouterr().out
+  assert "flatness x" in out and "sample/s" not in out  # AUDIOLM_NO_PROGRESS=1
 
 
 def test_evaluate_at_fixed_gains(run_dir, capsys):

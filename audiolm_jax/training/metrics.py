@@ -17,6 +17,8 @@ import time
 
 import tqdm
 
+from audiolm_jax import cli
+
 
 class MetricWriter:
   """Writes scalar metrics per step to `{workdir}/metrics.jsonl` and TensorBoard."""
@@ -37,7 +39,7 @@ class MetricWriter:
                              purge_step=initial_step + 1)
     self._bar = tqdm.tqdm(total=total_steps, initial=initial_step, unit="step",
                           dynamic_ncols=True, file=sys.stdout,
-                          disable=os.environ.get("AUDIOLM_NO_PROGRESS") == "1")
+                          disable=not cli.show_progress())
 
   def write(self, step: int, metrics: dict[str, float], prefix: str = "train") -> None:
     if not self.enabled:
