@@ -35,9 +35,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.optimizer.grad_clip_norm = 1.0
   if arg != "cpu":
     # The demo's budget: the loss is limited by optimizer steps, not by targets per
-    # step. Same wall-clock and targets as cpu_budget's 700 x 8 windows, 1,400 x 4
-    # validated at 3.40 bits against 3.86 (2,800 x 2: 3.33, slower per target); 1,900
-    # x 4 (9.8 min on 2 cores) reaches 3.17, what 2,100 x 8 windows (21 min) gave.
+    # step. With the wall-clock and targets of cpu_budget's 700 x 8 windows, 1,400 x 4
+    # validated at 3.40 bits against 3.86 (2,800 x 2: 3.33); 1,900 x 4 (9.8 min on
+    # 2 cores) reaches 3.17, what 2,100 x 8 windows (21 min) gave. README, Results.
     c.batch_size = 4
     c.num_steps = 1_900
     c.optimizer.decay_step = 1_500
