@@ -45,10 +45,7 @@ def level_dbfs(audio: np.ndarray, rate: int = SAMPLE_RATE,
   if x.size == 0:
     raise ValueError("no audio to measure the level of")
   n = int(frame_s * rate)
-  starts = np.arange(0, x.size, n)
-  sums = np.add.reduceat(x, starts)
-  lengths = np.diff(np.append(starts, x.size))
-  ac = x - np.repeat(sums / lengths, lengths)
+  ac = np.concatenate([f - f.mean() for f in np.split(x, np.arange(n, x.size, n))])
   rms = float(np.sqrt(np.mean(np.square(ac))))
   # Below -180 dBFS (a 16-bit step is -96) is the rounding of the mean removal.
   return 20.0 * np.log10(rms) if rms > 1e-9 else float("-inf")

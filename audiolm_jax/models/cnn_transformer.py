@@ -6,7 +6,8 @@ keeps, per stream, the encoder's ring buffers (`Encoder.step`: one position thro
 the same conv code and weights, in the model's dtype) and the last (N - 1) * chunk + 1
 encodings z; a new sample then costs one position of the conv stack, a gather of N
 tokens and one Transformer pass, instead of N chunk encodings. A prompt primes every
-buffer with one dense pass. With `local_samples = L`, the state also holds the last L codes.
+buffer with one dense pass. With `local_samples = L`, the state also holds the last
+L codes.
 """
 
 from __future__ import annotations
