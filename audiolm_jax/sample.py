@@ -5,7 +5,9 @@ mono; longer than the context: its end is used) or a prompt cut from the run's t
 split (`--prompt_split test`), or silence. Writes, per stream, a 16 kHz WAV (prompt
 then continuation), a waveform + spectrogram PNG with the prompt shaded, and a JSON
 comparing the continuation with the prompt (median spectral flatness of 64 ms frames:
-near 0 tonal, ~0.55 white noise; RMS level in dBFS), into WORKDIR/samples (or --out).
+near 0 tonal, ~0.55 white noise; RMS level in dBFS; how far its third-octave band
+envelope lies from the prompt's, in dB), into WORKDIR/samples (or --out). A prompt cut
+from a split also gets the same three numbers for the recording's own continuation.
 Existing files are never overwritten: names get the next free number.
 """
 
@@ -40,6 +42,17 @@ def _free_stem(folder: str, stem: str) -> str:
   return os.path.join(folder, f"{stem}_{i:03d}")
 
 
+def _split_excerpt(dataset_dir: str, split: str, recipe: str, seconds: float,
+                   seed: int) -> tuple[np.ndarray, int, str]:
+  """A seeded file of the split: (its codes [T], the prompt's start, its name)."""
+  flat = pipeline.FlatSplit(dataset_dir, split, recipe)
+  rng = np.random.default_rng(seed)
+  f = int(rng.integers(len(flat.names)))
+  file = np.asarray(flat.file(f))
+  start = int(rng.integers(0, max(len(file) - int(seconds * SAMPLE_RATE), 0) + 1))
+  return file, start, flat.names[f]
+
+
 def load_prompt(path: str | None, model: AudioModel, *, dataset_dir: str | None = None,
                 split: str | None = None, seconds: float = 1.0, seed: int = 0,
                 recipe: str = "mu_law") -> tuple[np.ndarray, str]:
@@ -51,14 +64,9 @@ def load_prompt(path: str | None, model: AudioModel, *, dataset_dir: str | None 
     audio = audio_io.load_audio(path)  # AudioFileError names the file and reason
     codes, what = recipes.codes(recipes.to_pcm16(audio), recipe), path
   elif split:
-    flat = pipeline.FlatSplit(dataset_dir, split, recipe)
-    n = int(seconds * SAMPLE_RATE)
-    rng = np.random.default_rng(seed)
-    f = int(rng.integers(len(flat.names)))
-    file = np.asarray(flat.file(f))
-    start = int(rng.integers(0, max(len(file) - n, 0) + 1))
-    codes, what = file[start:start + n], f"{flat.names[f]} [{split}] at " \
-                                         f"{start / SAMPLE_RATE:.1f} s"
+    file, start, name = _split_excerpt(dataset_dir, split, recipe, seconds, seed)
+    codes = file[start:start + int(seconds * SAMPLE_RATE)]
+    what = f"{name} [{split}] at {start / SAMPLE_RATE:.1f} s"
   else:
     return np.zeros(0, np.uint8), "silence"
   if codes.size == 0:
@@ -69,9 +77,20 @@ def load_prompt(path: str | None, model: AudioModel, *, dataset_dir: str | None 
   return codes, what
 
 
+def real_continuation(dataset_dir: str, split: str, *, prompt_seconds: float,
+                      seconds: float, seed: int = 0, recipe: str = "mu_law"
+                      ) -> np.ndarray:
+  """uint8 codes [<= seconds * 16 kHz]: what the recording does after the prompt
+  `load_prompt` cuts from the split with the same arguments (shorter where the
+  file ends): the yardstick a generated continuation is read against."""
+  file, start, _ = _split_excerpt(dataset_dir, split, recipe, prompt_seconds, seed)
+  end = start + int(prompt_seconds * SAMPLE_RATE)
+  return file[end:end + int(seconds * SAMPLE_RATE)]
+
+
 def compare(audio: np.ndarray, prompt_samples: int) -> dict:
-  """Flatness and level of the continuation against the prompt (when it has one
-  64 ms frame), from float audio [prompt + continuation]."""
+  """Flatness, level and band envelope of the continuation against the prompt's
+  (when each has one 64 ms frame), from float audio [prompt + continuation]."""
   frame = int(spectrum.FRAME_S * SAMPLE_RATE)
   if len(audio) - prompt_samples < frame:  # too short to judge its spectrum
     return {"continuation": {"median_flatness": None,
@@ -83,6 +102,8 @@ def compare(audio: np.ndarray, prompt_samples: int) -> dict:
                              / max(out["prompt"]["median_flatness"], 1e-12))
     out["level_difference_db"] = (out["continuation"]["level_dbfs"]
                                   - out["prompt"]["level_dbfs"])
+    out["band_distance_db"] = spectrum.band_distance_db(audio[prompt_samples:],
+                                                        audio[:prompt_samples])
   return out
 
 
@@ -97,7 +118,13 @@ def format_comparison(r: dict) -> str:
     p = r["prompt"]
     line += (f"; prompt {p['median_flatness']:.4f}, {p['level_dbfs']:.1f} dBFS "
              f"(flatness x{r['flatness_ratio']:.2f}, level "
-             f"{r['level_difference_db']:+.1f} dB)")
+             f"{r['level_difference_db']:+.1f} dB, bands {r['band_distance_db']:.1f} dB "
+             f"away)")
+  if "real_continuation" in r:
+    t = r["real_continuation"]
+    line += (f"\n  the recording's own continuation: flatness x{t['flatness_ratio']:.2f}, "
+             f"level {t['level_difference_db']:+.1f} dB, bands "
+             f"{t['band_distance_db']:.1f} dB away")
   return line
 
 
@@ -135,6 +162,11 @@ def main(argv=None) -> int:
     prompt, what = load_prompt(_PROMPT.value, model, dataset_dir=dataset_dir,
                                split=_PROMPT_SPLIT.value, seconds=_PROMPT_SECONDS.value,
                                seed=_SEED.value, recipe=train_config.saved_recipe(config))
+    real = (real_continuation(dataset_dir, _PROMPT_SPLIT.value,
+                              prompt_seconds=_PROMPT_SECONDS.value,
+                              seconds=_SECONDS.value, seed=_SEED.value,
+                              recipe=train_config.saved_recipe(config))
+            if _PROMPT_SPLIT.value else None)
   except (FileNotFoundError, ValueError) as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
@@ -156,6 +188,13 @@ def main(argv=None) -> int:
   elapsed = time.time() - start
   out = _OUT.value or os.path.join(_WORKDIR.value, "samples")
   os.makedirs(out, exist_ok=True)
+  yardstick = None
+  if real is not None:  # the same comparison for what the recording really does next
+    truth = compare(quantization.decode(np.concatenate([prompt, real]),
+                                        model.quantization), prompt.size)
+    if "band_distance_db" in truth:
+      yardstick = {k: truth[k] for k in ("flatness_ratio", "level_difference_db",
+                                         "band_distance_db")}
   for s in range(_STREAMS.value):
     codes = np.concatenate([prompt, generated[s].astype(np.uint8)])
     audio = quantization.decode(codes, model.quantization)
@@ -164,6 +203,8 @@ def main(argv=None) -> int:
     waveform_and_spectrogram(stem + ".png", audio, prompt_samples=prompt.size,
                              title=f"{os.path.basename(stem)}: prompt {what}")
     report = compare(audio, prompt.size)
+    if yardstick is not None and "band_distance_db" in report:
+      report["real_continuation"] = yardstick
     report.update(prompt_source=what, temperature=_TEMPERATURE.value, top_p=_TOP_P.value,
                   seed=_SEED.value, step=step)
     with open(stem + ".json", "w") as f:

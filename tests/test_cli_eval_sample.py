@@ -8,6 +8,10 @@ import pytest
 import soundfile as sf
 
 from audiolm_jax import evaluate, sample
+from audiolm_jax.data import pipeline, quantization
+from audiolm_jax.generation import spectrum
+from audiolm_jax.training import config as train_config
+from audiolm_jax.training.checkpointing import load_params
 from audiolm_jax.training import loop
 from test_train import _tiny_config
 
@@ -108,7 +112,42 @@ def test_sample_writes_wav_and_png_and_never_overwrites(run_dir, tmp_path, capsy
   assert report["flatness_ratio"] == pytest.approx(
       report["continuation"]["median_flatness"] / report["prompt"]["median_flatness"])
   out = capsys.readouterr().out
+  # The continuation's bands against the prompt's (the WAV rounds to 16 bits).
+  assert report["band_distance_db"] == pytest.approx(spectrum.band_distance_db(
+      audio[4000:], audio[:4000]), abs=0.05)
+  assert "real_continuation" not in report  # a file prompt has no yardstick
   assert "flatness x" in out and "sample/s" not in out  # AUDIOLM_NO_PROGRESS=1
+
+
+def test_a_split_prompt_is_read_against_the_recordings_own_continuation(
+    run_dir, tmp_path, capsys):
+  saved, _, _ = load_params(run_dir)
+  data = train_config.saved_dataset_dir(saved)
+  model = train_config.saved_model(saved)
+  prompt, what = sample.load_prompt(None, model, dataset_dir=data, split="test",
+                                    seconds=0.2, seed=3)
+  real = sample.real_continuation(data, "test", prompt_seconds=0.2, seconds=0.3, seed=3)
+  assert prompt.size == 3_200 and real.size == 4_800
+  # Prompt then real continuation is one contiguous excerpt of the file named.
+  flat = pipeline.FlatSplit(data, "test", "mu_law")
+  file = np.asarray(flat.file(flat.names.index(what.split(" [")[0])))
+  joined = np.concatenate([prompt, real])
+  starts = [k for k in range(file.size - joined.size + 1)
+            if np.array_equal(file[k:k + 64], joined[:64])]
+  assert any(np.array_equal(file[k:k + joined.size], joined) for k in starts)
+  out = tmp_path / "split"
+  assert sample.main(["--workdir", run_dir, "--prompt_split", "test", "--prompt_seconds",
+                      "0.2", "--seconds", "0.3", "--seed", "3", "--block", "800",
+                      "--out", str(out)]) == 0
+  with open(next(out.glob("*.json"))) as f:
+    report = json.load(f)
+  audio = quantization.decode(joined, model.quantization)
+  truth = sample.compare(audio, prompt.size)
+  assert report["real_continuation"] == pytest.approx(
+      {k: truth[k] for k in ("flatness_ratio", "level_difference_db",
+                             "band_distance_db")})
+  assert report["band_distance_db"] > 0
+  assert "the recording's own continuation: flatness x" in capsys.readouterr().out
 
 
 def test_evaluate_at_fixed_gains(run_dir, capsys):

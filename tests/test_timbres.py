@@ -6,7 +6,6 @@ import tensorflow_datasets as tfds
 
 from audiolm_jax.data import builders, datasets, recipes
 from audiolm_jax.data.piano import performance, scores, synth, timbres
-from audiolm_jax.generation import spectrum
 
 NUMPY_ONLY = "mix_numpy_heldout_numpy_upright"
 
@@ -115,39 +114,3 @@ def test_a_set_whose_timbres_are_missing_is_refused(tmp_path, monkeypatch):
   with pytest.raises(builders.BuildError, match=r"needs the timbres \['fluidr3', "
                      r"'timgm6mb'\].*--renderer mix"):
     datasets.build(spec, str(tmp_path))
-
-
-def test_spectral_flatness_tells_a_tone_from_noise(np_rng):
-  t = np.arange(16_000) / 16_000
-  tone = 0.5 * np.sin(2 * np.pi * 440 * t)
-  noise = np_rng.normal(0, 0.1, 16_000)
-  assert np.median(spectrum.frame_flatness(tone)) < 1e-3
-  assert np.median(spectrum.frame_flatness(noise)) == pytest.approx(0.56, abs=0.04)
-  assert spectrum.level_dbfs(tone) == pytest.approx(20 * np.log10(0.5 / np.sqrt(2)),
-                                                     abs=0.01)
-  assert spectrum.frame_flatness(tone).shape == (15,)  # 1024-sample frames
-  with pytest.raises(ValueError, match="no 64 ms frame"):
-    spectrum.frame_flatness(tone[:100])
-
-
-def test_a_constant_reads_as_silence_not_as_a_tone(np_rng):
-  # A continuation stuck on one code is a DC offset: inaudible, so it must fail the
-  # flatness and level comparison, and a DC offset must not change a tone's numbers.
-  t = np.arange(16_000) / 16_000
-  tone = 0.3 * np.sin(2 * np.pi * 523.25 * t) + 0.01 * np_rng.normal(size=t.size)
-  stuck = np.full(16_000, 0.062)
-  assert np.all(spectrum.frame_flatness(stuck) == pytest.approx(1.0))
-  assert spectrum.level_dbfs(stuck) == float("-inf")
-  np.testing.assert_allclose(spectrum.frame_flatness(tone + 0.2),
-                             spectrum.frame_flatness(tone), rtol=1e-6)
-  assert spectrum.level_dbfs(tone + 0.2) == pytest.approx(spectrum.level_dbfs(tone),
-                                                          abs=0.01)
-  # Half tone, half stuck: the stuck half is silence in both measures.
-  half = np.concatenate([tone[:8_192], stuck[:8_192]])
-  assert spectrum.level_dbfs(half) == pytest.approx(
-      spectrum.level_dbfs(tone[:8_192]) - 10 * np.log10(2), abs=0.05)
-  flat = spectrum.frame_flatness(half)
-  assert np.all(flat[:8] < 1e-2) and np.all(flat[8:] == pytest.approx(1.0))
-  # Shorter than a frame: one frame, its mean removed.
-  assert spectrum.level_dbfs(tone[:100] + 0.5) == pytest.approx(
-      spectrum.level_dbfs(tone[:100]), abs=0.01)
