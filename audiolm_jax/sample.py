@@ -107,6 +107,22 @@ def compare(audio: np.ndarray, prompt_samples: int) -> dict:
   return out
 
 
+def judge(prompt: np.ndarray, continuation: np.ndarray, kind: str = "mu_law",
+          real: np.ndarray | None = None) -> dict:
+  """`compare` for codes: a continuation [C] of a prompt [P] (either kind's codes),
+  plus, given the recording's own continuation `real` [R], its flatness ratio, level
+  difference and band distance under "real_continuation" (the yardstick)."""
+  def decoded(tail):
+    return quantization.decode(np.concatenate([prompt, tail]).astype(np.uint8), kind)
+  report = compare(decoded(continuation), prompt.size)
+  if real is not None and "band_distance_db" in report:
+    truth = compare(decoded(real), prompt.size)
+    if "band_distance_db" in truth:  # the file may end within a frame of the prompt
+      report["real_continuation"] = {k: truth[k] for k in (
+          "flatness_ratio", "level_difference_db", "band_distance_db")}
+  return report
+
+
 def format_comparison(r: dict) -> str:
   c = r["continuation"]
   if c["median_flatness"] is None:
@@ -188,23 +204,14 @@ def main(argv=None) -> int:
   elapsed = time.time() - start
   out = _OUT.value or os.path.join(_WORKDIR.value, "samples")
   os.makedirs(out, exist_ok=True)
-  yardstick = None
-  if real is not None:  # the same comparison for what the recording really does next
-    truth = compare(quantization.decode(np.concatenate([prompt, real]),
-                                        model.quantization), prompt.size)
-    if "band_distance_db" in truth:
-      yardstick = {k: truth[k] for k in ("flatness_ratio", "level_difference_db",
-                                         "band_distance_db")}
   for s in range(_STREAMS.value):
     codes = np.concatenate([prompt, generated[s].astype(np.uint8)])
-    audio = quantization.decode(codes, model.quantization)
+    audio = quantization.decode(codes, model.quantization)  # float, for WAV and plot
     stem = _free_stem(out, f"step{step}_seed{_SEED.value}_stream{s}")
     audio_io.write_wav(stem + ".wav", audio)
     waveform_and_spectrogram(stem + ".png", audio, prompt_samples=prompt.size,
                              title=f"{os.path.basename(stem)}: prompt {what}")
-    report = compare(audio, prompt.size)
-    if yardstick is not None and "band_distance_db" in report:
-      report["real_continuation"] = yardstick
+    report = judge(prompt, generated[s], model.quantization, real)
     report.update(prompt_source=what, temperature=_TEMPERATURE.value, top_p=_TOP_P.value,
                   seed=_SEED.value, step=step)
     with open(stem + ".json", "w") as f:

@@ -110,7 +110,7 @@ print(evaluate.format_table(res))"""),
 from audiolm_jax.generation import sampler
 from audiolm_jax.training.checkpointing import load_params
 from audiolm_jax.training.config import saved_model
-from audiolm_jax.sample import load_prompt
+from audiolm_jax.sample import format_comparison, judge, load_prompt, real_continuation
 saved, params, step = load_params(RUN_DIR)
 model = saved_model(saved)
 prompt, what = load_prompt(None, model, dataset_dir=path, split="test", seconds=1.0)
@@ -121,6 +121,10 @@ codes = sampler.generate(model, params, jax.random.key(0),
                          block=1600, options=sampler.SamplingOptions(0.9, 0.95))
 audio = quantization.decode(np.concatenate([prompt, codes[0].astype(np.uint8)]))
 print("prompt:", what)
+# Flatness, level and band envelope against the prompt's, and what the recording's own
+# continuation scores: the yardstick (README, "Continuations").
+real = real_continuation(path, "test", prompt_seconds=1.0, seconds=seconds)
+print(format_comparison(judge(prompt, codes[0], model.quantization, real)))
 display(Audio(audio, rate=16_000))"""),
     ("code", """fig, axes = plt.subplots(2, 1, figsize=(10, 5), sharex=True)
 t = np.arange(len(audio)) / 16_000
@@ -174,6 +178,8 @@ def main() -> None:
                                "language": "python"}
   nb.cells = [nbf.v4.new_markdown_cell(src) if kind == "md" else
               nbf.v4.new_code_cell(src) for kind, src in CELLS]
+  for i, cell in enumerate(nb.cells):  # fixed ids: regenerating changes no line
+    cell.id = f"cell-{i:02d}"
   out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "demo.ipynb")
   nbf.write(nb, out)
   print("wrote", out)

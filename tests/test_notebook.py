@@ -38,3 +38,4 @@ def test_notebook_executes_in_reduced_mode(tmp_path, tiny_data_dir, monkeypatch,
   assert len(audio) >= 2  # the data clip and the continuation
   text = "".join(o.get("text", "") for o in outputs)
   assert "max relative difference" in text and "reference: previous sample" in text
+  assert "flatness x" in text and "the recording's own continuation: flatness x" in text
