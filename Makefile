@@ -53,7 +53,8 @@ fluidsynth:
 
 # The main job: install, build the built-in piano set, train the default model, report
 # its validation and test NLL against the reference predictors, and continue a test
-# prompt (WAV + PNG in $(WORKDIR)/samples).
+# prompt (WAV, PNG, and a JSON scoring it and the recording's own continuation against
+# the prompt, in $(WORKDIR)/samples).
 demo: install fluidsynth
 	$(PY) -m audiolm_jax.data.build --dataset music21_piano --variant full --renderer mix \
 	  --data_dir $(DATA_DIR)

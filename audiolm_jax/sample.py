@@ -109,9 +109,10 @@ def compare(audio: np.ndarray, prompt_samples: int) -> dict:
 
 def judge(prompt: np.ndarray, continuation: np.ndarray, kind: str = "mu_law",
           real: np.ndarray | None = None) -> dict:
-  """`compare` for codes: a continuation [C] of a prompt [P] (either kind's codes),
-  plus, given the recording's own continuation `real` [R], its flatness ratio, level
-  difference and band distance under "real_continuation" (the yardstick)."""
+  """`compare` for codes: a continuation [C] of a prompt [P], both codes of the
+  run's quantization `kind`; given the recording's own continuation `real` [R],
+  also its flatness ratio, level difference and band distance under
+  "real_continuation" (the yardstick)."""
   def decoded(tail):
     return quantization.decode(np.concatenate([prompt, tail]).astype(np.uint8), kind)
   report = compare(decoded(continuation), prompt.size)
@@ -138,9 +139,9 @@ def format_comparison(r: dict) -> str:
              f"away)")
   if "real_continuation" in r:
     t = r["real_continuation"]
-    line += (f"\n  the recording's own continuation: flatness x{t['flatness_ratio']:.2f}, "
-             f"level {t['level_difference_db']:+.1f} dB, bands "
-             f"{t['band_distance_db']:.1f} dB away")
+    line += (f"\n  the recording's own continuation: flatness "
+             f"x{t['flatness_ratio']:.2f}, level {t['level_difference_db']:+.1f} dB, "
+             f"bands {t['band_distance_db']:.1f} dB away")
   return line
 
 

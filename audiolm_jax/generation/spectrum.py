@@ -6,12 +6,12 @@ mean of its power spectrum: near 0 for a few strong partials (a piano note), abo
 whether a continuation is tonal like its prompt or has turned into noise; the RMS
 level (dBFS) says whether it kept the prompt's loudness.
 
-Flatness alone can be met by a sound that is nothing like the prompt: a low buzz (a
-pulse train a few tens of Hz apart) is a dense comb with most power in its lowest
+Flatness alone can be met by a sound that is nothing like the prompt: a low buzz
+(pulses repeating at a few tens of Hz) is a dense comb with most power in its lowest
 bins, so it reads as tonal. The band distance catches that: the RMS difference, over
 third-octave bands from 62.5 Hz to 8 kHz, between the two sounds' shares of their
-own energy per band (level-free, so it says where the energy sits, not how much).
-A piano continuing a piano moves a few dB (other notes); noise or a buzz moves 10+.
+own energy per band (level-free: where the energy sits, not how much). A piano
+continuing a piano moves a few dB (other notes); noise or a buzz moves 10 or more.
 
 Both ignore each frame's mean (DC), which is inaudible: a continuation stuck on one
 code is a constant, and must read as silence (flatness 1, level -inf), not as a pure
