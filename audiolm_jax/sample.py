@@ -88,9 +88,11 @@ def real_continuation(dataset_dir: str, split: str, *, prompt_seconds: float,
   return file[end:end + int(seconds * SAMPLE_RATE)]
 
 
-def compare(audio: np.ndarray, prompt_samples: int) -> dict:
+def compare(audio: np.ndarray, prompt_samples: int,
+            real_continuation: dict | None = None) -> dict:
   """Flatness, level and band envelope of the continuation against the prompt's
-  (when each has one 64 ms frame), from float audio [prompt + continuation]."""
+  (when each has one 64 ms frame), from float audio [prompt + continuation]; with
+  the recording's own numbers (`yardstick`) under "real_continuation"."""
   frame = int(spectrum.FRAME_S * SAMPLE_RATE)
   if len(audio) - prompt_samples < frame:  # too short to judge its spectrum
     return {"continuation": {"median_flatness": None,
@@ -104,24 +106,22 @@ def compare(audio: np.ndarray, prompt_samples: int) -> dict:
                                   - out["prompt"]["level_dbfs"])
     out["band_distance_db"] = spectrum.band_distance_db(audio[prompt_samples:],
                                                         audio[:prompt_samples])
+    if real_continuation is not None:
+      out["real_continuation"] = real_continuation
   return out
 
 
-def judge(prompt: np.ndarray, continuation: np.ndarray, kind: str = "mu_law",
-          real: np.ndarray | None = None) -> dict:
-  """`compare` for codes: a continuation [C] of a prompt [P], both codes of the
-  run's quantization `kind`; given the recording's own continuation `real` [R],
-  also its flatness ratio, level difference and band distance under
-  "real_continuation" (the yardstick)."""
-  def decoded(tail):
-    return quantization.decode(np.concatenate([prompt, tail]).astype(np.uint8), kind)
-  report = compare(decoded(continuation), prompt.size)
-  if real is not None and "band_distance_db" in report:
-    truth = compare(decoded(real), prompt.size)
-    if "band_distance_db" in truth:  # the file may end within a frame of the prompt
-      report["real_continuation"] = {k: truth[k] for k in (
-          "flatness_ratio", "level_difference_db", "band_distance_db")}
-  return report
+def yardstick(prompt: np.ndarray, real: np.ndarray, kind: str = "mu_law"
+              ) -> dict | None:
+  """The recording's own continuation `real` [R] of a prompt [P] (codes of the run's
+  quantization `kind`) scored as `compare` scores a generated one: its flatness
+  ratio, level difference and band distance; None when either is shorter than a
+  64 ms frame (the file may end right after the prompt)."""
+  truth = compare(quantization.decode(np.concatenate([prompt, real]), kind), prompt.size)
+  if "band_distance_db" not in truth:
+    return None
+  return {k: truth[k] for k in ("flatness_ratio", "level_difference_db",
+                                "band_distance_db")}
 
 
 def format_comparison(r: dict) -> str:
@@ -179,10 +179,11 @@ def main(argv=None) -> int:
     prompt, what = load_prompt(_PROMPT.value, model, dataset_dir=dataset_dir,
                                split=_PROMPT_SPLIT.value, seconds=_PROMPT_SECONDS.value,
                                seed=_SEED.value, recipe=train_config.saved_recipe(config))
-    real = (real_continuation(dataset_dir, _PROMPT_SPLIT.value,
-                              prompt_seconds=_PROMPT_SECONDS.value,
-                              seconds=_SECONDS.value, seed=_SEED.value,
-                              recipe=train_config.saved_recipe(config))
+    # Scored once, shown with every stream: what the recording itself does next.
+    real = (yardstick(prompt, real_continuation(
+        dataset_dir, _PROMPT_SPLIT.value, prompt_seconds=_PROMPT_SECONDS.value,
+        seconds=_SECONDS.value, seed=_SEED.value,
+        recipe=train_config.saved_recipe(config)), model.quantization)
             if _PROMPT_SPLIT.value else None)
   except (FileNotFoundError, ValueError) as e:
     print(f"error: {e}", file=sys.stderr)
@@ -207,12 +208,12 @@ def main(argv=None) -> int:
   os.makedirs(out, exist_ok=True)
   for s in range(_STREAMS.value):
     codes = np.concatenate([prompt, generated[s].astype(np.uint8)])
-    audio = quantization.decode(codes, model.quantization)  # float, for WAV and plot
+    audio = quantization.decode(codes, model.quantization)
     stem = _free_stem(out, f"step{step}_seed{_SEED.value}_stream{s}")
     audio_io.write_wav(stem + ".wav", audio)
     waveform_and_spectrogram(stem + ".png", audio, prompt_samples=prompt.size,
                              title=f"{os.path.basename(stem)}: prompt {what}")
-    report = judge(prompt, generated[s], model.quantization, real)
+    report = compare(audio, prompt.size, real)
     report.update(prompt_source=what, temperature=_TEMPERATURE.value, top_p=_TOP_P.value,
                   seed=_SEED.value, step=step)
     with open(stem + ".json", "w") as f:

@@ -110,7 +110,8 @@ print(evaluate.format_table(res))"""),
 from audiolm_jax.generation import sampler
 from audiolm_jax.training.checkpointing import load_params
 from audiolm_jax.training.config import saved_model
-from audiolm_jax.sample import format_comparison, judge, load_prompt, real_continuation
+from audiolm_jax.sample import (compare, format_comparison, load_prompt,
+                                real_continuation, yardstick)
 saved, params, step = load_params(RUN_DIR)
 model = saved_model(saved)
 prompt, what = load_prompt(None, model, dataset_dir=path, split="test", seconds=1.0)
@@ -119,12 +120,14 @@ codes = sampler.generate(model, params, jax.random.key(0),
                          num_samples=int(16_000 * seconds),
                          prompt_BxP=prompt[None].astype(np.int32),
                          block=1600, options=sampler.SamplingOptions(0.9, 0.95))
-audio = quantization.decode(np.concatenate([prompt, codes[0].astype(np.uint8)]))
+audio = quantization.decode(np.concatenate([prompt, codes[0].astype(np.uint8)]),
+                           model.quantization)
 print("prompt:", what)
 # Flatness, level and band envelope against the prompt's, and what the recording's own
 # continuation scores: the yardstick (README, "Continuations").
 real = real_continuation(path, "test", prompt_seconds=1.0, seconds=seconds)
-print(format_comparison(judge(prompt, codes[0], model.quantization, real)))
+print(format_comparison(compare(audio, prompt.size,
+                                yardstick(prompt, real, model.quantization))))
 display(Audio(audio, rate=16_000))"""),
     ("code", """fig, axes = plt.subplots(2, 1, figsize=(10, 5), sharex=True)
 t = np.arange(len(audio)) / 16_000
