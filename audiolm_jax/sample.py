@@ -124,6 +124,19 @@ def yardstick(prompt: np.ndarray, real: np.ndarray, kind: str = "mu_law"
                                 "band_distance_db")}
 
 
+def strict_json(value):
+  """`value` (nested dicts, lists, floats) with every non-finite float as None, for
+  `json.dump(..., allow_nan=False)`: a silent continuation's level (-inf) and band
+  distance (inf) are nulls that jq and JavaScript read; `silent` says why."""
+  if isinstance(value, dict):
+    return {k: strict_json(v) for k, v in value.items()}
+  if isinstance(value, (list, tuple)):
+    return [strict_json(v) for v in value]
+  if isinstance(value, float) and not np.isfinite(value):
+    return None
+  return value
+
+
 def format_comparison(r: dict) -> str:
   c = r["continuation"]
   if c["median_flatness"] is None:
@@ -217,7 +230,7 @@ def main(argv=None) -> int:
     report.update(prompt_source=what, temperature=_TEMPERATURE.value, top_p=_TOP_P.value,
                   seed=_SEED.value, step=step)
     with open(stem + ".json", "w") as f:
-      json.dump(report, f, indent=2)
+      json.dump(strict_json(report), f, indent=2, allow_nan=False)
     print(format_comparison(report))
     print(f"wrote {stem}.wav, .png and .json")
   print(f"{total * _STREAMS.value / elapsed:,.0f} samples/s, real-time factor "

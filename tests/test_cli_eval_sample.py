@@ -105,7 +105,7 @@ def test_sample_writes_wav_and_png_and_never_overwrites(run_dir, tmp_path, capsy
   audio, rate = sf.read(tmp_path / "out" / files[2])  # after its .json and .png
   assert rate == 16_000 and len(audio) == 4000 + 1120  # prompt (resampled) + 0.07 s
   with open(tmp_path / "out" / files[0]) as f:
-    report = json.load(f)
+    report = _strict_loads(f.read())
   # The prompt is a pure tone: tonal (flatness near 0) at 0.3 / sqrt(2) RMS.
   assert report["prompt"]["median_flatness"] < 0.01
   assert report["prompt"]["level_dbfs"] == pytest.approx(-13.5, abs=0.3)
@@ -117,6 +117,35 @@ def test_sample_writes_wav_and_png_and_never_overwrites(run_dir, tmp_path, capsy
       audio[4000:], audio[:4000]), abs=0.05)
   assert "real_continuation" not in report  # a file prompt has no yardstick
   assert "flatness x" in out and "sample/s" not in out  # AUDIOLM_NO_PROGRESS=1
+
+
+def _strict_loads(text):
+  def refuse(name):
+    raise ValueError(f"non-standard JSON constant {name}")
+  return json.loads(text, parse_constant=refuse)
+
+
+def test_a_silent_continuation_is_strict_json_with_a_reason(np_rng):
+  """Stuck on one code, the continuation is silence: level -inf and band distance inf
+  in Python, but nulls plus `silent` in the file, which strict readers accept."""
+  t = np.arange(8_000) / 16_000
+  prompt = 0.2 * np.sin(2 * np.pi * 262 * t) + np_rng.normal(0, 0.01, t.size)
+  audio = np.concatenate([prompt, np.full(4_000, 0.37)])
+  report = sample.compare(audio, prompt.size, {"flatness_ratio": 1.2,
+                                               "level_difference_db": -2.0,
+                                               "band_distance_db": 6.0})
+  assert report["continuation"]["level_dbfs"] == float("-inf")
+  assert report["band_distance_db"] == float("inf")
+  with pytest.raises(ValueError):  # what json.dump would otherwise have written
+    _strict_loads(json.dumps(report))
+  loaded = _strict_loads(json.dumps(sample.strict_json(report), allow_nan=False))
+  assert loaded["continuation"]["silent"] and not loaded["prompt"]["silent"]
+  assert loaded["continuation"]["level_dbfs"] is None
+  assert loaded["level_difference_db"] is None and loaded["band_distance_db"] is None
+  assert loaded["prompt"]["level_dbfs"] == pytest.approx(
+      report["prompt"]["level_dbfs"])  # finite numbers pass through unchanged
+  assert loaded["real_continuation"] == report["real_continuation"]
+  assert "level -inf dBFS" in sample.format_comparison(report)
 
 
 def test_a_split_prompt_is_read_against_the_recordings_own_continuation(

@@ -100,7 +100,9 @@ def band_distance_db(a: np.ndarray, b: np.ndarray, rate: int = SAMPLE_RATE) -> f
   return float(np.sqrt(np.mean(np.square(la - lb))))
 
 
-def describe(audio: np.ndarray, rate: int = SAMPLE_RATE) -> dict[str, float]:
-  """{"median_flatness", "level_dbfs"} of float audio [T]."""
+def describe(audio: np.ndarray, rate: int = SAMPLE_RATE) -> dict[str, float | bool]:
+  """{"median_flatness", "level_dbfs", "silent"} of float audio [T]; silent: a
+  constant or silence (level -inf)."""
+  level = level_dbfs(audio)
   return {"median_flatness": float(np.median(frame_flatness(audio, rate))),
-          "level_dbfs": level_dbfs(audio)}
+          "level_dbfs": level, "silent": bool(level == float("-inf"))}
