@@ -17,7 +17,6 @@ Results go to eval_{split}_{protocol}_gain{G}dB.json, one per gain.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -26,7 +25,7 @@ import numpy as np
 import tqdm
 from absl import flags
 
-from audiolm_jax import cli
+from audiolm_jax import cli, strict_json
 from audiolm_jax.data import audio_io, builders, datasets, pipeline, recipes
 from audiolm_jax.data.audio_io import SAMPLE_RATE
 from audiolm_jax.evaluation import protocols
@@ -113,8 +112,7 @@ def run(workdir: str, *, split: str = "test", protocol: str = "full",
                 max_seconds_per_file=max_seconds_per_file, gain_db=gain_db)
   tag = f"_gain{gain_db:+g}dB" if gain_db else ""
   out = os.path.join(workdir, f"eval_{result['split']}_{protocol}{tag}.json")
-  with open(out, "w") as f:
-    json.dump(result, f, indent=2)
+  strict_json.write(out, result)
   result["path"] = out
   return result
 

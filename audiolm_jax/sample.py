@@ -13,7 +13,6 @@ Existing files are never overwritten: names get the next free number.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -23,7 +22,7 @@ import numpy as np
 import tqdm
 from absl import flags
 
-from audiolm_jax import cli
+from audiolm_jax import cli, strict_json
 from audiolm_jax.data import audio_io, pipeline, quantization, recipes
 from audiolm_jax.data.audio_io import SAMPLE_RATE
 from audiolm_jax.generation import sampler, spectrum
@@ -124,19 +123,6 @@ def yardstick(prompt: np.ndarray, real: np.ndarray, kind: str = "mu_law"
                                 "band_distance_db")}
 
 
-def strict_json(value):
-  """`value` (nested dicts, lists, floats) with every non-finite float as None, for
-  `json.dump(..., allow_nan=False)`: a silent continuation's level (-inf) and band
-  distance (inf) are nulls that jq and JavaScript read; `silent` says why."""
-  if isinstance(value, dict):
-    return {k: strict_json(v) for k, v in value.items()}
-  if isinstance(value, (list, tuple)):
-    return [strict_json(v) for v in value]
-  if isinstance(value, float) and not np.isfinite(value):
-    return None
-  return value
-
-
 def format_comparison(r: dict) -> str:
   c = r["continuation"]
   if c["median_flatness"] is None:
@@ -229,8 +215,7 @@ def main(argv=None) -> int:
     report = compare(audio, prompt.size, real)
     report.update(prompt_source=what, temperature=_TEMPERATURE.value, top_p=_TOP_P.value,
                   seed=_SEED.value, step=step)
-    with open(stem + ".json", "w") as f:
-      json.dump(strict_json(report), f, indent=2, allow_nan=False)
+    strict_json.write(stem + ".json", report)
     print(format_comparison(report))
     print(f"wrote {stem}.wav, .png and .json")
   print(f"{total * _STREAMS.value / elapsed:,.0f} samples/s, real-time factor "

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from audiolm_jax import evaluate, sample
+from audiolm_jax import evaluate, sample, strict_json
 from audiolm_jax.data import pipeline, quantization
 from audiolm_jax.generation import spectrum
 from audiolm_jax.training import config as train_config
@@ -34,8 +34,9 @@ def test_evaluate_writes_table_and_json(run_dir, capsys):
   assert "sample/s" not in out  # AUDIOLM_NO_PROGRESS=1 (run_dir): no progress bar
   assert "reference: previous sample" in out
   with open(os.path.join(run_dir, "eval_validation_full.json")) as f:
-    result = json.load(f)
+    result = _strict_loads(f.read())
   assert result["samples"] == 8000 and len(result["per_file"]) == 1
+  assert result["units"] == 1 and result["ci95_bits"] is None  # undefined: null
   assert np.isfinite(result["nll_bits"]) and result["step"] == 4
   assert evaluate.main(["--workdir", run_dir, "--protocol", "sampled",
                         "--num_positions", "64"]) == 0
@@ -138,7 +139,7 @@ def test_a_silent_continuation_is_strict_json_with_a_reason(np_rng):
   assert report["band_distance_db"] == float("inf")
   with pytest.raises(ValueError):  # what json.dump would otherwise have written
     _strict_loads(json.dumps(report))
-  loaded = _strict_loads(json.dumps(sample.strict_json(report), allow_nan=False))
+  loaded = _strict_loads(strict_json.dumps(report))
   assert loaded["continuation"]["silent"] and not loaded["prompt"]["silent"]
   assert loaded["continuation"]["level_dbfs"] is None
   assert loaded["level_difference_db"] is None and loaded["band_distance_db"] is None

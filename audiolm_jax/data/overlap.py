@@ -23,13 +23,12 @@ fingerprint (silence would match silence anywhere).
 from __future__ import annotations
 
 import dataclasses
-import json
 import sys
 
 import numpy as np
 from absl import flags
 
-from audiolm_jax import cli
+from audiolm_jax import cli, strict_json
 from audiolm_jax.data import audio_io, datasets, recipes
 
 FRAME = 2048
@@ -247,8 +246,7 @@ def main(argv=None) -> int:
     print(f"error: {e}", file=sys.stderr)
     return 2
   if _OUT.value:  # first: a closed stdout must not lose the report
-    with open(_OUT.value, "w") as f:
-      json.dump(result, f, indent=2)
+    strict_json.write(_OUT.value, result)
   print(format_report(result))
   if _OUT.value:
     print(f"written to {_OUT.value}")

@@ -18,7 +18,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top,wrong-import-position
 from absl import flags  # pylint: disable=g-import-not-at-top,wrong-import-position
 
-from audiolm_jax import cli  # pylint: disable=wrong-import-position
+from audiolm_jax import cli, strict_json  # pylint: disable=wrong-import-position
 
 BEGIN, END = "<!-- study:begin -->", "<!-- study:end -->"
 
@@ -105,6 +105,12 @@ def markdown(results: dict, image_prefix: str = "") -> str:
   return "\n".join(lines)
 
 
+def _ci(ev: dict) -> float:
+  """An eval's 95 % half-width for an error bar: NaN (no bar) where the file has
+  null (one unit: undefined)."""
+  return float("nan") if ev["ci95_bits"] is None else ev["ci95_bits"]
+
+
 def plots(results: dict, folder: str) -> list[str]:
   """context.png, families.png, cost.png in `folder`; returns their paths."""
   runs = results["runs"]
@@ -115,7 +121,7 @@ def plots(results: dict, folder: str) -> list[str]:
   fig, ax = plt.subplots(figsize=(5, 3.2))
   if ctx:
     ax.errorbar([r["x"] for r in ctx], [r["eval"][protocol]["nll_bits"] for r in ctx],
-                yerr=[r["eval"][protocol]["ci95_bits"] for r in ctx], marker="o",
+                yerr=[_ci(r["eval"][protocol]) for r in ctx], marker="o",
                 capsize=3, label="paper's model")
     ax.axhline(ctx[0]["eval"][protocol]["references"]["previous_sample"], ls="--",
                c="gray", label="previous sample")
@@ -130,7 +136,7 @@ def plots(results: dict, folder: str) -> list[str]:
   fam = [r for r in runs if r.get("family_bar", r["group"] == "family")]
   fig, ax = plt.subplots(figsize=(5, 3.2))
   ax.bar(range(len(fam)), [r["eval"][protocol]["nll_bits"] for r in fam],
-         yerr=[r["eval"][protocol]["ci95_bits"] for r in fam], capsize=4)
+         yerr=[_ci(r["eval"][protocol]) for r in fam], capsize=4)
   ax.set_xticks(range(len(fam)), [r["name"] for r in fam], rotation=20, fontsize=8)
   ax.set_ylabel(f"NLL, bits/sample ({protocol})")
   fig.tight_layout()
@@ -150,8 +156,7 @@ def plots(results: dict, folder: str) -> list[str]:
 
 
 def write(results: dict, folder: str) -> None:
-  with open(os.path.join(folder, "results.json"), "w") as f:
-    json.dump(results, f, indent=2)
+  strict_json.write(os.path.join(folder, "results.json"), results)
   with open(os.path.join(folder, "results.md"), "w") as f:
     f.write(markdown(results) + "\n")
   plots(results, folder)

@@ -18,7 +18,7 @@ import json
 import os
 import time
 
-from audiolm_jax import evaluate
+from audiolm_jax import evaluate, strict_json
 from audiolm_jax.data import pipeline
 from audiolm_jax.evaluation import protocols
 from audiolm_jax.models.audiolm import count_params
@@ -29,10 +29,7 @@ from audiolm_jax.training.checkpointing import load_params
 
 
 def _write_json(path: str, value) -> None:
-  tmp = path + ".tmp"
-  with open(tmp, "w") as f:
-    json.dump(value, f, indent=2)
-  os.replace(tmp, path)  # atomic: a killed study never leaves half a result
+  strict_json.write(path, value)  # atomic: a killed study never leaves half a result
 
 
 def _read_json(path: str):

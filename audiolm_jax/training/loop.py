@@ -20,6 +20,7 @@ import jax
 import ml_collections
 from jax.experimental import multihost_utils
 
+from audiolm_jax import strict_json
 from audiolm_jax.data import datasets, pipeline
 from audiolm_jax.data.audio_io import SAMPLE_RATE
 from audiolm_jax.evaluation.references import References
@@ -275,6 +276,5 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     _close(data_iter)
   result["train_loss_bits"] = metrics.last_loss
   if is_chief and "validation" in result:
-    with open(os.path.join(workdir, "final_metrics.json"), "w") as f:
-      json.dump(result, f, indent=2)
+    strict_json.write(os.path.join(workdir, "final_metrics.json"), result)
   return result

@@ -17,7 +17,7 @@ import time
 
 import tqdm
 
-from audiolm_jax import cli
+from audiolm_jax import cli, strict_json
 
 
 class MetricWriter:
@@ -45,8 +45,8 @@ class MetricWriter:
     if not self.enabled:
       return
     clean = {k: float(v) for k, v in metrics.items()}
-    self._jsonl.write(json.dumps({"step": step, "split": prefix, "time": time.time(),
-                                  **clean}) + "\n")
+    self._jsonl.write(strict_json.dumps({"step": step, "split": prefix,
+                                         "time": time.time(), **clean}) + "\n")
     self._jsonl.flush()
     for k, v in clean.items():
       if math.isfinite(v):
