@@ -82,8 +82,10 @@ def test_a_killed_study_resumes_without_retraining(tmp_path, tiny_data_dir, caps
   for r in runs.values():
     for protocol in ("full", "sashimi"):
       ev = r["eval"][protocol]
-      # (one test file in the tiny set: no interval, NaN, which the table omits)
+      # One test file in the tiny set: no interval, null in the JSON (strict_json),
+      # which the table omits and the plots draw without an error bar.
       assert ev["nll_bits"] > 0 and ev["samples"] > 0 and ev["units"] >= 1
+      assert (ev["ci95_bits"] is None) == (ev["units"] == 1)
       assert set(ev["references"]) == {"marginal", "previous_sample"}
     assert r["eval"]["full"]["short_past"]["short"]["count"] > 0
   truncated = results["truncated"]["tokens"]
