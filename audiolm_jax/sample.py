@@ -179,11 +179,11 @@ def main(argv=None) -> int:
                                split=_PROMPT_SPLIT.value, seconds=_PROMPT_SECONDS.value,
                                seed=_SEED.value, recipe=train_config.saved_recipe(config))
     # Scored once, shown with every stream: what the recording itself does next.
-    real = (yardstick(prompt, real_continuation(
+    real_scores = (yardstick(prompt, real_continuation(
         dataset_dir, _PROMPT_SPLIT.value, prompt_seconds=_PROMPT_SECONDS.value,
         seconds=_SECONDS.value, seed=_SEED.value,
         recipe=train_config.saved_recipe(config)), model.quantization)
-            if _PROMPT_SPLIT.value else None)
+                   if _PROMPT_SPLIT.value else None)
   except (FileNotFoundError, ValueError) as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
@@ -212,7 +212,7 @@ def main(argv=None) -> int:
     audio_io.write_wav(stem + ".wav", audio)
     waveform_and_spectrogram(stem + ".png", audio, prompt_samples=prompt.size,
                              title=f"{os.path.basename(stem)}: prompt {what}")
-    report = compare(audio, prompt.size, real)
+    report = compare(audio, prompt.size, real_scores)
     report.update(prompt_source=what, temperature=_TEMPERATURE.value, top_p=_TOP_P.value,
                   seed=_SEED.value, step=step)
     strict_json.write(stem + ".json", report)

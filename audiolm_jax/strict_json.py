@@ -38,7 +38,8 @@ def dumps(value, **kwargs) -> str:
 def write(path: str, value, indent: int = 2) -> None:
   """Writes `finite(value)` to `path` atomically: a reader (or a killed writer) never
   sees half a file."""
-  tmp = f"{path}.tmp{os.getpid()}"
+  text = dumps(value, indent=indent)  # first: a value that cannot be written leaves
+  tmp = f"{path}.tmp{os.getpid()}"   # no temporary file behind
   with open(tmp, "w") as f:
-    f.write(dumps(value, indent=indent))
+    f.write(text)
   os.replace(tmp, path)

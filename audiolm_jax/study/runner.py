@@ -28,10 +28,6 @@ from audiolm_jax.training import loop
 from audiolm_jax.training.checkpointing import load_params
 
 
-def _write_json(path: str, value) -> None:
-  strict_json.write(path, value)  # atomic: a killed study never leaves half a result
-
-
 def _read_json(path: str):
   with open(path) as f:
     return json.load(f)
@@ -93,7 +89,7 @@ def train(workdir: str, run: Run, log=print) -> dict:
       "validation": result.get("validation"),
       "config": run.config.to_dict(),
   }
-  _write_json(marker, summary)
+  strict_json.write(marker, summary)  # whole: a killed study never leaves half a file
   return summary
 
 
@@ -137,5 +133,5 @@ def truncated(workdir: str, run: Run, eval_cfg, log=print) -> dict:
             "tokens": protocols.truncated_context(
                 model, params, files, tokens,
                 num_positions=eval_cfg.get("truncated_positions", 2000))}
-  _write_json(path, result)
+  strict_json.write(path, result)
   return result
