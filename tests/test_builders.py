@@ -3,6 +3,7 @@
 import collections
 import json
 import os
+import tempfile
 
 import numpy as np
 import pytest
@@ -233,3 +234,18 @@ def test_score_parsing_never_forks_a_process_running_jax():
     pieces, skipped = scores.load_pieces(names, workers=2)
   assert len(pieces) + len(skipped) == 2 and pieces
   assert not [w for w in caught if "fork" in str(w.message)], caught
+
+
+def test_locating_an_unbuilt_dataset_leaves_no_temporary_folder(monkeypatch, tmp_path):
+  # TFDS makes (and never removes) an empty temporary folder whenever a builder of
+  # an unbuilt dataset is constructed; ours point it into a folder removed at once.
+  scratch = tmp_path / "tmp"
+  scratch.mkdir()
+  monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+  for spec in (datasets.DatasetSpec("music21_piano", variant="tiny", renderer="numpy"),
+               datasets.DatasetSpec("audio_folder", manual_dir=str(tmp_path),
+                                    folder_name="never_built")):
+    path = datasets.dataset_dir(spec, str(tmp_path / "data"))
+    assert not os.path.exists(path)
+  assert list(scratch.iterdir()) == []
+  assert tempfile.tempdir == str(scratch)  # restored

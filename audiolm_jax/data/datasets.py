@@ -7,9 +7,11 @@ random-access TFDS data source that needs no builder code (any process can open 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
+import tempfile
 
 import tensorflow_datasets as tfds
 
@@ -49,9 +51,32 @@ class DatasetSpec:
       raise ValueError(f"unknown dataset {self.name!r}; use one of {DATASETS}")
 
 
+@contextlib.contextmanager
+def _scratch_tempdir():
+  """Temporary folders made inside point into one folder removed on exit.
+
+  Constructing a TFDS builder of a dataset not built yet makes an empty folder in
+  the system's temporary directory that TFDS never removes (DatasetInfo's lookup of
+  published metadata, disabled offline): every `train` or `dataset_dir` call before
+  a build would leave one behind. Builders are constructed on the main thread,
+  before any input worker starts.
+  """
+  with tempfile.TemporaryDirectory(prefix="audiolm_tfds_") as scratch:
+    previous, tempfile.tempdir = tempfile.tempdir, scratch
+    try:
+      yield
+    finally:
+      tempfile.tempdir = previous
+
+
 def _builder(spec: DatasetSpec, data_dir: str, strict: bool = False):
   download = tfds.download.DownloadConfig(manual_dir=spec.manual_dir)
   common = dict(data_dir=data_dir, strict=strict, file_format="array_record")
+  with _scratch_tempdir():
+    return _construct(spec, common), download
+
+
+def _construct(spec: DatasetSpec, common: dict):
   if spec.name == "music21_piano":
     config = builders.piano_config(spec.variant, spec.renderer)
     builder = builders.Music21Piano(config=config, **common)
@@ -60,7 +85,7 @@ def _builder(spec: DatasetSpec, data_dir: str, strict: bool = False):
   else:
     config = builders.AudioFolderConfig(name=spec.folder_name, seed=spec.seed)
     builder = builders.AudioFolder(config=config, **common)
-  return builder, download
+  return builder
 
 
 def dataset_dir(spec: DatasetSpec, data_dir: str) -> str:
