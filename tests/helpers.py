@@ -1,6 +1,7 @@
 """Small random models and audio for the tests."""
 
 import functools
+import json
 
 import jax
 import jax.numpy as jnp
@@ -71,3 +72,10 @@ def left_context(codes, t: int, context: int) -> jax.Array:
 
 def rel_err(a, b) -> float:
   return float(jnp.max(jnp.abs(a - b)) / jnp.max(jnp.abs(b)))
+
+
+def strict_loads(text: str):
+  """`json.loads` that refuses NaN and Infinity, as jq and JavaScript do."""
+  def refuse(name):
+    raise ValueError(f"non-standard JSON constant {name}")
+  return json.loads(text, parse_constant=refuse)

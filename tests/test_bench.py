@@ -10,6 +10,7 @@ from audiolm_jax.bench import __main__ as bench_cli
 from audiolm_jax.bench import memory, report
 from audiolm_jax.models.config import get_model_config
 from audiolm_jax.models.cost import encoder_macs
+from helpers import strict_loads
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COMMITTED_RESULTS = os.path.join(ROOT, "benchmarks", "results_cpu.json")
@@ -28,7 +29,7 @@ def tiny_results(tmp_path_factory):
   bench_cli.main(["--suites", "training", "--train_configs", "configs/default.py:tiny",
                   "--train_batch", "2", "--train_steps", "1", "--out", out])
   with open(out) as f:
-    return out, json.load(f)
+    return out, strict_loads(f.read())
 
 
 def test_results_name_environment_and_command(tiny_results):

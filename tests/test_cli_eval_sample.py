@@ -13,6 +13,7 @@ from audiolm_jax.generation import spectrum
 from audiolm_jax.training import config as train_config
 from audiolm_jax.training.checkpointing import load_params
 from audiolm_jax.training import loop
+from helpers import strict_loads
 from test_train import _tiny_config
 
 
@@ -34,7 +35,7 @@ def test_evaluate_writes_table_and_json(run_dir, capsys):
   assert "sample/s" not in out  # AUDIOLM_NO_PROGRESS=1 (run_dir): no progress bar
   assert "reference: previous sample" in out
   with open(os.path.join(run_dir, "eval_validation_full.json")) as f:
-    result = _strict_loads(f.read())
+    result = strict_loads(f.read())
   assert result["samples"] == 8000 and len(result["per_file"]) == 1
   assert result["units"] == 1 and result["ci95_bits"] is None  # undefined: null
   assert np.isfinite(result["nll_bits"]) and result["step"] == 4
@@ -106,7 +107,7 @@ def test_sample_writes_wav_and_png_and_never_overwrites(run_dir, tmp_path, capsy
   audio, rate = sf.read(tmp_path / "out" / files[2])  # after its .json and .png
   assert rate == 16_000 and len(audio) == 4000 + 1120  # prompt (resampled) + 0.07 s
   with open(tmp_path / "out" / files[0]) as f:
-    report = _strict_loads(f.read())
+    report = strict_loads(f.read())
   # The prompt is a pure tone: tonal (flatness near 0) at 0.3 / sqrt(2) RMS.
   assert report["prompt"]["median_flatness"] < 0.01
   assert report["prompt"]["level_dbfs"] == pytest.approx(-13.5, abs=0.3)
@@ -120,10 +121,6 @@ def test_sample_writes_wav_and_png_and_never_overwrites(run_dir, tmp_path, capsy
   assert "flatness x" in out and "sample/s" not in out  # AUDIOLM_NO_PROGRESS=1
 
 
-def _strict_loads(text):
-  def refuse(name):
-    raise ValueError(f"non-standard JSON constant {name}")
-  return json.loads(text, parse_constant=refuse)
 
 
 def test_a_silent_continuation_is_strict_json_with_a_reason(np_rng):
@@ -138,8 +135,8 @@ def test_a_silent_continuation_is_strict_json_with_a_reason(np_rng):
   assert report["continuation"]["level_dbfs"] == float("-inf")
   assert report["band_distance_db"] == float("inf")
   with pytest.raises(ValueError):  # what json.dump would otherwise have written
-    _strict_loads(json.dumps(report))
-  loaded = _strict_loads(strict_json.dumps(report))
+    strict_loads(json.dumps(report))
+  loaded = strict_loads(strict_json.dumps(report))
   assert loaded["continuation"]["silent"] and not loaded["prompt"]["silent"]
   assert loaded["continuation"]["level_dbfs"] is None
   assert loaded["level_difference_db"] is None and loaded["band_distance_db"] is None

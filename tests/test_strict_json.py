@@ -7,12 +7,9 @@ import numpy as np
 import pytest
 
 from audiolm_jax import strict_json
+from helpers import strict_loads
 
 
-def _strict_loads(text):
-  def refuse(name):
-    raise ValueError(f"non-standard JSON constant {name}")
-  return json.loads(text, parse_constant=refuse)
 
 
 def test_non_finite_floats_become_null_and_the_rest_is_kept(np_rng):
@@ -22,8 +19,8 @@ def test_non_finite_floats_become_null_and_the_rest_is_kept(np_rng):
            "flag": True, "name": "bwv389", "none": None,
            "nested": [{"ci": float("nan"), "n": 3}, (x, float("-inf"))]}
   with pytest.raises(ValueError):  # what json.dumps writes without it
-    _strict_loads(json.dumps({"nan": float("nan")}))
-  loaded = _strict_loads(strict_json.dumps(value))
+    strict_loads(json.dumps({"nan": float("nan")}))
+  loaded = strict_loads(strict_json.dumps(value))
   assert loaded == {"nan": None, "inf": None, "neg": None, "x": x, "f32": None,
                     "f64": x, "i64": 7, "flag": True, "name": "bwv389", "none": None,
                     "nested": [{"ci": None, "n": 3}, [x, None]]}
@@ -37,5 +34,5 @@ def test_write_replaces_a_file_whole(tmp_path, np_rng):
   values = np_rng.normal(size=5).tolist()
   strict_json.write(path, {"values": values, "ci95_bits": float("nan")})
   with open(path) as f:
-    assert _strict_loads(f.read()) == {"values": values, "ci95_bits": None}
+    assert strict_loads(f.read()) == {"values": values, "ci95_bits": None}
   assert os.listdir(tmp_path) == ["result.json"]  # no temporary file left behind

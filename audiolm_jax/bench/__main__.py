@@ -28,7 +28,7 @@ import types
 
 from absl import flags
 
-from audiolm_jax import cli
+from audiolm_jax import cli, strict_json
 from audiolm_jax.bench import environment, report
 
 SUITES = ("per_target", "training", "generation", "memory", "torch", "pipeline")
@@ -227,7 +227,7 @@ def main(argv: list[str] | None = None) -> dict | int:
     results[name] = {**environment.environment(**extra),
                      "command": _command(argv, name), **suite}
     # Written after every suite, atomically: a crash keeps the suites already done.
-    _write_atomically(args.out, json.dumps(results, indent=1))
+    _write_atomically(args.out, strict_json.dumps(results, indent=1))
     _write_atomically(os.path.splitext(args.out)[0] + ".md", report.markdown(results))
   print(report.markdown(results))
   return results
