@@ -216,3 +216,21 @@ def test_sample_bad_prompts(run_dir, tmp_path, capsys):
   assert "the model reads its last 128" in capsys.readouterr().out
   assert sample.main(["--workdir", str(tmp_path / "none")]) == 2
   assert "no checkpoints" in capsys.readouterr().err
+
+
+def test_opening_a_run_logs_no_read_only_noise_but_keeps_other_warnings(run_dir,
+                                                                         caplog):
+  # Orbax warned three times per read-only open (evaluate, sample); other absl
+  # warnings logged while a run is open still show.
+  import logging
+  from audiolm_jax.training import checkpointing
+  absl_logger = logging.getLogger("absl")
+  with caplog.at_level(logging.WARNING):
+    checkpointing.load_params(run_dir)
+    with checkpointing._quiet_read_only_open():
+      absl_logger.warning("a real problem")
+  messages = [r.getMessage() for r in caplog.records]
+  assert not [m for m in messages
+              if any(n in m for n in checkpointing._READ_ONLY_NOISE)], messages
+  assert "a real problem" in messages
+  assert not absl_logger.filters  # the filter is gone once the run is open

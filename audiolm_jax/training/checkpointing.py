@@ -7,7 +7,9 @@ a checkpoint is never silently overwritten by a run of another model.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 from typing import Any
 
@@ -92,17 +94,49 @@ def _canon(value):
   return json.loads(json.dumps(value))
 
 
+# What Orbax logs, at WARNING, every time a finished run is opened read-only as
+# `load_params` opens it: the read-only options it was given, and an item folder's
+# missing metadata file (Orbax writes it per step, then looks for it per item). Each
+# `evaluate` and `sample` call printed all three.
+_READ_ONLY_NOISE = ("CheckpointManagerOptions.read_only=True",
+                    "Given directory is read only",
+                    "Metadata file does not exist")
+
+
+class _DropReadOnlyNoise(logging.Filter):
+  def filter(self, record: logging.LogRecord) -> bool:
+    message = record.getMessage()
+    return not any(noise in message for noise in _READ_ONLY_NOISE)
+
+
+@contextlib.contextmanager
+def _quiet_read_only_open():
+  """Drops `_READ_ONLY_NOISE` from Orbax's (absl) logger while inside; other
+  warnings and every error still show."""
+  logger, drop = logging.getLogger("absl"), _DropReadOnlyNoise()
+  logger.addFilter(drop)
+  try:
+    yield
+  finally:
+    logger.removeFilter(drop)
+
+
 def load_params(workdir: str, step: int | None = None) -> tuple[dict, Any, int]:
   """(saved config, parameters on this process's first device, step) of a run.
 
   Reads only finished checkpoints (Orbax ignores half-written ones); raises
   FileNotFoundError with what to do when there is none.
   """
-  import jax  # pylint: disable=g-import-not-at-top
   directory = os.path.abspath(os.path.join(workdir, "checkpoints"))
   if not os.path.isdir(directory):
     raise FileNotFoundError(f"no checkpoints in {workdir}: train first with "
                             f"`python -m audiolm_jax.train --workdir {workdir} ...`")
+  with _quiet_read_only_open():
+    return _load_params(directory, step)
+
+
+def _load_params(directory: str, step: int | None) -> tuple[dict, Any, int]:
+  import jax  # pylint: disable=g-import-not-at-top
   manager = ocp.CheckpointManager(directory, options=ocp.CheckpointManagerOptions(
       create=False, read_only=True))
   steps = manager.all_steps()
