@@ -2,6 +2,9 @@
 
 import json
 import os
+import subprocess
+import sys
+import textwrap
 
 import numpy as np
 import pytest
@@ -200,3 +203,25 @@ def test_iterator_state_restores_exactly(toy, workers):
 def test_targets_longer_than_every_file_is_an_error(toy):
   with pytest.raises(ValueError, match="no file .* holds num_targets=5000"):
     pipeline.WindowSampler(pipeline.FlatSplit(toy, "train"), 10, 5000, seed=0)
+
+
+def test_worker_batches_leave_no_shared_memory_behind(toy):
+  # Batches from Grain's worker processes arrive in shared memory; a run that keeps
+  # the JAX array of its last batch to the end used to exit with the resource
+  # tracker's "leaked shared_memory" warning.
+  script = textwrap.dedent(f"""
+      import jax.numpy as jnp
+      from audiolm_jax.data import pipeline
+      if __name__ == "__main__":
+        cfg = pipeline.PipelineConfig(path={toy!r}, context=64, num_targets=8,
+                                      batch_size=3, seed=4, worker_count=1)
+        it = iter(pipeline.train_dataset(cfg))
+        kept = [jnp.asarray(next(it)["codes"]) for _ in range(3)]
+        it.close()
+        print("batches", len(kept), kept[-1].shape)
+      """)
+  done = subprocess.run([sys.executable, "-c", script], capture_output=True,
+                        text=True, timeout=300)
+  assert done.returncode == 0, done.stderr[-3000:]
+  assert "batches 3 (3, 72)" in done.stdout
+  assert "leaked shared_memory" not in done.stderr, done.stderr[-3000:]
