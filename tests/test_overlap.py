@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from audiolm_jax.data import builders, overlap, quantization, recipes
+from audiolm_jax.data import builders, datasets, overlap, quantization, recipes
 
 SR = 16_000
 PLANT_AT = int(2.3 * SR) + 37   # in training file t2, off the fingerprint grid
@@ -63,8 +63,9 @@ class Fixture(tfds.core.GeneratorBasedBuilder):
 
 @pytest.fixture(scope="module", params=["planted", "clean"])
 def built(request, tmp_path_factory):
-  builder = Fixture(config=request.param, file_format="array_record",
-                    data_dir=str(tmp_path_factory.mktemp("overlap")))
+  with datasets._scratch_tempdir():  # TFDS's empty temporary folder, removed
+    builder = Fixture(config=request.param, file_format="array_record",
+                      data_dir=str(tmp_path_factory.mktemp("overlap")))
   builder.download_and_prepare()
   return request.param, str(builder.data_dir)
 
