@@ -20,7 +20,11 @@ def waveform_and_spectrogram(path: str, audio: np.ndarray, rate: int = SAMPLE_RA
   ax_wave.plot(t, audio, linewidth=0.4, color="tab:blue")
   ax_wave.set_ylim(-1, 1)
   ax_wave.set_ylabel("amplitude")
-  ax_spec.specgram(audio + 1e-7, NFFT=512, Fs=rate, noverlap=384, cmap="magma")
+  # 32 ms frames; a clip of 512 samples or fewer gets the longest power-of-two
+  # frame shorter than itself (matplotlib would zero-pad one frame and warn).
+  nfft = min(512, 1 << int(np.log2(max(len(audio) - 1, 1))))
+  ax_spec.specgram(audio + 1e-7, NFFT=nfft, Fs=rate, noverlap=nfft * 3 // 4,
+                   cmap="magma")
   ax_spec.set_ylabel("Hz")
   ax_spec.set_xlabel("seconds")
   if prompt_samples:
