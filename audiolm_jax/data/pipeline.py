@@ -311,4 +311,3 @@ def _in_process_memory(batch: dict) -> dict:
   every exit. The copy is a few kilobytes per step (MBs at the paper's size).
   """
   return {k: np.array(v) for k, v in batch.items()}
-
