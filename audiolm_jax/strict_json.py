@@ -38,8 +38,13 @@ def dumps(value, **kwargs) -> str:
 def write(path: str, value, indent: int = 2) -> None:
   """Writes `finite(value)` to `path` atomically: a reader (or a killed writer) never
   sees half a file."""
-  text = dumps(value, indent=indent)  # first: a value that cannot be written leaves
-  tmp = f"{path}.tmp{os.getpid()}"   # no temporary file behind
+  # Serialized first: a value that cannot be written leaves no temporary file behind.
+  write_text(path, dumps(value, indent=indent))
+
+
+def write_text(path: str, text: str) -> None:
+  """Replaces `path` with `text` atomically (a temporary file, then a rename)."""
+  tmp = f"{path}.tmp{os.getpid()}"
   with open(tmp, "w") as f:
     f.write(text)
   os.replace(tmp, path)

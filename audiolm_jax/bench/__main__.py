@@ -184,13 +184,6 @@ def _command(argv: list[str], suite: str) -> str:
   return " ".join(words)
 
 
-def _write_atomically(path: str, text: str) -> None:
-  os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-  with open(path + ".tmp", "w") as f:
-    f.write(text)
-  os.replace(path + ".tmp", path)
-
-
 def main(argv: list[str] | None = None) -> dict | int:
   """Runs the suites; returns the merged results (or an exit code on bad flags)."""
   argv = sys.argv[1:] if argv is None else argv
@@ -220,6 +213,7 @@ def main(argv: list[str] | None = None) -> dict | int:
         raise SystemExit(f"--out {args.out} exists but is not a results file ({e}); "
                          f"move it away or choose another --out") from e
   env = environment.environment()
+  os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
   for name in suites:
     print(f"== {name} on {env['device']}", flush=True)
     suite = run_suite(name, args)
@@ -227,8 +221,9 @@ def main(argv: list[str] | None = None) -> dict | int:
     results[name] = {**environment.environment(**extra),
                      "command": _command(argv, name), **suite}
     # Written after every suite, atomically: a crash keeps the suites already done.
-    _write_atomically(args.out, strict_json.dumps(results, indent=1))
-    _write_atomically(os.path.splitext(args.out)[0] + ".md", report.markdown(results))
+    strict_json.write(args.out, results, indent=1)
+    strict_json.write_text(os.path.splitext(args.out)[0] + ".md",
+                           report.markdown(results))
   print(report.markdown(results))
   return results
 

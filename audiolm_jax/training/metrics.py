@@ -84,6 +84,4 @@ def _truncate_jsonl(path: str, last_step: int) -> None:
         continue  # a line cut off by the crash
       if row["step"] <= last_step:
         kept.append(line if line.endswith("\n") else line + "\n")
-  with open(path + ".tmp", "w") as f:
-    f.writelines(kept)
-  os.replace(path + ".tmp", path)
+  strict_json.write_text(path, "".join(kept))
