@@ -69,12 +69,13 @@ demo: install fluidsynth
 # the training and generation suites; about 45 min on 2 CPU cores; the million-sample config is left out of the training
 # suite on a CPU, see README Performance), plus the pipeline suite if the built-in set
 # is built. On a GPU: python -m audiolm_jax.bench --train_dtype bfloat16 --out FILE.
-BENCH_DATA := $(DATA_DIR)/music21_piano/full_fluidsynth/1.0.0
+# The pipeline suite reads the set `make demo` builds (its name lists the timbres used).
+BENCH_DATA := $(firstword $(wildcard $(DATA_DIR)/music21_piano/full_mix_*/2.0.0))
 bench: install-test
 	$(PY) -m audiolm_jax.bench --out benchmarks/results_cpu.json --remat_block 32 \
 	  --train_configs configs/paper_128k.py:music21_piano,configs/paper_500k.py:music21_piano,configs/wavenet.py:music21_piano,configs/samplernn.py:music21_piano,configs/sashimi.py:music21_piano \
 	  --train_batch 1 --train_steps 1 --generation_models cnn_transformer,wavenet,samplernn,sashimi \
-	  --naive_steps 1 --largest_batch 0 $(if $(wildcard $(BENCH_DATA)),--dataset_dir $(BENCH_DATA))
+	  --naive_steps 1 --largest_batch 0 $(if $(BENCH_DATA),--dataset_dir $(BENCH_DATA))
 
 clean:
 	rm -rf $(VENV) *.egg-info

@@ -65,7 +65,8 @@ def _references(dataset_dir: str, recipe: str, gain_db: float = 0.0
   """Fitted on the whole train split, or None when the run's dataset is absent."""
   if not os.path.isfile(os.path.join(dataset_dir, "dataset_info.json")):
     return None
-  return References.fit(pipeline.FlatSplit(dataset_dir, "train", recipe, gain_db))
+  return References.fit(pipeline.FlatSplit(dataset_dir, "train", recipe, gain_db),
+                        recipes.quantization_of(recipe))
 
 
 def run(workdir: str, *, split: str = "test", protocol: str = "full",

@@ -55,7 +55,8 @@ def main(argv=None) -> int:
     v = result["validation"]
     print(f"done: step {result['step']}, validation NLL {v['nll_bits']:.3f} ± "
           f"{v['nll_ci95']:.3f} bits/sample over {int(v['targets'])} targets; "
-          f"previous-sample reference {v['previous_sample_bits']:.3f}, marginal "
+          f"references: linear prediction {v['linear_prediction_bits']:.3f}, "
+          f"previous sample {v['previous_sample_bits']:.3f}, marginal "
           f"{v['marginal_bits']:.3f}")
   return 0
 

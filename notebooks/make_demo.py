@@ -91,15 +91,18 @@ result["validation"]"""),
     ("code", """import json, matplotlib.pyplot as plt
 rows = [json.loads(l) for l in open(os.path.join(RUN_DIR, "metrics.jsonl"))]
 tr = [(r["step"], r["loss_bits"]) for r in rows if r["split"] == "train"]
-va = [(r["step"], r["nll_bits"], r["previous_sample_bits"]) for r in rows
-      if r["split"] == "validation"]
+va = [r for r in rows if r["split"] == "validation"]
 fig, ax = plt.subplots(figsize=(8, 3.5))
 ax.plot(*zip(*tr), label="train loss")
-ax.plot([s for s, _, _ in va], [v for _, v, _ in va], "o-", label="validation NLL")
-ax.axhline(va[-1][2], color="grey", ls="--", label="previous-sample reference")
+ax.plot([r["step"] for r in va], [r["nll_bits"] for r in va], "o-",
+        label="validation NLL")
+ax.axhline(va[-1]["previous_sample_bits"], color="grey", ls="--",
+           label="previous-sample reference")
+ax.axhline(va[-1]["linear_prediction_bits"], color="grey", ls=":",
+           label="linear-prediction reference")
 ax.set_xlabel("step"); ax.set_ylabel("bits per sample"); ax.legend(); plt.show()"""),
     ("md", "## Evaluate\n\nNLL in bits per sample on the test split (`full` protocol: every "
-           "sample with all its left context), with the two reference predictors."),
+           "sample with all its left context), with the three reference predictors."),
     ("code", """from audiolm_jax import evaluate
 res = evaluate.run(RUN_DIR, split="test", max_seconds_per_file=0.5 if REDUCED else 2,
                    show_progress=False)

@@ -147,3 +147,7 @@ def test_validator_and_scorer_agree_on_the_same_windows(tiny_data_dir):
   ref = refs.nll_bits(windows[:, -64:], windows[:, -65:-1])
   assert got["previous_sample_bits"] == pytest.approx(float(
       ref["previous_sample"].mean()), rel=1e-9)
+  # Linear prediction reads each window's own past: what it scores on the window
+  # as a file, blocks counted from its first target.
+  lp = np.stack([refs.linear.bits(w, len(w) - 64) for w in windows])
+  assert got["linear_prediction_bits"] == pytest.approx(float(lp.mean()), rel=1e-9)

@@ -86,7 +86,8 @@ def test_a_killed_study_resumes_without_retraining(tmp_path, tiny_data_dir, caps
       # which the table omits and the plots draw without an error bar.
       assert ev["nll_bits"] > 0 and ev["samples"] > 0 and ev["units"] >= 1
       assert (ev["ci95_bits"] is None) == (ev["units"] == 1)
-      assert set(ev["references"]) == {"marginal", "previous_sample"}
+      assert set(ev["references"]) == {"marginal", "previous_sample",
+                                        "linear_prediction"}
     assert r["eval"]["full"]["short_past"]["short"]["count"] > 0
   truncated = results["truncated"]["tokens"]
   assert sorted(map(int, truncated)) == [1, 2, 3, 4]

@@ -93,10 +93,12 @@ flags.DEFINE_integer("largest_batch", 1, "memory suite: search the largest batch
 flags.DEFINE_integer("torch_batch", 4, "contexts per PyTorch call", flag_values=FLAGS)
 flags.DEFINE_integer("torch_num_targets", 1024, "dense K in the torch suite",
                      flag_values=FLAGS)
-flags.DEFINE_string("dataset_dir", "", "a built split folder "
-                    "(.../music21_piano/full_fluidsynth/1.0.0)", flag_values=FLAGS)
-flags.DEFINE_float("pipeline_step_seconds", 0.58, "measured default-config step time "
-                   "the pipeline must feed", flag_values=FLAGS)
+flags.DEFINE_string("dataset_dir", "", "a built dataset folder, e.g. the one make "
+                    "demo builds (.../music21_piano/full_mix_.../2.0.0)",
+                    flag_values=FLAGS)
+flags.DEFINE_float("pipeline_step_seconds", 0.27, "measured configs/default.py step "
+                   "time (4 windows; README Results: 0.25-0.29 s on 2 cores) the "
+                   "pipeline must feed", flag_values=FLAGS)
 _INT_LISTS = ("contexts", "num_targets", "generation_batches")
 
 
@@ -151,7 +153,7 @@ def run_suite(name: str, args: types.SimpleNamespace) -> dict:
                              log=_log)
   from audiolm_jax.bench import pipeline
   return pipeline.run(dataset_dir=args.dataset_dir, workers=[0, 2], context=4000,
-                      num_targets=512, batch=8, step_seconds=args.pipeline_step_seconds,
+                      num_targets=512, batch=4, step_seconds=args.pipeline_step_seconds,
                       log=_log)
 
 

@@ -17,7 +17,7 @@ Every protocol scores the codes of the run's recipe (`data/recipes.py`).
   through `target_logits` (the paper model's chunked path, its real cost). 95 %
   interval over positions.
 
-Every result carries the number of samples scored and the NLL of the two reference
+Every result carries the number of samples scored and the NLL of the three reference
 predictors on the same samples.
 """
 
@@ -172,10 +172,6 @@ class Scorer:
             for parts in out]
 
 
-def _previous(codes: np.ndarray, silence: int) -> np.ndarray:
-  return np.concatenate([[silence], codes[:-1]]).astype(np.int64)
-
-
 def sashimi_chunks(codes: np.ndarray) -> list[np.ndarray]:
   """SaShiMi's test chunks of one file of `sashimi`-recipe codes: the whole
   131,072-sample chunks from its start (each already scaled on its own by the
@@ -204,7 +200,6 @@ def evaluate_files(scorer: Scorer, references: References | None, names: Sequenc
         f"scoring it on other codes than it trained on measures a different task. "
         f"Train with --config.data.recipe=sashimi to compare with SaShiMi's numbers, "
         f"or use --protocol full")
-  silence = scorer.silence
   files = [np.asarray(f, np.uint8) for f in files]
   if max_samples_per_file:
     files = [f[:max_samples_per_file] for f in files]
@@ -222,8 +217,7 @@ def evaluate_files(scorer: Scorer, references: References | None, names: Sequenc
   extra = {}
   if protocol in ("full", "sashimi"):
     nll = scorer.score_files(units, progress)
-    refs = [references.nll_bits(u, _previous(u, silence)) if references else {}
-            for u in units]
+    refs = [references.sequence_bits(u) if references else {} for u in units]
     per_unit = [FileScore(n, x, r) for n, x, r in zip(unit_names, nll, refs)
                 if len(x)]
     if not per_unit:
@@ -419,10 +413,12 @@ def _sampled(scorer: Scorer, references: References, names, files, num_positions
       targets[row] = codes[p]
     nll.append(one(contexts, targets, progress))
   nll = np.concatenate(nll)
-  targets = np.array([files[f][p] for f, p in zip(file_index, position)])
-  prev = np.array([files[f][p - 1] if p > 0 else silence
-                   for f, p in zip(file_index, position)])
-  refs = references.nll_bits(targets, prev) if references else {}
+  refs = {}
+  if references:  # each position with the past the references read (one block each)
+    h = references.history
+    rows = [references.sequence_bits(files[f][max(p - h, 0):p + 1], min(p, h))
+            for f, p in zip(file_index, position)]
+    refs = {k: np.concatenate([r[k] for r in rows]) for k in rows[0]}
   per_file = []
   for f, name in enumerate(names):
     mask = file_index == f

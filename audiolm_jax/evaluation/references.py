@@ -1,6 +1,7 @@
 """Reference predictors, scored on the same targets as the model.
 
-Both are fitted on every sample of the training split (all files).
+The first two are fitted on every sample of the training split (all files); the
+third fits itself on each position's own past.
 
 * marginal: the code histogram of the training split (add-one smoothed), ignoring
   context: the entropy of the data's marginal.
@@ -8,7 +9,11 @@ Both are fitted on every sample of the training split (all files).
   p(c | prev) ∝ exp(-|c - prev| / b), with b fitted on the training split
   (b = mean |x_t - x_{t-1}|, the Laplace MLE): "same as the previous sample", smoothed.
 
-A model that does not beat the second has learned little beyond smoothness.
+* linear prediction: backward-adaptive order-32 LPC of the decoded amplitudes, a
+  discretized logistic around its prediction (`linear_prediction.py`).
+
+A model that does not beat the second has learned little beyond smoothness; one
+that does not beat the third, less about the waveform than linear algebra gives.
 """
 
 from __future__ import annotations
@@ -17,7 +22,9 @@ import dataclasses
 
 import numpy as np
 
+from audiolm_jax.data import quantization
 from audiolm_jax.data.quantization import NUM_CODES
+from audiolm_jax.evaluation.linear_prediction import LinearPredictor
 
 _CODES = np.arange(NUM_CODES)
 _BLOCK = 1 << 24  # samples read at once while fitting
@@ -27,10 +34,12 @@ _BLOCK = 1 << 24  # samples read at once while fitting
 class References:
   marginal_log2: np.ndarray  # float64[256]
   laplace_scale: float       # b, in codes
+  linear: LinearPredictor = LinearPredictor()
 
   @classmethod
-  def fit(cls, files) -> "References":
-    """Fits both predictors on every sample of a training split.
+  def fit(cls, files, kind: quantization.Kind = "mu_law") -> "References":
+    """Fits the first two predictors on every sample of a training split of codes
+    of quantizer `kind` (which decodes them for linear prediction).
 
     files: a `FlatSplit` (its files back to back, exactly: one histogram and one
     mean |x_t - x_{t-1}| over all of them, never across a file boundary), or a
@@ -53,7 +62,12 @@ class References:
                        "references")
     scale = max(abs_diff / pairs, 0.05)
     counts += 1.0  # add-one smoothing
-    return cls(np.log2(counts / counts.sum()), scale)
+    return cls(np.log2(counts / counts.sum()), scale, LinearPredictor(kind=kind))
+
+  @property
+  def history(self) -> int:
+    """Codes of past every predictor reads (more changes nothing)."""
+    return self.linear.window + self.linear.order
 
   def previous_log2(self, prev: np.ndarray) -> np.ndarray:
     """float64[..., 256]: log2 p(c | previous code) for every code c."""
@@ -61,8 +75,19 @@ class References:
     logits -= logits.max(axis=-1, keepdims=True)
     return (logits - np.log(np.exp(logits).sum(-1, keepdims=True))) / np.log(2)
 
+  def sequence_bits(self, codes_T: np.ndarray, first: int = 0
+                    ) -> dict[str, np.ndarray]:
+    """Per-position NLL in bits of every predictor for codes[first:] [T - first],
+    each position given its past in codes (silence before codes[0])."""
+    codes = np.asarray(codes_T)
+    silence = quantization.silence_code(self.linear.kind)
+    prev = np.concatenate([[silence], codes[:-1]])[:len(codes)].astype(codes.dtype)
+    return {**self.nll_bits(codes[first:], prev[first:]),
+            "linear_prediction": self.linear.bits(codes, first)}
+
   def nll_bits(self, targets: np.ndarray, prev: np.ndarray) -> dict[str, np.ndarray]:
-    """Per-target NLL in bits of both predictors (arrays shaped like targets)."""
+    """Per-target NLL in bits of the two context-free predictors (arrays shaped
+    like targets); `sequence_bits` adds linear prediction, which needs the past."""
     targets = np.asarray(targets).astype(np.int64)
     prev_lp = self.previous_log2(prev)
     return {

@@ -51,6 +51,9 @@ def markdown(results: dict, image_prefix: str = "") -> str:
   caps = "; ".join(f"`{p}` on the first {runs[0]['eval'][p]['max_seconds_per_file']:g}"
                    f" s of each file" for p in protocols
                    if runs[0]["eval"][p].get("max_seconds_per_file"))
+  # Results written before the linear-prediction reference existed lack it.
+  linear = protocols and any("linear_prediction" in r["eval"][protocols[0]]["references"]
+                             for r in runs)
   lines = []
   if results.get("missing"):
     lines += [f"**Interim report**: not trained yet, so not in these tables: "
@@ -60,9 +63,12 @@ def markdown(results: dict, image_prefix: str = "") -> str:
            f"bits per sample on the {first.get('split', 'test')} split"
            + (f" ({caps})" if caps else "")
            + ", with 95 % intervals; references (on the first protocol's samples): "
-             "the previous-sample Laplace and the training histogram.", ""]
-  head = "| run | model | context | params | " + " | ".join(
-      f"`{p}` NLL" for p in protocols) + " | previous sample | histogram | train s |"
+           + ("backward-adaptive linear prediction (order 32), " if linear else "")
+           + "the previous-sample Laplace and the training histogram.", ""]
+  head = ("| run | model | context | params | "
+          + " | ".join(f"`{p}` NLL" for p in protocols)
+          + (" | linear prediction" if linear else "")
+          + " | previous sample | histogram | train s |")
   lines += [head, "|" + "---|" * (head.count("|") - 1)]
   for r in runs:
     ev = r["eval"]
@@ -73,6 +79,7 @@ def markdown(results: dict, image_prefix: str = "") -> str:
     lines.append(f"| {r['name']} | {r['model']} | {ctx} | {r['params']:,} | "
                  + " | ".join(_fmt(ev[p]["nll_bits"], ev[p]["ci95_bits"])
                               for p in protocols)
+                 + (f" | {_fmt(refs.get('linear_prediction'))}" if linear else "")
                  + f" | {_fmt(refs.get('previous_sample'))} | "
                    f"{_fmt(refs.get('marginal'))} | {r['train_seconds']:.0f} |")
   short = [r for r in runs if (r["eval"].get("full") or {}).get("short_past")]
@@ -123,8 +130,11 @@ def plots(results: dict, folder: str) -> list[str]:
     ax.errorbar([r["x"] for r in ctx], [r["eval"][protocol]["nll_bits"] for r in ctx],
                 yerr=[_ci(r["eval"][protocol]) for r in ctx], marker="o",
                 capsize=3, label="paper's model")
-    ax.axhline(ctx[0]["eval"][protocol]["references"]["previous_sample"], ls="--",
-               c="gray", label="previous sample")
+    refs = ctx[0]["eval"][protocol]["references"]
+    ax.axhline(refs["previous_sample"], ls="--", c="gray", label="previous sample")
+    if "linear_prediction" in refs:  # results written before it was added lack it
+      ax.axhline(refs["linear_prediction"], ls=":", c="gray",
+                 label="linear prediction")
     ax.set_xscale("log", base=2)
   ax.set_xlabel("context (tokens)")
   ax.set_ylabel(f"NLL, bits/sample ({protocol})")

@@ -21,7 +21,7 @@ import ml_collections
 from jax.experimental import multihost_utils
 
 from audiolm_jax import strict_json
-from audiolm_jax.data import datasets, pipeline
+from audiolm_jax.data import datasets, pipeline, recipes
 from audiolm_jax.data.audio_io import SAMPLE_RATE
 from audiolm_jax.evaluation.references import References
 from audiolm_jax.models.audiolm import count_params
@@ -179,7 +179,8 @@ def _validate(validator: Validator, params, step: int, writer: MetricWriter) -> 
   metrics = validator(params)
   writer.write(step, metrics, prefix="validation")
   writer.print(f"step {step}: validation {metrics['nll_bits']:.3f} ± "
-               f"{metrics['nll_ci95']:.3f} bits/sample (references: previous "
+               f"{metrics['nll_ci95']:.3f} bits/sample (references: linear "
+               f"prediction {metrics['linear_prediction_bits']:.3f}, previous "
                f"sample {metrics['previous_sample_bits']:.3f}, marginal "
                f"{metrics['marginal_bits']:.3f})")
   return metrics
@@ -223,7 +224,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   validator = Validator(config, data.path, model, sharded.batch_sharding.mesh,
                         sharded.batch_sharding,
                         References.fit(pipeline.FlatSplit(data.path, "train",
-                                                          data.pipeline.recipe)),
+                                                          data.pipeline.recipe),
+                                       recipes.quantization_of(data.pipeline.recipe)),
                         recipe=data.pipeline.recipe)
 
   metrics = _TrainMetrics(writer, config, ckpt.directory)

@@ -58,8 +58,9 @@ class Validator:
                        if len(per_window) > 1 else float("nan"),
            "targets": float(nll.size)}
     if self._reference_bits is None:
-      codes = self._all_windows()
-      ref = self.references.nll_bits(codes[:, -self.k:], codes[:, -self.k - 1:-1])
-      self._reference_bits = {f"{k}_bits": float(v.mean()) for k, v in ref.items()}
+      codes = self._all_windows()  # each window's last K codes, given its own past
+      rows = [self.references.sequence_bits(w, len(w) - self.k) for w in codes]
+      self._reference_bits = {f"{k}_bits": float(np.mean([r[k] for r in rows]))
+                              for k in rows[0]}
     out.update(self._reference_bits)
     return out
