@@ -122,6 +122,17 @@ def test_sequence_bits_scores_each_position_given_its_past(np_rng):
   assert all(len(v) == 0 for v in refs.sequence_bits(codes[:0]).values())
 
 
+def test_single_positions_score_as_their_own_blocks(np_rng):
+  codes = _codes(_piano_like(np_rng, 3_000))
+  refs = References.fit(codes[:1_000])
+  positions = np.array([0, 1, 17, 1_031, 1_032, 2_999, 17])
+  got = refs.position_bits(codes, positions)
+  for i, t in enumerate(positions):
+    want = refs.sequence_bits(codes[:t + 1], t)
+    for k, v in want.items():
+      assert got[k][i] == pytest.approx(v[0], rel=1e-12), (k, t)
+
+
 @pytest.mark.parametrize("kwargs,match", [({"order": 0}, "order"),
                                           ({"order": 50, "window": 50}, "window"),
                                           ({"floor": 0.0}, "floor"),

@@ -60,19 +60,31 @@ class LinearPredictor:
     codes = np.asarray(codes_T).astype(np.int64)
     if not 0 <= first <= len(codes):
       raise ValueError(f"first = {first} is outside [0, {len(codes)}]")
+    starts = np.arange(first, len(codes), self.block)
+    # Blocks are consecutive: row-major rows of [blocks, block] are positions in
+    # order; only the last block can run past the end, and it is cut off here.
+    return self._bits(codes, starts, self.block)[:len(codes) - first]
+
+  def bits_at(self, codes_T: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """float64[len(positions)]: -log2 p(codes[t] | codes[:t]) for each t, each
+    scored as the first position of a block (what `bits(codes, t)[0]` gives)."""
+    positions = np.asarray(positions, np.int64)
+    if positions.size and not (0 <= positions.min() and positions.max() < len(codes_T)):
+      raise ValueError(f"positions must lie in [0, {len(codes_T)})")
+    return self._bits(np.asarray(codes_T).astype(np.int64), positions, 1)
+
+  def _bits(self, codes, starts, length) -> np.ndarray:
+    """Bits of blocks of `length` positions from each start, row-major."""
     table = quantization.decode_table(self.kind).astype(np.float64)
     pad = self.window + self.order
     x = np.concatenate([np.full(pad, table[quantization.silence_code(self.kind)]),
                         table[codes]])
-    starts = np.arange(first, len(codes), self.block)
-    # Blocks are consecutive: row-major rows of [blocks, block] are positions in
-    # order; only the last block can run past the end, and it is cut off here.
-    out = [self._block_bits(x, codes, pad, starts[i:i + _BLOCKS_AT_ONCE], table)
+    out = [self._block_bits(x, codes, pad, starts[i:i + _BLOCKS_AT_ONCE], table, length)
            for i in range(0, len(starts), _BLOCKS_AT_ONCE)]
-    return np.concatenate(out)[:len(codes) - first] if out else np.zeros(0)
+    return np.concatenate(out) if out else np.zeros(0)
 
-  def _block_bits(self, x, codes, pad, starts, table) -> np.ndarray:
-    p, w, b = self.order, self.window, self.block
+  def _block_bits(self, x, codes, pad, starts, table, b) -> np.ndarray:
+    p, w = self.order, self.window
     # history[i, j] = x at position starts[i] - (w + p) + j (positions of the codes).
     offsets = np.arange(w + p)
     history = x[(starts + pad - w - p)[:, None] + offsets]

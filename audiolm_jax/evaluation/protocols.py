@@ -414,11 +414,13 @@ def _sampled(scorer: Scorer, references: References, names, files, num_positions
     nll.append(one(contexts, targets, progress))
   nll = np.concatenate(nll)
   refs = {}
-  if references:  # each position with the past the references read (one block each)
-    h = references.history
-    rows = [references.sequence_bits(files[f][max(p - h, 0):p + 1], min(p, h))
-            for f, p in zip(file_index, position)]
-    refs = {k: np.concatenate([r[k] for r in rows]) for k in rows[0]}
+  if references:  # each position given its file's past, one file at a time
+    parts = {f: references.position_bits(files[f], position[file_index == f])
+             for f in np.unique(file_index)}
+    order = np.argsort(file_index, kind="stable")  # positions grouped by file
+    refs = {k: np.empty(num_positions) for k in next(iter(parts.values()))}
+    for k, v in refs.items():
+      v[order] = np.concatenate([parts[f][k] for f in sorted(parts)])
   per_file = []
   for f, name in enumerate(names):
     mask = file_index == f

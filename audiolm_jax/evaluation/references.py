@@ -64,11 +64,6 @@ class References:
     counts += 1.0  # add-one smoothing
     return cls(np.log2(counts / counts.sum()), scale, LinearPredictor(kind=kind))
 
-  @property
-  def history(self) -> int:
-    """Codes of past every predictor reads (more changes nothing)."""
-    return self.linear.window + self.linear.order
-
   def previous_log2(self, prev: np.ndarray) -> np.ndarray:
     """float64[..., 256]: log2 p(c | previous code) for every code c."""
     logits = -np.abs(_CODES - np.asarray(prev)[..., None]) / self.laplace_scale
@@ -84,6 +79,16 @@ class References:
     prev = np.concatenate([[silence], codes[:-1]])[:len(codes)].astype(codes.dtype)
     return {**self.nll_bits(codes[first:], prev[first:]),
             "linear_prediction": self.linear.bits(codes, first)}
+
+  def position_bits(self, codes_T: np.ndarray, positions: np.ndarray
+                    ) -> dict[str, np.ndarray]:
+    """Per-position NLL in bits of every predictor for codes[positions], each given
+    its past in codes (what `sequence_bits(codes, t)` gives for position t alone)."""
+    codes, positions = np.asarray(codes_T), np.asarray(positions, np.int64)
+    silence = quantization.silence_code(self.linear.kind)
+    prev = np.where(positions > 0, codes[np.maximum(positions - 1, 0)], silence)
+    return {**self.nll_bits(codes[positions], prev),
+            "linear_prediction": self.linear.bits_at(codes, positions)}
 
   def nll_bits(self, targets: np.ndarray, prev: np.ndarray) -> dict[str, np.ndarray]:
     """Per-target NLL in bits of the two context-free predictors (arrays shaped
