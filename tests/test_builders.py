@@ -1,7 +1,6 @@
 """Dataset builders: the built-in piano set, YouTubeMix's layout, folders of audio."""
 
 import collections
-import json
 import os
 import tempfile
 

@@ -7,8 +7,6 @@ import subprocess
 import sys
 import time
 
-import pytest
-
 from audiolm_jax.training import loop
 from test_train import CONFIG, REPO, _assert_trees_equal, _params, _run
 

@@ -63,7 +63,7 @@ class Fixture(tfds.core.GeneratorBasedBuilder):
 
 @pytest.fixture(scope="module", params=["planted", "clean"])
 def built(request, tmp_path_factory):
-  with datasets._scratch_tempdir():  # TFDS's empty temporary folder, removed
+  with datasets.scratch_tempdir():  # TFDS's empty temporary folder, removed
     builder = Fixture(config=request.param, file_format="array_record",
                       data_dir=str(tmp_path_factory.mktemp("overlap")))
   builder.download_and_prepare()

@@ -59,7 +59,7 @@ def _file_codes(name, n, recipe="mu_law"):
 
 @pytest.fixture(scope="module")
 def toy(tmp_path_factory):
-  with datasets._scratch_tempdir():  # TFDS's empty temporary folder, removed
+  with datasets.scratch_tempdir():  # TFDS's empty temporary folder, removed
     builder = ToySet(data_dir=str(tmp_path_factory.mktemp("toy")),
                      file_format="array_record")
   builder.download_and_prepare()
@@ -102,7 +102,7 @@ def test_each_recipe_flattens_its_own_codes_of_the_stored_audio(toy, recipe,
 
 
 def test_a_dataset_of_the_old_format_asks_to_be_rebuilt(tmp_path):
-  with datasets._scratch_tempdir():
+  with datasets.scratch_tempdir():
     builder = OldToySet(data_dir=str(tmp_path), file_format="array_record")
   builder.download_and_prepare()
   with pytest.raises(datasets.DatasetVersionError, match="Rebuild it"):

@@ -15,7 +15,6 @@ import orbax.checkpoint as ocp
 import pytest
 
 from audiolm_jax.training import config as train_config, loop
-from audiolm_jax.training.checkpointing import CheckpointMismatchError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG = os.path.join(REPO, "configs", "default.py")

@@ -52,7 +52,7 @@ class DatasetSpec:
 
 
 @contextlib.contextmanager
-def _scratch_tempdir():
+def scratch_tempdir():
   """Temporary folders made inside point into one folder removed on exit.
 
   Constructing a TFDS builder of a dataset not built yet makes an empty folder in
@@ -72,7 +72,7 @@ def _scratch_tempdir():
 def _builder(spec: DatasetSpec, data_dir: str, strict: bool = False):
   download = tfds.download.DownloadConfig(manual_dir=spec.manual_dir)
   common = dict(data_dir=data_dir, strict=strict, file_format="array_record")
-  with _scratch_tempdir():
+  with scratch_tempdir():
     return _construct(spec, common), download
 
 
