@@ -8,6 +8,9 @@ comparing the continuation with the prompt (median spectral flatness of 64 ms fr
 near 0 tonal, ~0.55 white noise; RMS level in dBFS; how far its third-octave band
 envelope lies from the prompt's, in dB), into WORKDIR/samples (or --out). A prompt cut
 from a split also gets the same three numbers for the recording's own continuation.
+The JSON also holds how uncertain the model was along the continuation, and along
+the recording's own: the RMS spread of the distributions sampled from, and the
+spectral flatness that spread implies (`generation/uncertainty.py`).
 Existing files are never overwritten: names get the next free number.
 """
 
@@ -25,12 +28,11 @@ from absl import flags
 from audiolm_jax import cli, strict_json
 from audiolm_jax.data import audio_io, pipeline, quantization, recipes
 from audiolm_jax.data.audio_io import SAMPLE_RATE
-from audiolm_jax.generation import sampler, spectrum
+from audiolm_jax.generation import sampler, spectrum, uncertainty
 from audiolm_jax.generation.plots import waveform_and_spectrogram
 from audiolm_jax.models.interface import AudioModel
 from audiolm_jax.training import config as train_config
 from audiolm_jax.training.checkpointing import load_params
-
 
 
 def _free_stem(folder: str, stem: str) -> str:
@@ -123,6 +125,37 @@ def yardstick(prompt: np.ndarray, real: np.ndarray, kind: str = "mu_law"
                                 "band_distance_db")}
 
 
+def spread_report(model: AudioModel, params, prompt: np.ndarray,
+                  continuations: list[np.ndarray], options: sampler.SamplingOptions,
+                  real: np.ndarray | None = None,
+                  prompt_flatness: float | None = None) -> list[dict | None]:
+  """Per continuation (codes [C] after the prompt [P]): `uncertainty.describe` of it
+  under the sampling `options`, with the recording's own continuation `real`'s
+  under "real_continuation" and, given the prompt's flatness, each floor over it
+  ("floor_ratio"); None for a continuation shorter than one 64 ms frame."""
+  frame = int(spectrum.FRAME_S * SAMPLE_RATE)
+  long_enough = [c for c in continuations if c.size >= frame]
+  with_real = real is not None and real.size >= frame
+  streams = [np.concatenate([prompt, c]) for c in long_enough + ([real] if with_real
+                                                                 else [])]
+  scores = [{k: float(v) for k, v in d.items()} for d in
+            uncertainty.describe(model, params, streams, prompt.size, options)]
+  if prompt_flatness:
+    for d in scores:
+      d["floor_ratio"] = d["flatness_floor"] / max(prompt_flatness, 1e-12)
+  real_scores = scores.pop() if with_real else None
+  out = []
+  for c in continuations:
+    if c.size < frame:
+      out.append(None)
+      continue
+    d = scores.pop(0)
+    if real_scores is not None:
+      d["real_continuation"] = real_scores
+    out.append(d)
+  return out
+
+
 def format_comparison(r: dict) -> str:
   c = r["continuation"]
   if c["median_flatness"] is None:
@@ -141,6 +174,18 @@ def format_comparison(r: dict) -> str:
     line += (f"\n  the recording's own continuation: flatness "
              f"x{t['flatness_ratio']:.2f}, level {t['level_difference_db']:+.1f} dB, "
              f"bands {t['band_distance_db']:.1f} dB away")
+  if r.get("uncertainty"):
+    u = r["uncertainty"]
+
+    def ratio(d):  # the floor over the prompt's flatness, where there is a prompt
+      return f" (x{d['floor_ratio']:.1f})" if "floor_ratio" in d else ""
+
+    line += (f"\n  the model's predictive spread along it: {u['predictive_rms_dbfs']:.1f} "
+             f"dBFS RMS, a flatness floor of {u['flatness_floor']:.4f}{ratio(u)}")
+    if "real_continuation" in u:
+      t = u["real_continuation"]
+      line += (f"; along the recording's own: {t['predictive_rms_dbfs']:.1f} dBFS, "
+               f"floor {t['flatness_floor']:.4f}{ratio(t)}")
   return line
 
 
@@ -179,11 +224,12 @@ def main(argv=None) -> int:
                                split=_PROMPT_SPLIT.value, seconds=_PROMPT_SECONDS.value,
                                seed=_SEED.value, recipe=train_config.saved_recipe(config))
     # Scored once, shown with every stream: what the recording itself does next.
-    real_scores = (yardstick(prompt, real_continuation(
+    real = (real_continuation(
         dataset_dir, _PROMPT_SPLIT.value, prompt_seconds=_PROMPT_SECONDS.value,
         seconds=_SECONDS.value, seed=_SEED.value,
-        recipe=train_config.saved_recipe(config)), model.quantization)
-                   if _PROMPT_SPLIT.value else None)
+        recipe=train_config.saved_recipe(config)) if _PROMPT_SPLIT.value else None)
+    real_scores = (yardstick(prompt, real, model.quantization) if real is not None
+                   else None)
   except (FileNotFoundError, ValueError) as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
@@ -205,6 +251,11 @@ def main(argv=None) -> int:
   elapsed = time.time() - start
   out = _OUT.value or os.path.join(_WORKDIR.value, "samples")
   os.makedirs(out, exist_ok=True)
+  frame = int(spectrum.FRAME_S * SAMPLE_RATE)
+  prompt_flatness = (spectrum.describe(quantization.decode(
+      prompt, model.quantization))["median_flatness"] if prompt.size >= frame else None)
+  spreads = spread_report(model, params, prompt, list(generated.astype(np.uint8)),
+                          options, real, prompt_flatness)
   for s in range(_STREAMS.value):
     codes = np.concatenate([prompt, generated[s].astype(np.uint8)])
     audio = quantization.decode(codes, model.quantization)
@@ -213,6 +264,8 @@ def main(argv=None) -> int:
     waveform_and_spectrogram(stem + ".png", audio, prompt_samples=prompt.size,
                              title=f"{os.path.basename(stem)}: prompt {what}")
     report = compare(audio, prompt.size, real_scores)
+    if spreads[s] is not None:
+      report["uncertainty"] = spreads[s]
     report.update(prompt_source=what, temperature=_TEMPERATURE.value, top_p=_TOP_P.value,
                   seed=_SEED.value, step=step)
     strict_json.write(stem + ".json", report)

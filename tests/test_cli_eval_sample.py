@@ -9,7 +9,7 @@ import soundfile as sf
 
 from audiolm_jax import evaluate, sample, strict_json
 from audiolm_jax.data import pipeline, quantization
-from audiolm_jax.generation import spectrum
+from audiolm_jax.generation import spectrum, uncertainty
 from audiolm_jax.training import config as train_config
 from audiolm_jax.training.checkpointing import load_params
 from audiolm_jax.training import loop
@@ -119,6 +119,12 @@ def test_sample_writes_wav_and_png_and_never_overwrites(run_dir, tmp_path, capsy
       audio[4000:], audio[:4000]), abs=0.05)
   assert "real_continuation" not in report  # a file prompt has no yardstick
   assert "flatness x" in out and "sample/s" not in out  # AUDIOLM_NO_PROGRESS=1
+  # The model's spread along the continuation and the flatness it implies.
+  spread = report["uncertainty"]
+  assert 0 < spread["flatness_floor"] < 1 and spread["predictive_rms_dbfs"] < 0
+  assert spread["floor_ratio"] == pytest.approx(
+      spread["flatness_floor"] / report["prompt"]["median_flatness"])
+  assert "real_continuation" not in spread and "flatness floor of" in out
 
 
 
@@ -148,7 +154,7 @@ def test_a_silent_continuation_is_strict_json_with_a_reason(np_rng):
 
 def test_a_split_prompt_is_read_against_the_recordings_own_continuation(
     run_dir, tmp_path, capsys):
-  saved, _, _ = load_params(run_dir)
+  saved, params, _ = load_params(run_dir)
   data = train_config.saved_dataset_dir(saved)
   model = train_config.saved_model(saved)
   prompt, what = sample.load_prompt(None, model, dataset_dir=data, split="test",
@@ -175,6 +181,10 @@ def test_a_split_prompt_is_read_against_the_recordings_own_continuation(
                              "band_distance_db")})
   assert report["band_distance_db"] > 0
   assert "the recording's own continuation: flatness x" in capsys.readouterr().out
+  # The model's spread along the recording's own continuation, as `describe` gives it.
+  (real_spread,) = uncertainty.describe(model, params, [joined], prompt.size)
+  assert report["uncertainty"]["real_continuation"]["flatness_floor"] == (
+      pytest.approx(real_spread["flatness_floor"], rel=1e-5))
 
 
 def test_evaluate_at_fixed_gains(run_dir, capsys):

@@ -30,12 +30,10 @@ from typing import Callable, Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from audiolm_jax.data import quantization, recipes
 from audiolm_jax.models.cost import flops_of
 from audiolm_jax.training import steps
-from audiolm_jax.training.steps import LN2
 from audiolm_jax.models.interface import AudioModel
 from audiolm_jax.evaluation.references import References
 
@@ -72,6 +70,9 @@ def ratio_ci95(sums: np.ndarray, counts: np.ndarray) -> float:
   return float(1.96 * se)
 
 
+PerPosition = Callable[[jax.Array, jax.Array], jax.Array]
+
+
 class Scorer:
   """Per-position NLL of whole files, every position with its whole left context.
 
@@ -81,16 +82,21 @@ class Scorer:
   the next; an unbounded convolutional one (SaShiMi) runs over each file at once:
   either way every position sees the file's whole past. Windows of `eval_context` + K codes
   (the `sampled` protocol) use the dense path either way.
+
+  `per_position(logits [B, K, V], labels [B, K]) -> [B, K, ...]` replaces the NLL in
+  bits with any other per-position quantity of the predictive distribution (traced
+  under jit; generation/uncertainty.py takes its variance).
   """
 
   def __init__(self, model: AudioModel, params, *, num_targets: int = 4096,
-               batch: int = 4):
+               batch: int = 4, per_position: PerPosition | None = None):
     self.model, self.params = model, params
     self.k, self.batch = num_targets, batch
+    self._per_position = per_position or steps.nll_bits
     self.context = (model.left_context if model.left_context is not None
                     else model.eval_context)
     self.silence = quantization.silence_code(model.quantization)
-    self._step = jax.jit(steps.make_eval_step(model, num_targets=num_targets))
+    self._step = jax.jit(self._window_values)
     if model.stateful:
       lookback = model.window_context
       self._segment = max(lookback, num_targets // lookback * lookback)
@@ -98,10 +104,15 @@ class Scorer:
     elif model.left_context is None:
       self._one_pass = jax.jit(self._one_pass_nll)
 
+  def _window_values(self, params, codes_BxW):
+    logits, labels = steps.logits_and_labels(self.model, params, codes_BxW,
+                                             objective="dense", num_targets=self.k,
+                                             train=False, rng=None)
+    return self._per_position(logits, labels)
+
   def _one_pass_nll(self, params, codes_1xL):
     logits = self.model.logits(params, codes_1xL, num_targets=codes_1xL.shape[1])
-    labels = codes_1xL.astype(jnp.int32)
-    return optax.softmax_cross_entropy_with_integer_labels(logits, labels)[0] / LN2
+    return self._per_position(logits, codes_1xL)[0]
 
   def _score_one_pass(self, codes: np.ndarray) -> np.ndarray:
     """An unbounded, non-recurrent model (SaShiMi's convolutions) over the whole
@@ -116,8 +127,7 @@ class Scorer:
 
   def _stateful_nll(self, params, codes_1xL, carry, reset):
     logits, carry = self.model.logits_with_carry(params, codes_1xL, carry, reset)
-    labels = codes_1xL[:, -logits.shape[1]:].astype(jnp.int32)
-    return optax.softmax_cross_entropy_with_integer_labels(logits, labels) / LN2, carry
+    return self._per_position(logits, codes_1xL[:, -logits.shape[1]:]), carry
 
   def _score_stateful(self, codes: np.ndarray) -> np.ndarray:
     """One pass over a file in carried segments: NLL bits [len(codes)]."""
@@ -145,7 +155,8 @@ class Scorer:
 
   def score_files(self, files: Sequence[np.ndarray],
                   progress: Callable[[int], None] | None = None) -> list[np.ndarray]:
-    """Per-sample NLL bits of every position of every file (float32 arrays)."""
+    """Per-sample NLL bits (or `per_position`'s values) [len(file), ...] of every
+    position of every file."""
     if self.model.left_context is None:  # the whole past: carried, or one pass
       score = (self._score_stateful if self.model.stateful else self._score_one_pass)
       out = []
@@ -331,8 +342,7 @@ def truncated_context_bits(model: AudioModel, params, contexts_PxC: np.ndarray,
     older = jnp.arange(num) < num - keep  # [N]: replaced by the silence token
     tokens = jnp.where(older[None, :, None], silence_D, tokens_BxNxD)
     logits = model.logits_from_tokens(params, tokens, recent_BxL)
-    return optax.softmax_cross_entropy_with_integer_labels(
-        logits, targets_B.astype(jnp.int32)) / LN2
+    return steps.nll_bits(logits, targets_B)
 
   silence_D = encode(params, jnp.full((1, c), silence, jnp.int32))[0, 0]
   out = {int(n): [] for n in tokens}
@@ -363,8 +373,7 @@ class TargetScorer:
 
     def nll(params, contexts_BxC, targets_B):
       logits = model.target_logits(params, contexts_BxC.astype(jnp.int32))
-      return optax.softmax_cross_entropy_with_integer_labels(
-          logits, targets_B.astype(jnp.int32)) / LN2
+      return steps.nll_bits(logits, targets_B)
 
     shapes = (jax.ShapeDtypeStruct((batch, self.context), jnp.uint8),
               jax.ShapeDtypeStruct((batch,), jnp.uint8))

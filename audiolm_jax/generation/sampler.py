@@ -26,20 +26,32 @@ from audiolm_jax.models.interface import AudioModel
 # ---- Sampling ----------------------------------------------------------------------
 
 
-def sample_codes(key: jax.Array, logits_BxV: jax.Array, temperature: float,
-                 top_p: float) -> jax.Array:
-  """Draws codes [B] from logits; temperature 0 is greedy, top_p < 1 is nucleus."""
+def sampling_logits(logits: jax.Array, temperature: float, top_p: float
+                    ) -> jax.Array:
+  """The logits [..., V] of the distribution `sample_codes` draws from: divided by
+  the temperature, codes outside the nucleus at -inf; temperature 0 (greedy) leaves
+  only the most likely code (the first, on a tie)."""
   if temperature == 0.0:
-    return jnp.argmax(logits_BxV, axis=-1).astype(jnp.int32)
-  logits = logits_BxV / temperature
+    best = jax.nn.one_hot(jnp.argmax(logits, axis=-1), logits.shape[-1], dtype=bool)
+    return jnp.where(best, 0.0, -jnp.inf)
+  logits = logits / temperature
   if top_p < 1.0:
-    sorted_logits = jnp.sort(logits, axis=-1)[:, ::-1]
+    sorted_logits = jnp.flip(jnp.sort(logits, axis=-1), axis=-1)
     cum = jnp.cumsum(jax.nn.softmax(sorted_logits, axis=-1), axis=-1)
     # Keep the smallest set whose mass reaches top_p (always at least the top code).
     cutoff_index = jnp.sum(cum < top_p, axis=-1, keepdims=True)
     cutoff = jnp.take_along_axis(sorted_logits, cutoff_index, axis=-1)
     logits = jnp.where(logits < cutoff, -jnp.inf, logits)
-  return jax.random.categorical(key, logits, axis=-1).astype(jnp.int32)
+  return logits
+
+
+def sample_codes(key: jax.Array, logits_BxV: jax.Array, temperature: float,
+                 top_p: float) -> jax.Array:
+  """Draws codes [B] from logits; temperature 0 is greedy, top_p < 1 is nucleus."""
+  if temperature == 0.0:
+    return jnp.argmax(logits_BxV, axis=-1).astype(jnp.int32)
+  return jax.random.categorical(key, sampling_logits(logits_BxV, temperature, top_p),
+                                axis=-1).astype(jnp.int32)
 
 
 @dataclasses.dataclass(frozen=True)

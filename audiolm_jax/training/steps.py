@@ -128,13 +128,18 @@ def make_train_step(model: AudioModel, optimizer: optax.GradientTransformation,
   return train_step
 
 
+def nll_bits(logits: jax.Array, labels: jax.Array) -> jax.Array:
+  """NLL in bits [...] of integer labels [...] under logits [..., V]."""
+  return optax.softmax_cross_entropy_with_integer_labels(
+      logits, labels.astype(jnp.int32)) / LN2
+
+
 def make_eval_step(model: AudioModel, *, num_targets: int):
   """(params, codes [B, context + K]) -> NLL in bits [B, K], dense path, eval mode."""
 
   def eval_step(params, codes_BxW):
     logits, labels = logits_and_labels(model, params, codes_BxW, objective="dense",
                                        num_targets=num_targets, train=False, rng=None)
-    return optax.softmax_cross_entropy_with_integer_labels(
-        logits, labels.astype(jnp.int32)) / LN2
+    return nll_bits(logits, labels)
 
   return eval_step
