@@ -114,23 +114,28 @@ from audiolm_jax.generation import sampler
 from audiolm_jax.training.checkpointing import load_params
 from audiolm_jax.training.config import saved_model
 from audiolm_jax.sample import (compare, format_comparison, load_prompt,
-                                real_continuation, yardstick)
+                                real_continuation, spread_report, yardstick)
 saved, params, step = load_params(RUN_DIR)
 model = saved_model(saved)
 prompt, what = load_prompt(None, model, dataset_dir=path, split="test", seconds=1.0)
 seconds = 0.1 if REDUCED else 2.0
+options = sampler.SamplingOptions(temperature=0.9, top_p=0.95)
 codes = sampler.generate(model, params, jax.random.key(0),
                          num_samples=int(16_000 * seconds),
                          prompt_BxP=prompt[None].astype(np.int32),
-                         block=1600, options=sampler.SamplingOptions(0.9, 0.95))
+                         block=1600, options=options)
 audio = quantization.decode(np.concatenate([prompt, codes[0].astype(np.uint8)]),
                            model.quantization)
 print("prompt:", what)
 # Flatness, level and band envelope against the prompt's, and what the recording's own
 # continuation scores: the yardstick (README, "Continuations").
 real = real_continuation(path, "test", prompt_seconds=1.0, seconds=seconds)
-print(format_comparison(compare(audio, prompt.size,
-                                yardstick(prompt, real, model.quantization))))
+report = compare(audio, prompt.size, yardstick(prompt, real, model.quantization))
+# How unsure the model was along its continuation and along the recording's own, and
+# the flatness that spread implies (README, "Generation").
+(report["uncertainty"],) = spread_report(model, params, prompt, [codes[0].astype(np.uint8)],
+                                         options, real, report["prompt"]["median_flatness"])
+print(format_comparison(report))
 display(Audio(audio, rate=16_000))"""),
     ("code", """fig, axes = plt.subplots(2, 1, figsize=(10, 5), sharex=True)
 t = np.arange(len(audio)) / 16_000
