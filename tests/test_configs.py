@@ -27,5 +27,18 @@ def test_the_demo_config_is_the_cpu_model_on_more_smaller_steps():
   assert demo.batch_size < cpu.batch_size and demo.num_steps > cpu.num_steps
   for c in (demo, cpu):
     train_config.validate(c, device_count=1)
-  with pytest.raises(ValueError, match="unknown variant 'gpu'.*'cpu' or 'tiny'"):
+  with pytest.raises(ValueError, match="unknown variant 'gpu'.*'cpu', 'long' or 'tiny'"):
     train_config.load_config_file("configs/default.py:gpu")
+
+
+def test_the_long_config_is_the_demo_run_longer():
+  """`:long` is what README, Results measured: the demo's model, data and steps,
+  12,000 of them with the learning-rate drop at 10,000."""
+  demo = train_config.load_config_file("configs/default.py")
+  long = train_config.load_config_file("configs/default.py:long")
+  train_config.validate(long, device_count=1)
+  assert long.model.to_dict() == demo.model.to_dict()
+  assert long.data.to_dict() == demo.data.to_dict()
+  assert long.optimizer.learning_rate == demo.optimizer.learning_rate
+  assert (long.batch_size, long.num_steps, long.optimizer.decay_step) == (4, 12_000,
+                                                                         10_000)
