@@ -100,9 +100,9 @@ class Scorer:
     if model.stateful:
       lookback = model.window_context
       self._segment = max(lookback, num_targets // lookback * lookback)
-      self._carry_step = jax.jit(self._stateful_nll)
+      self._carry_step = jax.jit(self._stateful_values)
     elif model.left_context is None:
-      self._one_pass = jax.jit(self._one_pass_nll)
+      self._one_pass = jax.jit(self._one_pass_values)
 
   def _window_values(self, params, codes_BxW):
     logits, labels = steps.logits_and_labels(self.model, params, codes_BxW,
@@ -110,7 +110,7 @@ class Scorer:
                                              train=False, rng=None)
     return self._per_position(logits, labels)
 
-  def _one_pass_nll(self, params, codes_1xL):
+  def _one_pass_values(self, params, codes_1xL):
     logits = self.model.logits(params, codes_1xL, num_targets=codes_1xL.shape[1])
     return self._per_position(logits, codes_1xL)[0]
 
@@ -125,12 +125,12 @@ class Scorer:
     padded[:n] = codes
     return np.asarray(self._one_pass(self.params, jnp.asarray(padded[None])))[:n]
 
-  def _stateful_nll(self, params, codes_1xL, carry, reset):
+  def _stateful_values(self, params, codes_1xL, carry, reset):
     logits, carry = self.model.logits_with_carry(params, codes_1xL, carry, reset)
     return self._per_position(logits, codes_1xL[:, -logits.shape[1]:]), carry
 
   def _score_stateful(self, codes: np.ndarray) -> np.ndarray:
-    """One pass over a file in carried segments: NLL bits [len(codes)]."""
+    """One pass over a file in carried segments: values [len(codes), ...]."""
     lb, seg = self.model.window_context, self._segment
     n = len(codes)
     padded = np.concatenate([np.full(lb, self.silence, np.uint8), codes,
