@@ -134,23 +134,21 @@ def spread_report(model: AudioModel, params, prompt: np.ndarray,
   under "real_continuation" and, given the prompt's flatness, each floor over it
   ("floor_ratio"); None for a continuation shorter than one 64 ms frame."""
   frame = int(spectrum.FRAME_S * SAMPLE_RATE)
-  long_enough = [c for c in continuations if c.size >= frame]
-  with_real = real is not None and real.size >= frame
-  streams = [np.concatenate([prompt, c]) for c in long_enough + ([real] if with_real
-                                                                 else [])]
-  scores = [{k: float(v) for k, v in d.items()} for d in
-            uncertainty.describe(model, params, streams, prompt.size, options)]
+  if real is not None and real.size < frame:  # the file ends right after the prompt
+    real = None
+  judged = [c for c in continuations if c.size >= frame] + ([real] if real is not None
+                                                            else [])
+  scores = uncertainty.describe(model, params, [np.concatenate([prompt, c])
+                                                for c in judged], prompt.size, options)
   if prompt_flatness:
     for d in scores:
       d["floor_ratio"] = d["flatness_floor"] / max(prompt_flatness, 1e-12)
-  real_scores = scores.pop() if with_real else None
+  real_scores = scores.pop() if real is not None else None
+  scores = iter(scores)
   out = []
   for c in continuations:
-    if c.size < frame:
-      out.append(None)
-      continue
-    d = scores.pop(0)
-    if real_scores is not None:
+    d = next(scores) if c.size >= frame else None
+    if d is not None and real_scores is not None:
       d["real_continuation"] = real_scores
     out.append(d)
   return out
@@ -251,19 +249,18 @@ def main(argv=None) -> int:
   elapsed = time.time() - start
   out = _OUT.value or os.path.join(_WORKDIR.value, "samples")
   os.makedirs(out, exist_ok=True)
-  frame = int(spectrum.FRAME_S * SAMPLE_RATE)
-  prompt_flatness = (spectrum.describe(quantization.decode(
-      prompt, model.quantization))["median_flatness"] if prompt.size >= frame else None)
-  spreads = spread_report(model, params, prompt, list(generated.astype(np.uint8)),
-                          options, real, prompt_flatness)
-  for s in range(_STREAMS.value):
-    codes = np.concatenate([prompt, generated[s].astype(np.uint8)])
-    audio = quantization.decode(codes, model.quantization)
+  streams = [np.concatenate([prompt, g.astype(np.uint8)]) for g in generated]
+  audios = [quantization.decode(codes, model.quantization) for codes in streams]
+  reports = [compare(audio, prompt.size, real_scores) for audio in audios]
+  # One teacher-forced pass for every stream (and the recording's continuation).
+  spreads = spread_report(model, params, prompt, [c[prompt.size:] for c in streams],
+                          options, real, reports[0].get("prompt", {}).get(
+                              "median_flatness"))
+  for s, (audio, report) in enumerate(zip(audios, reports)):
     stem = _free_stem(out, f"step{step}_seed{_SEED.value}_stream{s}")
     audio_io.write_wav(stem + ".wav", audio)
     waveform_and_spectrogram(stem + ".png", audio, prompt_samples=prompt.size,
                              title=f"{os.path.basename(stem)}: prompt {what}")
-    report = compare(audio, prompt.size, real_scores)
     if spreads[s] is not None:
       report["uncertainty"] = spreads[s]
     report.update(prompt_source=what, temperature=_TEMPERATURE.value, top_p=_TOP_P.value,

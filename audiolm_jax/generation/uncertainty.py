@@ -97,7 +97,7 @@ def describe(model: AudioModel, params, streams: Sequence[np.ndarray], first: in
     variance = variance[first:]
     audio = quantization.decode(np.asarray(codes)[first:], model.quantization)
     mean = float(np.mean(variance))
-    out.append({"predictive_rms_dbfs": (10 * np.log10(mean) if mean > 0
+    out.append({"predictive_rms_dbfs": (float(10 * np.log10(mean)) if mean > 0
                                         else float("-inf")),
                 "flatness_floor": flatness_floor(audio, variance)})
   return out
