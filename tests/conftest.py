@@ -45,3 +45,10 @@ def tiny_data_dir(tmp_path_factory):
   spec = datasets.DatasetSpec("music21_piano", variant="tiny", renderer="numpy")
   datasets.build(spec, data_dir, strict=True)
   return data_dir
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory):
+  """The folder of `toy_set.ToySet` (three files of random audio), built per module."""
+  import toy_set  # pylint: disable=g-import-not-at-top  (TFDS only where needed)
+  return toy_set.build(str(tmp_path_factory.mktemp("toy")))

@@ -119,6 +119,18 @@ def test_largest_batch_search_corrects_a_wrong_prediction(monkeypatch):
   assert memory.largest_batch(None, 5, 10, 20) == 0
 
 
+def test_reproducing_command_names_no_home_folder(monkeypatch, tmp_path):
+  # A dataset under the home folder is written ~/..., outside the quotes (a shell
+  # expands it on any machine); other paths are quoted as they are.
+  monkeypatch.setenv("HOME", str(tmp_path / "me"))
+  data = str(tmp_path / "me" / "tfds" / "a b")
+  assert bench_cli._command(["--dataset_dir", data, "--out", "x.json"], "pipeline") == (
+      "python -m audiolm_jax.bench --suites pipeline --dataset_dir ~/'tfds/a b'")
+  other = str(tmp_path / "elsewhere")
+  assert bench_cli._command([f"--dataset_dir={other}"], "pipeline").endswith(
+      f"--dataset_dir {other}")
+
+
 def test_number_format():
   assert [report._num(x) for x in (0.00225, 2.25, 201.4, 12_345.6, 0.5)] == [
       "0.00225", "2.25", "201", "12,346", "0.500"]

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from audiolm_jax.data import pipeline, quantization, recipes
-from test_pipeline import ToySet, _file_audio, toy  # noqa: F401  (fixture)
+from toy_set import ToySet, file_audio
 
 
 def _amplitude(codes):
@@ -91,7 +91,7 @@ def test_config_refuses_bad_gain_ranges():
 def test_a_fixed_gain_flat_holds_the_codes_of_the_scaled_audio(toy):
   flat = pipeline.FlatSplit(toy, "train", "mu_law", gain_db=-12.0)
   for i, name in enumerate(flat.names):
-    audio = recipes.from_pcm16(_file_audio(name, ToySet.LENGTHS[name]))
+    audio = recipes.from_pcm16(file_audio(name, ToySet.LENGTHS[name]))
     want = quantization.encode(audio * np.float32(10 ** (-12 / 20)), "mu_law")
     np.testing.assert_array_equal(np.asarray(flat.file(i)), want)
   # +12 dB clips as a louder recording would.

@@ -10,26 +10,10 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from audiolm_jax.data import builders, datasets, pipeline, recipes
+from audiolm_jax.data import datasets, pipeline, recipes
+from toy_set import ToySet, file_audio
 
 SILENCE = 128
-
-
-class ToySet(tfds.core.GeneratorBasedBuilder):
-  """Three files of random 16-bit audio (as the builders store it)."""
-
-  VERSION = tfds.core.Version("2.0.0")
-  LENGTHS = {"a": 300, "b": 3000, "c": 1200}
-
-  def _info(self):
-    return tfds.core.DatasetInfo(builder=self, features=builders.features())
-
-  def _split_generators(self, dl_manager):
-    return {"train": self._generate_examples()}
-
-  def _generate_examples(self):
-    for name, n in self.LENGTHS.items():
-      yield name, {"audio": _file_audio(name, n), "name": name, "seconds": n / 16e3}
 
 
 class OldToySet(ToySet):
@@ -48,22 +32,8 @@ class OldToySet(ToySet):
       yield name, {"codes": _file_codes(name, n), "name": name, "seconds": n / 16e3}
 
 
-def _file_audio(name, n):
-  rng = np.random.default_rng(ord(name))
-  return rng.integers(-2 ** 15, 2 ** 15, n).astype(np.int16)
-
-
 def _file_codes(name, n, recipe="mu_law"):
-  return recipes.codes(_file_audio(name, n), recipe)
-
-
-@pytest.fixture(scope="module")
-def toy(tmp_path_factory):
-  with datasets.scratch_tempdir():  # TFDS's empty temporary folder, removed
-    builder = ToySet(data_dir=str(tmp_path_factory.mktemp("toy")),
-                     file_format="array_record")
-  builder.download_and_prepare()
-  return str(builder.data_dir)
+  return recipes.codes(file_audio(name, n), recipe)
 
 
 def _find(window, files, num_targets):

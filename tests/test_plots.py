@@ -8,7 +8,7 @@ import pytest
 from audiolm_jax.generation.plots import waveform_and_spectrogram
 
 
-@pytest.mark.parametrize("length", [17, 320, 512, 8_000])
+@pytest.mark.parametrize("length", [1, 2, 7, 8, 17, 320, 512, 8_000])
 def test_png_for_short_and_long_clips_without_warnings(tmp_path, length):
   # A 320-sample clip (a 0.02 s sample) made matplotlib warn that one zero-padded
   # 512-sample frame was all it could compute.

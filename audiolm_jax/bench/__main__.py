@@ -172,6 +172,15 @@ _SUITE_FLAGS = {
 }
 
 
+def _shell_word(value: str) -> str:
+  """`value` quoted for a shell, a path under this user's home as ~/... (the ~
+  outside the quotes, where the shell expands it)."""
+  path = environment.portable_path(value)
+  if path.startswith("~/") and len(path) > 2:
+    return "~/" + shlex.quote(path[2:])
+  return path if path == "~" else shlex.quote(path)
+
+
 def _command(argv: list[str], suite: str) -> str:
   """The command line that reruns just `suite` with the same settings."""
   words = ["python -m audiolm_jax.bench", f"--suites {suite}"]
@@ -181,7 +190,7 @@ def _command(argv: list[str], suite: str) -> str:
     if not eq and i + 1 < len(argv):
       value, i = argv[i + 1], i + 1
     if flag in _SUITE_FLAGS[suite]:
-      words.append(f"{flag} {shlex.quote(value)}")
+      words.append(f"{flag} {_shell_word(value)}")
     i += 1
   return " ".join(words)
 

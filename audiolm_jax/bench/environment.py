@@ -27,6 +27,15 @@ def device_name() -> str:
   return name
 
 
+def portable_path(path: str) -> str:
+  """`path` with this user's home written as ~, so a committed command or result
+  names no machine's home folder (`~/x` reruns anywhere a shell expands it)."""
+  home = os.path.expanduser("~")
+  if home not in ("", "~", os.sep) and (path == home or path.startswith(home + os.sep)):
+    return "~" + path[len(home):]
+  return path
+
+
 def environment(**versions: str) -> dict:
   """Date, device, backend and versions (jax, flax, ... plus any given)."""
   return {"date": datetime.date.today().isoformat(),

@@ -6,6 +6,8 @@ import numpy as np
 
 from audiolm_jax.data.audio_io import SAMPLE_RATE
 
+_MIN_SPECTROGRAM_SAMPLES = 8  # frames of at least 4 samples
+
 
 def waveform_and_spectrogram(path: str, audio: np.ndarray, rate: int = SAMPLE_RATE, *,
                              prompt_samples: int = 0, title: str = "") -> None:
@@ -20,11 +22,15 @@ def waveform_and_spectrogram(path: str, audio: np.ndarray, rate: int = SAMPLE_RA
   ax_wave.plot(t, audio, linewidth=0.4, color="tab:blue")
   ax_wave.set_ylim(-1, 1)
   ax_wave.set_ylabel("amplitude")
-  # 32 ms frames; a clip of 512 samples or fewer gets the longest power-of-two
-  # frame shorter than itself (matplotlib would zero-pad one frame and warn).
-  nfft = min(512, 1 << int(np.log2(max(len(audio) - 1, 1))))
-  ax_spec.specgram(audio + 1e-7, NFFT=nfft, Fs=rate, noverlap=nfft * 3 // 4,
-                   cmap="magma")
+  if len(audio) >= _MIN_SPECTROGRAM_SAMPLES:
+    # 32 ms frames; a clip of 512 samples or fewer gets the longest power-of-two
+    # frame shorter than itself (matplotlib would zero-pad one frame and warn).
+    nfft = min(512, 1 << int(np.log2(len(audio) - 1)))
+    ax_spec.specgram(audio + 1e-7, NFFT=nfft, Fs=rate, noverlap=nfft * 3 // 4,
+                     cmap="magma")
+  else:  # a 1- or 2-bin frame has no spectrum worth drawing (and matplotlib warns)
+    ax_spec.text(0.5, 0.5, f"{len(audio)} samples: too short for a spectrogram",
+                 ha="center", va="center", transform=ax_spec.transAxes)
   ax_spec.set_ylabel("Hz")
   ax_spec.set_xlabel("seconds")
   if prompt_samples:
