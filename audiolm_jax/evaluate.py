@@ -60,7 +60,7 @@ def load_recordings(path: str, recipe: str, gain_db: float = 0.0
           [recipes.codes(recipes.to_pcm16(audio), recipe, gain_db)], {})
 
 
-def _references(dataset_dir: str, recipe: str, gain_db: float = 0.0
+def training_references(dataset_dir: str, recipe: str, gain_db: float = 0.0
                 ) -> References | None:
   """Fitted on the whole train split, or None when the run's dataset is absent."""
   if not os.path.isfile(os.path.join(dataset_dir, "dataset_info.json")):
@@ -87,12 +87,12 @@ def run(workdir: str, *, split: str = "test", protocol: str = "full",
   skipped = {}
   if audio:
     names, files, skipped = load_recordings(audio, recipe, gain_db)
-    references = _references(dataset_dir, recipe, gain_db)
+    references = training_references(dataset_dir, recipe, gain_db)
   else:
     datasets.open_split(dataset_dir, split)  # clear error on a bad split or version
     flat = pipeline.FlatSplit(dataset_dir, split, recipe, gain_db)
     names, files = flat.names, [flat.file(i) for i in range(len(flat.names))]
-    references = _references(dataset_dir, recipe, gain_db)
+    references = training_references(dataset_dir, recipe, gain_db)
   limit = int(max_seconds_per_file * SAMPLE_RATE) if max_seconds_per_file else None
   scorer = protocols.Scorer(model, params, num_targets=num_targets, batch=batch)
   total = (num_positions if protocol == "sampled"

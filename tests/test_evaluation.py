@@ -177,6 +177,35 @@ def test_full_reports_one_quantity_the_sample_weighted_mean(tiny, np_rng):
       1.96 * means.std(ddof=1) / np.sqrt(6))
 
 
+@pytest.mark.parametrize("protocol", ["full", "sashimi"])
+def test_reference_summary_is_what_a_model_evaluation_reports(tiny, np_rng,
+                                                              monkeypatch, protocol):
+  # The references alone (to fill in results scored before a predictor existed)
+  # equal those of a real evaluation, on the same samples: capped files, chunks,
+  # and the short-past split.
+  model, params = tiny
+  monkeypatch.setattr(evaluation, "SASHIMI_CHUNK", 200)
+  files = _files(np_rng, [700, 450, 90])
+  refs = References.fit(_files(np_rng, [2000])[0])
+  scorer = evaluation.Scorer(CNNTransformer(model.config), params, num_targets=128)
+  want = evaluation.evaluate_files(scorer, refs, list("abc"), files, protocol,
+                                   recipe="sashimi", max_samples_per_file=600,
+                                   short_past=150)
+  got = evaluation.reference_summary(refs, list("abc"), files, protocol,
+                                     max_samples_per_file=600, short_past=150)
+  assert set(want["references"]) == {"marginal", "previous_sample",
+                                     "linear_prediction"}
+  assert got["references"] == want["references"]
+  assert (got["samples"], got["units"]) == (want["samples"], want["units"])
+  assert want["samples"] == (600 + 450 + 90 if protocol == "full" else 5 * 200)
+  for part in ("short", "rest"):
+    assert got["short_past"][part]["references"] == (
+        want["short_past"][part]["references"])
+    assert got["short_past"][part]["count"] == want["short_past"][part]["count"]
+  with pytest.raises(ValueError, match="sampled positions"):
+    evaluation.reference_summary(refs, ["a"], files[:1], "sampled")
+
+
 @pytest.mark.parametrize("name", ["tiny", "local"])
 def test_truncated_context_equals_the_chunked_path_on_silenced_contexts(name, np_rng):
   # Encode-once-and-swap must give what the paper's path gives when the older chunks

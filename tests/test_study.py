@@ -12,6 +12,7 @@ import pytest
 
 from audiolm_jax.study import __main__ as study_main
 from audiolm_jax.study import plan, report, runner
+from audiolm_jax.study import references as study_references
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -104,6 +105,36 @@ def test_a_killed_study_resumes_without_retraining(tmp_path, tiny_data_dir, caps
   assert study_main.main(argv) == 0
   out = capsys.readouterr().out
   assert "] training" not in out and "] scoring" not in out
+
+  # Results written before linear prediction existed gain it from the data alone
+  # (the runs need not exist), equal to what scoring them gave; the references they
+  # hold must agree with these samples, or nothing is written.
+  old = tmp_path / "old" / "results.json"
+  old.parent.mkdir()
+  stale = json.loads((workdir / "results.json").read_text())
+  for r in stale["runs"]:
+    for ev in r["eval"].values():
+      for refs in [ev["references"]] + [ev["short_past"][p]["references"]
+                                        for p in ("short", "rest")
+                                        if ev.get("short_past")]:
+        del refs["linear_prediction"]
+  old.write_text(json.dumps(stale))
+  shutil.rmtree(workdir / "runs")
+  refs_argv = ["--config", str(tmp_path / "study.py"), "--results", str(old)]
+  stale["runs"][1]["eval"]["sashimi"]["references"]["marginal"] += 1e-6
+  (tmp_path / "old" / "bad.json").write_text(json.dumps(stale))
+  bad_argv = ["--config", str(tmp_path / "study.py"), "--results",
+              str(tmp_path / "old" / "bad.json")]
+  assert study_references.main(bad_argv) == 2
+  assert "nothing was written" in capsys.readouterr().err
+  assert json.loads((tmp_path / "old" / "bad.json").read_text()) == stale
+  assert study_references.main(refs_argv) == 0
+  assert "4 evaluations gained references" in capsys.readouterr().out
+  filled = json.loads(old.read_text())
+  assert filled["runs"] == results["runs"]
+  assert "linear prediction" in (old.parent / "results.md").read_text()
+  assert study_references.main(refs_argv) == 0
+  assert "0 evaluations gained references" in capsys.readouterr().out
 
 
 def test_plan_checks_the_budget_and_names(tmp_path):

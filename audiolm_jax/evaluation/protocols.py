@@ -191,6 +191,60 @@ def sashimi_chunks(codes: np.ndarray) -> list[np.ndarray]:
   return [codes[i * SASHIMI_CHUNK:(i + 1) * SASHIMI_CHUNK] for i in range(n)]
 
 
+def protocol_units(names: Sequence[str], files: Sequence[np.ndarray], protocol: str
+                   ) -> tuple[list[str], list[np.ndarray]]:
+  """(names, codes) of the units `protocol` scores, each with its own context: the
+  files themselves (full), or their 131,072-sample chunks (sashimi, name#i)."""
+  if protocol == "full":
+    return list(names), list(files)
+  if protocol != "sashimi":
+    raise ValueError(f"protocol {protocol!r} scores sampled positions, not units; "
+                     f"use 'full' or 'sashimi'")
+  unit_names, units = [], []
+  for name, codes in zip(names, files):
+    for i, chunk in enumerate(sashimi_chunks(codes)):
+      units.append(chunk)
+      unit_names.append(f"{name}#{i}")
+  if not units:
+    raise ValueError(f"no file is at least {SASHIMI_CHUNK} samples long: the sashimi "
+                     f"protocol has nothing to score")
+  return unit_names, units
+
+
+def reference_summary(references: References, names: Sequence[str],
+                      files: Sequence[np.ndarray], protocol: str, *,
+                      max_samples_per_file: int | None = None, short_past: int = 0
+                      ) -> dict:
+  """The reference predictors alone on the samples `evaluate_files` scores under
+  `protocol` (full or sashimi), in the same fields: {"samples", "units",
+  "references", "short_past": {"short"/"rest": {"count", "references"}}}.
+
+  For adding a predictor to results scored before it existed: it depends on the
+  data only, not on the model.
+  """
+  files = [np.asarray(f, np.uint8)[:max_samples_per_file or None] for f in files]
+  _, units = protocol_units(names, files, protocol)
+  refs = [references.sequence_bits(u) for u in units if len(u)]
+  if not refs:
+    raise ValueError("the split holds no samples")
+  out = {"samples": int(sum(len(r["marginal"]) for r in refs)), "units": len(refs),
+         "references": _mean_references(refs)}
+  if short_past:
+    out["short_past"] = {"samples": short_past}
+    for part, cut in (("short", slice(0, short_past)), ("rest", slice(short_past, None))):
+      parts = [{k: v[cut] for k, v in r.items()} for r in refs if len(r["marginal"][cut])]
+      out["short_past"][part] = ({"count": int(sum(len(r["marginal"]) for r in parts)),
+                                  "references": _mean_references(parts)}
+                                 if parts else None)
+  return out
+
+
+def _mean_references(per_unit: list[dict[str, np.ndarray]]) -> dict[str, float]:
+  """Each predictor's mean over every sample of every unit."""
+  return {k: float(np.concatenate([r[k] for r in per_unit]).mean())
+          for k in per_unit[0]}
+
+
 def evaluate_files(scorer: Scorer, references: References | None, names: Sequence[str],
                    files: Sequence[np.ndarray], protocol: str, *,
                    recipe: str = "mu_law", num_positions: int = 10_000, seed: int = 0,
@@ -214,19 +268,9 @@ def evaluate_files(scorer: Scorer, references: References | None, names: Sequenc
   files = [np.asarray(f, np.uint8) for f in files]
   if max_samples_per_file:
     files = [f[:max_samples_per_file] for f in files]
-  units, unit_names = [], []
-  if protocol == "full":
-    units, unit_names = files, list(names)
-  elif protocol == "sashimi":
-    for name, codes in zip(names, files):
-      for i, chunk in enumerate(sashimi_chunks(codes)):
-        units.append(chunk)
-        unit_names.append(f"{name}#{i}")
-    if not units:
-      raise ValueError(f"no file is at least {SASHIMI_CHUNK} samples long: the sashimi "
-                       f"protocol has nothing to score")
   extra = {}
   if protocol in ("full", "sashimi"):
+    unit_names, units = protocol_units(names, files, protocol)
     nll = scorer.score_files(units, progress)
     refs = [references.sequence_bits(u) if references else {} for u in units]
     per_unit = [FileScore(n, x, r) for n, x, r in zip(unit_names, nll, refs)

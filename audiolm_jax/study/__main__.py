@@ -24,6 +24,7 @@ from absl import flags
 from audiolm_jax import cli
 from audiolm_jax.data.datasets import BuildError
 from audiolm_jax.study import plan, report, runner
+from audiolm_jax.study import references as study_references
 from audiolm_jax.training.checkpointing import CheckpointMismatchError
 
 FLAGS = flags.FlagValues()
@@ -75,6 +76,8 @@ def main(argv=None) -> int:
                f"--workdir DIR")
     results = report.collect(study.get("name", _CONFIG.value), command, trained,
                              scores, truncated, missing=missing)
+    # Scores cached before a reference predictor existed gain it from the data.
+    results, _ = study_references.add_references(results, study)
     report.write(results, _WORKDIR.value)
   except runner.RunInterruptedError as e:
     print(f"stopped: {e}", file=sys.stderr)

@@ -118,6 +118,13 @@ def _ci(ev: dict) -> float:
   return float("nan") if ev["ci95_bits"] is None else ev["ci95_bits"]
 
 
+def _reference_lines(ax, refs: dict) -> None:
+  """Horizontal lines at the previous-sample and linear-prediction references."""
+  ax.axhline(refs["previous_sample"], ls="--", c="gray", label="previous sample")
+  if "linear_prediction" in refs:  # results written before it was added lack it
+    ax.axhline(refs["linear_prediction"], ls=":", c="gray", label="linear prediction")
+
+
 def plots(results: dict, folder: str) -> list[str]:
   """context.png, families.png, cost.png in `folder`; returns their paths."""
   runs = results["runs"]
@@ -130,11 +137,7 @@ def plots(results: dict, folder: str) -> list[str]:
     ax.errorbar([r["x"] for r in ctx], [r["eval"][protocol]["nll_bits"] for r in ctx],
                 yerr=[_ci(r["eval"][protocol]) for r in ctx], marker="o",
                 capsize=3, label="paper's model")
-    refs = ctx[0]["eval"][protocol]["references"]
-    ax.axhline(refs["previous_sample"], ls="--", c="gray", label="previous sample")
-    if "linear_prediction" in refs:  # results written before it was added lack it
-      ax.axhline(refs["linear_prediction"], ls=":", c="gray",
-                 label="linear prediction")
+    _reference_lines(ax, ctx[0]["eval"][protocol]["references"])
     ax.set_xscale("log", base=2)
   ax.set_xlabel("context (tokens)")
   ax.set_ylabel(f"NLL, bits/sample ({protocol})")
@@ -148,6 +151,12 @@ def plots(results: dict, folder: str) -> list[str]:
   ax.bar(range(len(fam)), [r["eval"][protocol]["nll_bits"] for r in fam],
          yerr=[_ci(r["eval"][protocol]) for r in fam], capsize=4)
   ax.set_xticks(range(len(fam)), [r["name"] for r in fam], rotation=20, fontsize=8)
+  if fam:
+    _reference_lines(ax, fam[0]["eval"][protocol]["references"])
+    top = max([r["eval"][protocol]["nll_bits"] for r in fam]
+              + list(fam[0]["eval"][protocol]["references"].values()))
+    ax.set_ylim(0, 1.3 * top)  # room above the bars for the legend
+    ax.legend(fontsize=8, loc="upper left", ncol=2)
   ax.set_ylabel(f"NLL, bits/sample ({protocol})")
   fig.tight_layout()
   paths.append(os.path.join(folder, "families.png"))
