@@ -176,9 +176,9 @@ def _shell_word(value: str) -> str:
   """`value` quoted for a shell, a path under this user's home as ~/... (the ~
   outside the quotes, where the shell expands it)."""
   path = environment.portable_path(value)
-  if path.startswith("~/") and len(path) > 2:
+  if path.startswith("~/"):
     return "~/" + shlex.quote(path[2:])
-  return path if path == "~" else shlex.quote(path)
+  return shlex.quote(path)
 
 
 def _command(argv: list[str], suite: str) -> str:

@@ -37,6 +37,7 @@ def run(*, dataset_dir: str, workers: list[int], context: int, num_targets: int,
     log(rows[-1])
     if hasattr(it, "close"):
       it.close()
-  return {"dataset_dir": environment.portable_path(dataset_dir), "context": context, "num_targets": num_targets,
+  return {"dataset_dir": environment.portable_path(dataset_dir), "context": context,
+          "num_targets": num_targets,
           "batch": batch, "step_seconds": step_seconds,
           "demand_samples_per_s": demand, "rows": rows}
