@@ -158,6 +158,7 @@ def test_plan_checks_the_budget_and_names(tmp_path):
 
 
 @pytest.mark.parametrize("spec, runs", [("configs/study/table1_cpu.py", 10),
+                                        ("configs/study/context_seeds_cpu.py", 9),
                                         ("configs/study/table1_paper.py", 6)])
 def test_committed_studies_plan_one_budget(spec, runs):
   planned = plan.plan(plan.load_config_file(spec))

@@ -12,10 +12,16 @@ A study config (`configs/study/*.py`, `get_config()`) holds:
                   group "context" rows are the paper's model at x tokens of context,
                   group "family" rows are one per model family (x = its name);
                   family_bar: True puts a context row among the family bars too
+  seeds           optional: train every run once per seed (its config's `seed`: the
+                  parameters' initialisation, dropout and data order), as runs
+                  NAME.seedS, so the report can tell a difference between runs from
+                  the spread between trainings; without it, one run per entry at
+                  the config's seed, named NAME
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import re
 
@@ -33,6 +39,11 @@ class Run:
   x: object                          # tokens of context, or the family's name
   config: ml_collections.ConfigDict  # the full training config
   family_bar: bool = False           # one of the per-family bars (family runs are)
+  base: str = ""                     # the study entry's name: NAME of NAME.seedS
+  seed: int | None = None            # its config's seed when the study lists seeds
+
+  def __post_init__(self):
+    self.base = self.base or self.name
 
 
 load_config_file = train_config.load_config_file  # study configs load the same way
@@ -63,10 +74,26 @@ def flatten(overrides, prefix: str = "") -> dict:
   return out
 
 
+def _seeds(study: ml_collections.ConfigDict) -> list[int] | None:
+  """The study's seeds (None: one run per entry at its config's seed)."""
+  seeds = study.get("seeds")
+  if seeds is None:
+    return None
+  seeds = list(seeds)
+  if (not seeds or len(set(seeds)) != len(seeds)
+      or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0
+                 for s in seeds)):
+    raise ValueError(f"study seeds {seeds!r}: give distinct non-negative integers, "
+                     f"e.g. (0, 1, 2), or leave `seeds` out for one run per entry")
+  return seeds
+
+
 def plan(study: ml_collections.ConfigDict) -> list[Run]:
-  """Every run's training config, with num_steps set from the shared budget."""
+  """Every run's training config, with num_steps set from the shared budget; with
+  `seeds`, entry-major: NAME.seedS for each seed S of each entry."""
   runs, names, problems = [], set(), []
   budget = int(study.budget_targets)
+  seeds = _seeds(study)
   for entry in study.runs:
     name = entry["name"]
     if not _NAME.match(name) or name in names:
@@ -85,8 +112,15 @@ def plan(study: ml_collections.ConfigDict) -> list[Run]:
       continue
     config.num_steps = budget // per_step
     group = entry.get("group", "family")
-    runs.append(Run(name, group, entry.get("x", name), config,
-                    entry.get("family_bar", group == "family")))
+    for seed in seeds or [None]:
+      seeded = config
+      if seed is not None:
+        seeded = copy.deepcopy(config)
+        seeded.seed = seed
+      runs.append(Run(name if seed is None else f"{name}.seed{seed}", group,
+                      entry.get("x", name), seeded,
+                      entry.get("family_bar", group == "family"), base=name,
+                      seed=seed))
   if problems:
     raise ValueError("invalid study:\n  - " + "\n  - ".join(problems))
   return runs

@@ -2,8 +2,9 @@
 
     python -m audiolm_jax.study.report --results DIR/results.json --readme README.md
 
-rewrites the README's study section (between `<!-- study:begin -->` and
-`<!-- study:end -->`) from a committed results.json, copying nothing by hand.
+rewrites the README's section for that study (between `<!-- study:NAME:begin -->`
+and `<!-- study:NAME:end -->`, NAME the results' study name) from a committed
+results.json, copying nothing by hand.
 """
 
 from __future__ import annotations
@@ -19,8 +20,13 @@ import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top,wrong-imp
 from absl import flags  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 from audiolm_jax import cli, strict_json  # pylint: disable=wrong-import-position
+from audiolm_jax.study import seeds  # pylint: disable=wrong-import-position
 
-BEGIN, END = "<!-- study:begin -->", "<!-- study:end -->"
+
+
+def markers(study_name: str) -> tuple[str, str]:
+  """The README comments around a study's generated section."""
+  return f"<!-- study:{study_name}:begin -->", f"<!-- study:{study_name}:end -->"
 
 
 def collect(study_name: str, command: str, trained: list[dict], scores: list[dict],
@@ -33,7 +39,9 @@ def collect(study_name: str, command: str, trained: list[dict], scores: list[dic
                                            "references", "interval", "short_past",
                                            "max_seconds_per_file", "split")}
                  for p, r in s.items()}})
+  over = {p: seeds.summary(runs, p) for p in (runs[0]["eval"] if runs else {})}
   return {"study": study_name, "command": command, "runs": runs,
+          "seeds": {p: rows for p, rows in over.items() if rows} or None,
           "truncated": truncated, "missing": list(missing or [])}
 
 
@@ -82,6 +90,7 @@ def markdown(results: dict, image_prefix: str = "") -> str:
                  + (f" | {_fmt(refs.get('linear_prediction'))}" if linear else "")
                  + f" | {_fmt(refs.get('previous_sample'))} | "
                    f"{_fmt(refs.get('marginal'))} | {r['train_seconds']:.0f} |")
+  lines += _seed_lines(results.get("seeds"))
   short = [r for r in runs if (r["eval"].get("full") or {}).get("short_past")]
   if short:
     horizon = short[0]["eval"]["full"]["short_past"]["samples"]
@@ -112,10 +121,47 @@ def markdown(results: dict, image_prefix: str = "") -> str:
   return "\n".join(lines)
 
 
+def _seed_lines(over: dict | None) -> list[str]:
+  """The over-seeds table (results with `seeds`), one column group per protocol."""
+  if not over:
+    return []
+  protocols = list(over)
+  rows = {p: {r["base"]: r for r in over[p]} for p in protocols}
+  first = over[protocols[0]]
+  shortest = next((r["minus_shortest"]["base"] for r in first if "minus_shortest" in r),
+                  None)
+  lines = ["", "Over seeds: each entry trained once per seed (initialisation, dropout "
+           "and data order) and scored on the same files; the mean over seeds with "
+           "its 95 % interval over seeds (Student's t: the spread of the training, "
+           "not of the files), the seeds' standard deviation and range"
+           + (f", and each context minus {shortest}'s mean (Welch's 95 % interval; "
+              f"negative: the longer context is better)" if shortest else "") + ":", ""]
+  head = "| entry | seeds |" + "".join(
+      f" `{p}` mean | sd | range |" + (f" minus {shortest} |" if shortest else "")
+      for p in protocols)
+  lines += [head, "|" + "---|" * (head.count("|") - 1)]
+  for r in first:
+    cells = [r["base"], ", ".join(str(s) for s in r["seeds"])]
+    for p in protocols:
+      row = rows[p][r["base"]]
+      cells += [_fmt(row["mean_bits"], row["ci95_bits"]),
+                _fmt(row["sd_bits"]),
+                f"{min(row['nll_bits']):.3f}-{max(row['nll_bits']):.3f}"]
+      if shortest:
+        m = row.get("minus_shortest")
+        cells.append(_fmt(m["diff_bits"], m["ci95_bits"], signed=True) if m else "-")
+    lines.append("| " + " | ".join(cells) + " |")
+  return lines
+
+
+def _nan(ci: float | None) -> float:
+  """An error bar's half-width: NaN (no bar) for null (one unit: undefined)."""
+  return float("nan") if ci is None else ci
+
+
 def _ci(ev: dict) -> float:
-  """An eval's 95 % half-width for an error bar: NaN (no bar) where the file has
-  null (one unit: undefined)."""
-  return float("nan") if ev["ci95_bits"] is None else ev["ci95_bits"]
+  """An eval's 95 % half-width for an error bar."""
+  return _nan(ev["ci95_bits"])
 
 
 def _reference_lines(ax, refs: dict) -> None:
@@ -131,12 +177,21 @@ def plots(results: dict, folder: str) -> list[str]:
   protocol = "full" if runs and "full" in runs[0]["eval"] else next(
       iter(runs[0]["eval"]))
   paths = []
+  over = (results.get("seeds") or {}).get(protocol)
   ctx = sorted((r for r in runs if r["group"] == "context"), key=lambda r: r["x"])
   fig, ax = plt.subplots(figsize=(5, 3.2))
-  if ctx:
+  if ctx and over:  # every seed's run, and the seed means with their interval
+    ax.plot([r["x"] for r in ctx], [r["eval"][protocol]["nll_bits"] for r in ctx],
+            "o", c="gray", alpha=0.5, ms=4, label="one seed")
+    means = sorted((r for r in over if r["group"] == "context"), key=lambda r: r["x"])
+    ax.errorbar([r["x"] for r in means], [r["mean_bits"] for r in means],
+                yerr=[_nan(r["ci95_bits"]) for r in means], marker="o", capsize=3,
+                label="paper's model, mean over seeds")
+  elif ctx:
     ax.errorbar([r["x"] for r in ctx], [r["eval"][protocol]["nll_bits"] for r in ctx],
                 yerr=[_ci(r["eval"][protocol]) for r in ctx], marker="o",
                 capsize=3, label="paper's model")
+  if ctx:
     _reference_lines(ax, ctx[0]["eval"][protocol]["references"])
     ax.set_xscale("log", base=2)
   ax.set_xlabel("context (tokens)")
@@ -147,13 +202,23 @@ def plots(results: dict, folder: str) -> list[str]:
   fig.savefig(paths[-1], dpi=110)
   plt.close(fig)
   fam = [r for r in runs if r.get("family_bar", r["group"] == "family")]
+  if over:  # one bar per entry: its seed mean and interval over seeds
+    bars = {seeds.base_name(r): r for r in fam}
+    names = list(bars)
+    heights = [next(o for o in over if o["base"] == n)["mean_bits"] for n in names]
+    errors = [_nan(next(o for o in over if o["base"] == n)["ci95_bits"])
+              for n in names]
+    fam = list(bars.values())
+  else:
+    names = [r["name"] for r in fam]
+    heights = [r["eval"][protocol]["nll_bits"] for r in fam]
+    errors = [_ci(r["eval"][protocol]) for r in fam]
   fig, ax = plt.subplots(figsize=(5, 3.2))
-  ax.bar(range(len(fam)), [r["eval"][protocol]["nll_bits"] for r in fam],
-         yerr=[_ci(r["eval"][protocol]) for r in fam], capsize=4)
-  ax.set_xticks(range(len(fam)), [r["name"] for r in fam], rotation=20, fontsize=8)
+  ax.bar(range(len(fam)), heights, yerr=errors, capsize=4)
+  ax.set_xticks(range(len(fam)), names, rotation=20, fontsize=8)
   if fam:
     _reference_lines(ax, fam[0]["eval"][protocol]["references"])
-    top = max([r["eval"][protocol]["nll_bits"] for r in fam]
+    top = max(heights
               + list(fam[0]["eval"][protocol]["references"].values()))
     ax.set_ylim(0, 1.3 * top)  # room above the bars for the legend
     ax.legend(fontsize=8, loc="upper left", ncol=2)
@@ -182,19 +247,21 @@ def write(results: dict, folder: str) -> None:
 
 
 def update_readme(readme: str, results_path: str) -> None:
-  """Replaces the README's study section with the tables of `results_path`."""
+  """Replaces the README's section for the study of `results_path` with its tables."""
   with open(results_path) as f:
     results = json.load(f)
+  begin, end = markers(results["study"])
   prefix = os.path.relpath(os.path.dirname(os.path.abspath(results_path)),
                            os.path.dirname(os.path.abspath(readme))) + "/"
   with open(readme) as f:
     text = f.read()
-  if BEGIN not in text or END not in text:
-    raise ValueError(f"{readme} has no {BEGIN} ... {END} section to fill")
-  head, rest = text.split(BEGIN, 1)
-  _, tail = rest.split(END, 1)
+  if begin not in text or end not in text:
+    raise ValueError(f"{readme} has no {begin} ... {end} section to fill; add the two "
+                     f"lines where the study's tables belong")
+  head, rest = text.split(begin, 1)
+  _, tail = rest.split(end, 1)
   with open(readme, "w") as f:
-    f.write(head + BEGIN + "\n" + markdown(results, prefix) + "\n" + END + tail)
+    f.write(head + begin + "\n" + markdown(results, prefix) + "\n" + end + tail)
 
 
 FLAGS = flags.FlagValues()

@@ -76,7 +76,8 @@ def train(workdir: str, run: Run, log=print) -> dict:
   _, params, _ = load_params(directory)
   steps_here = max(run.config.num_steps - resumed_from, 1)
   summary = {
-      "name": run.name, "group": run.group, "x": run.x, "family_bar": run.family_bar,
+      "name": run.name, "base": run.base, "seed": run.config.seed,
+      "group": run.group, "x": run.x, "family_bar": run.family_bar,
       "model": run.config.model.name, "params": int(count_params(params)),
       "context_samples": train_config.to_model(run.config).left_context,
       "steps": run.config.num_steps, "batch_size": run.config.batch_size,

@@ -1,0 +1,135 @@
+"""Studies over seeds: the plan's expansion, the statistics over seeds against
+scipy's, and a two-seed study end to end (trained, scored, tabled, in the README)."""
+
+import json
+import os
+
+import ml_collections
+import numpy as np
+import pytest
+from scipy import stats
+
+from audiolm_jax.study import __main__ as study_main
+from audiolm_jax.study import plan, report, seeds
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _study(**fields):
+  return ml_collections.ConfigDict({
+      "budget_targets": 2048, "common": {},
+      "runs": [dict(name="a", config="configs/default.py:tiny", group="context", x=1,
+                    overrides={"batch_size": 4}),
+               dict(name="b", config="configs/default.py:tiny", group="family",
+                    overrides={"batch_size": 2})],
+      **fields})
+
+
+def test_plan_trains_each_entry_once_per_seed():
+  runs = plan.plan(_study(seeds=(3, 0)))
+  assert [(r.name, r.base, r.seed, r.config.seed) for r in runs] == [
+      ("a.seed3", "a", 3, 3), ("a.seed0", "a", 0, 0),
+      ("b.seed3", "b", 3, 3), ("b.seed0", "b", 0, 0)]
+  # Each seed's config is its own: the budget and overrides hold for every one.
+  assert [r.config.batch_size for r in runs] == [4, 4, 2, 2]
+  assert runs[0].config is not runs[1].config
+  plain = plan.plan(_study())
+  assert [(r.name, r.base, r.seed) for r in plain] == [("a", "a", None),
+                                                       ("b", "b", None)]
+  for bad in ((), (1, 1), (-1,), (0.5,), (True,)):
+    with pytest.raises(ValueError, match="distinct non-negative integers"):
+      plan.plan(_study(seeds=bad))
+
+
+def _runs(values: dict) -> list[dict]:
+  return [{"name": f"{base}.seed{i}", "base": base, "seed": i,
+           "group": "context", "x": x, "eval": {"full": {"nll_bits": v}}}
+          for (base, x), vs in values.items() for i, v in enumerate(vs)]
+
+
+def test_statistics_over_seeds_match_scipy():
+  rng = np.random.default_rng(7)
+  a = list(5 + 0.1 * rng.standard_normal(3))
+  b = list(5.2 + 0.3 * rng.standard_normal(4))
+  rows = seeds.summary(_runs({("long", 8): a, ("short", 1): b}), "full")
+  long, short = rows
+  assert long["base"] == "long" and long["nll_bits"] == a
+  assert long["mean_bits"] == pytest.approx(np.mean(a))
+  assert long["sd_bits"] == pytest.approx(np.std(a, ddof=1))
+  low, high = stats.t.interval(0.95, 2, loc=np.mean(a), scale=stats.sem(a))
+  assert long["ci95_bits"] == pytest.approx((high - low) / 2)
+  # Each context against the shortest: Welch's interval, as scipy's unequal-variance
+  # t-test gives it; the shortest gets no comparison with itself.
+  welch = stats.ttest_ind(a, b, equal_var=False).confidence_interval()
+  diff = long["minus_shortest"]
+  assert diff["base"] == "short"
+  assert diff["diff_bits"] == pytest.approx(np.mean(a) - np.mean(b))
+  assert diff["diff_bits"] - diff["ci95_bits"] == pytest.approx(welch.low)
+  assert diff["diff_bits"] + diff["ci95_bits"] == pytest.approx(welch.high)
+  assert "minus_shortest" not in short
+  # One seed per entry: nothing to say over seeds.
+  assert seeds.summary(_runs({("long", 8): a[:1], ("short", 1): b[:1]}), "full") is None
+  # Results written before seeds existed: each run is its own entry.
+  assert seeds.base_name({"name": "paper_8tok"}) == "paper_8tok"
+
+
+STUDY = '''
+import ml_collections
+
+def get_config():
+  c = ml_collections.ConfigDict()
+  c.name = "seeded_test"
+  c.budget_targets = 1024
+  c.seeds = (0, 1)
+  c.common = {{"data": {{"data_dir": {data_dir!r}, "worker_count": 0}},
+              "num_targets": 32, "eval_every": 0, "checkpoint_every": 4,
+              "eval_windows": 2, "log_every": 4}}
+  c.eval = ml_collections.ConfigDict(dict(
+      split="test", protocols=("full",), max_seconds_per_file=1.0,
+      num_targets=4096, batch=2, truncated_positions=16))
+  c.runs = [
+      dict(name="ctx4", config="configs/default.py:tiny", group="context", x=4,
+           overrides={{"batch_size": 8}}),
+      dict(name="ctx2", config="configs/default.py:tiny", group="context", x=2,
+           overrides={{"batch_size": 8, "model.context": 64}}),
+  ]
+  return c
+'''
+
+
+def test_a_seeded_study_reports_over_seeds(tmp_path, tiny_data_dir, capsys):
+  (tmp_path / "study.py").write_text(STUDY.format(data_dir=tiny_data_dir))
+  workdir = tmp_path / "study"
+  os.environ["AUDIOLM_NO_PROGRESS"] = "1"
+  assert study_main.main(["--config", str(tmp_path / "study.py"),
+                          "--workdir", str(workdir)]) == 0
+  capsys.readouterr()
+  results = json.loads((workdir / "results.json").read_text())
+  runs = {r["name"]: r for r in results["runs"]}
+  assert sorted(runs) == ["ctx2.seed0", "ctx2.seed1", "ctx4.seed0", "ctx4.seed1"]
+  for name, r in runs.items():
+    assert (r["base"], r["seed"]) == (name.split(".")[0], int(name[-1]))
+    saved = json.loads((workdir / "runs" / name / "trained.json").read_text())
+    assert saved["config"]["seed"] == r["seed"]
+  # Two seeds are two different trainings: their scores differ.
+  nll = {n: r["eval"]["full"]["nll_bits"] for n, r in runs.items()}
+  assert nll["ctx4.seed0"] != nll["ctx4.seed1"]
+  rows = {r["base"]: r for r in results["seeds"]["full"]}
+  assert rows["ctx4"]["nll_bits"] == [nll["ctx4.seed0"], nll["ctx4.seed1"]]
+  assert rows["ctx4"]["mean_bits"] == pytest.approx(
+      (nll["ctx4.seed0"] + nll["ctx4.seed1"]) / 2)
+  assert rows["ctx4"]["minus_shortest"]["diff_bits"] == pytest.approx(
+      rows["ctx4"]["mean_bits"] - rows["ctx2"]["mean_bits"])
+  table = (workdir / "results.md").read_text()
+  assert "Over seeds" in table and "| ctx4 | 0, 1 |" in table
+  # The README section named after the study is filled from these results alone.
+  readme = tmp_path / "README.md"
+  readme.write_text("intro\n<!-- study:seeded_test:begin -->\nSTALE TABLE\n"
+                    "<!-- study:seeded_test:end -->\nafter\n")
+  report.update_readme(str(readme), str(workdir / "results.json"))
+  text = readme.read_text()
+  assert "STALE TABLE" not in text and "Over seeds" in text and text.endswith("after\n")
+  other = tmp_path / "OTHER.md"
+  other.write_text("<!-- study:table1_cpu:begin -->\n<!-- study:table1_cpu:end -->\n")
+  with pytest.raises(ValueError, match="study:seeded_test:begin"):
+    report.update_readme(str(other), str(workdir / "results.json"))
