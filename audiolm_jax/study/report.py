@@ -23,7 +23,6 @@ from audiolm_jax import cli, strict_json  # pylint: disable=wrong-import-positio
 from audiolm_jax.study import seeds  # pylint: disable=wrong-import-position
 
 
-
 def markers(study_name: str) -> tuple[str, str]:
   """The README comments around a study's generated section."""
   return f"<!-- study:{study_name}:begin -->", f"<!-- study:{study_name}:end -->"
@@ -203,11 +202,11 @@ def plots(results: dict, folder: str) -> list[str]:
   plt.close(fig)
   fam = [r for r in runs if r.get("family_bar", r["group"] == "family")]
   if over:  # one bar per entry: its seed mean and interval over seeds
+    by_base = {o["base"]: o for o in over}
     bars = {seeds.base_name(r): r for r in fam}
     names = list(bars)
-    heights = [next(o for o in over if o["base"] == n)["mean_bits"] for n in names]
-    errors = [_nan(next(o for o in over if o["base"] == n)["ci95_bits"])
-              for n in names]
+    heights = [by_base[n]["mean_bits"] for n in names]
+    errors = [_nan(by_base[n]["ci95_bits"]) for n in names]
     fam = list(bars.values())
   else:
     names = [r["name"] for r in fam]
