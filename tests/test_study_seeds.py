@@ -129,6 +129,9 @@ def test_a_seeded_study_reports_over_seeds(tmp_path, tiny_data_dir, capsys):
   report.update_readme(str(readme), str(workdir / "results.json"))
   text = readme.read_text()
   assert "STALE TABLE" not in text and "Over seeds" in text and text.endswith("after\n")
+  # There the per-run rows give way to a link to results.md, which holds them.
+  assert "| ctx4.seed0 |" not in text and "| ctx4.seed0 |" in table
+  assert "(study/results.md)" in text
   other = tmp_path / "OTHER.md"
   other.write_text("<!-- study:table1_cpu:begin -->\n<!-- study:table1_cpu:end -->\n")
   with pytest.raises(ValueError, match="study:seeded_test:begin"):

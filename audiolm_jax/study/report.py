@@ -4,7 +4,8 @@
 
 rewrites the README's section for that study (between `<!-- study:NAME:begin -->`
 and `<!-- study:NAME:end -->`, NAME the results' study name) from a committed
-results.json, copying nothing by hand.
+results.json, copying nothing by hand. A study over seeds gets its over-seeds table
+there, and a link to results.md for the per-run rows.
 """
 
 from __future__ import annotations
@@ -51,7 +52,9 @@ def _fmt(v, ci=None, signed: bool = False) -> str:
       f" ± {ci:.3f}" if ci is not None and ci == ci else "")
 
 
-def markdown(results: dict, image_prefix: str = "") -> str:
+def markdown(results: dict, image_prefix: str = "", per_run: bool = True) -> str:
+  """The report's tables; per_run=False keeps the over-seeds table and the plots
+  and points to results.md for every run's own row (a seed study's README part)."""
   runs = results["runs"]
   protocols = list(runs[0]["eval"]) if runs else []
   first = runs[0]["eval"][protocols[0]] if protocols else {}
@@ -71,7 +74,18 @@ def markdown(results: dict, image_prefix: str = "") -> str:
            + (f" ({caps})" if caps else "")
            + ", with 95 % intervals; references (on the first protocol's samples): "
            + ("backward-adaptive linear prediction (order 32), " if linear else "")
-           + "the previous-sample Laplace and the training histogram.", ""]
+           + "the previous-sample Laplace and the training histogram"
+           + ("" if per_run else _reference_values(first.get("references", {})))
+           + ".", ""]
+  families = any(r.get("family_bar", r["group"] == "family") for r in runs)
+  plots_line = (f"![NLL against context]({image_prefix}context.png) "
+                + (f"![NLL per family]({image_prefix}families.png) " if families
+                   else "")
+                + f"![training cost]({image_prefix}cost.png)")
+  if not per_run:
+    return "\n".join(lines + _seed_lines(results.get("seeds"))[1:] + [
+        "", f"Every run's own score (interval over files), references and training "
+        f"time: [results.md]({image_prefix}results.md).", "", plots_line])
   head = ("| run | model | context | params | "
           + " | ".join(f"`{p}` NLL" for p in protocols)
           + (" | linear prediction" if linear else "")
@@ -114,10 +128,16 @@ def markdown(results: dict, image_prefix: str = "") -> str:
       paired = (_fmt(v["minus_longest_bits"], v["minus_longest_ci95_bits"], signed=True)
                 if "minus_longest_bits" in v else "-")  # older results lack it
       lines.append(f"| {n} | {_fmt(v['nll_bits'], v['ci95_bits'])} | {paired} |")
-  lines += ["", f"![NLL against context]({image_prefix}context.png) "
-                f"![NLL per family]({image_prefix}families.png) "
-                f"![training cost]({image_prefix}cost.png)"]
+  lines += ["", plots_line]
   return "\n".join(lines)
+
+
+def _reference_values(refs: dict) -> str:
+  names = (("linear_prediction", "linear prediction"),
+           ("previous_sample", "previous sample"), ("marginal", "histogram"))
+  return ("; on these samples " + ", ".join(f"{label} {refs[k]:.3f}"
+                                            for k, label in names if k in refs)
+          + " bits" if refs else "")
 
 
 def _seed_lines(over: dict | None) -> list[str]:
@@ -260,7 +280,10 @@ def update_readme(readme: str, results_path: str) -> None:
   head, rest = text.split(begin, 1)
   _, tail = rest.split(end, 1)
   with open(readme, "w") as f:
-    f.write(head + begin + "\n" + markdown(results, prefix) + "\n" + end + tail)
+    # A seed study's per-run rows (seeds x entries) stay in its results.md.
+    f.write(head + begin + "\n"
+            + markdown(results, prefix, per_run=not results.get("seeds")) + "\n"
+            + end + tail)
 
 
 FLAGS = flags.FlagValues()
