@@ -190,16 +190,20 @@ def test_a_preempted_run_is_not_marked_trained(tmp_path, monkeypatch):
 
 
 def test_readme_study_section_is_generated_from_the_committed_results(tmp_path):
-  # The README's tables must be what the committed results.json says: regenerate the
-  # section into a copy and compare (fails if either was edited by hand alone).
+  # The README's tables must be what the committed results.json files say: regenerate
+  # each study's section into a copy and compare (fails if either was edited by hand
+  # alone, or a committed study has no section).
   readme = tmp_path / "README.md"
-  results = tmp_path / "results" / "table1_cpu" / "results.json"
-  results.parent.mkdir(parents=True)
   shutil.copy(os.path.join(REPO, "README.md"), readme)
-  shutil.copy(os.path.join(REPO, "results", "table1_cpu", "results.json"), results)
-  report.update_readme(str(readme), str(results))
+  studies = sorted(os.listdir(os.path.join(REPO, "results")))
+  assert "table1_cpu" in studies
+  for study in studies:
+    results = tmp_path / "results" / study / "results.json"
+    results.parent.mkdir(parents=True)
+    shutil.copy(os.path.join(REPO, "results", study, "results.json"), results)
+    report.update_readme(str(readme), str(results))
+    assert json.loads(results.read_text())["missing"] == []  # not an interim report
   assert readme.read_text() == open(os.path.join(REPO, "README.md")).read(), (
-      "README's study section differs from results/table1_cpu/results.json; run "
-      "python -m audiolm_jax.study.report --results results/table1_cpu/results.json "
-      "--readme README.md")
-  assert json.loads(results.read_text())["missing"] == []  # not an interim report
+      "README's study sections differ from results/*/results.json; run python -m "
+      "audiolm_jax.study.report --results results/STUDY/results.json --readme "
+      "README.md for each")
