@@ -121,7 +121,12 @@ def test_a_seeded_study_reports_over_seeds(tmp_path, tiny_data_dir, capsys):
   assert rows["ctx4"]["minus_shortest"]["diff_bits"] == pytest.approx(
       rows["ctx4"]["mean_bits"] - rows["ctx2"]["mean_bits"])
   table = (workdir / "results.md").read_text()
-  assert "Over seeds" in table and "| ctx4 | 0, 1 |" in table
+  # (Seconds of training leave these tiny runs near the previous-sample reference;
+  # those no better than it carry a mark.)
+  failed = [seeds.above_previous_sample(runs[f"ctx4.seed{i}"]["eval"]["full"])
+            for i in (0, 1)]
+  marks = ", ".join(f"{i}{' †' if bad else ''}" for i, bad in enumerate(failed))
+  assert "Over seeds" in table and f"| ctx4 | {marks} |" in table
   # The README section named after the study is filled from these results alone.
   readme = tmp_path / "README.md"
   readme.write_text("intro\n<!-- study:seeded_test:begin -->\nSTALE TABLE\n"
@@ -136,3 +141,39 @@ def test_a_seeded_study_reports_over_seeds(tmp_path, tiny_data_dir, capsys):
   other.write_text("<!-- study:table1_cpu:begin -->\n<!-- study:table1_cpu:end -->\n")
   with pytest.raises(ValueError, match="study:seeded_test:begin"):
     report.update_readme(str(other), str(workdir / "results.json"))
+
+
+def _scored(name, base, seed, nll, previous=5.0):
+  return {"name": name, "base": base, "seed": seed, "group": "context", "x": 1,
+          "model": "cnn_transformer", "params": 10, "targets": 100, "recipe": "r",
+          "train_seconds": 1.0, "context_samples": 100,
+          "eval": {"full": {"nll_bits": nll, "ci95_bits": 0.1, "split": "test",
+                            "references": {"previous_sample": previous,
+                                           "marginal": 8.0}}}}
+
+
+def test_runs_no_better_than_the_previous_sample_are_marked_not_dropped():
+  rng = np.random.default_rng(3)
+  good = list(4 + 0.2 * rng.random(2))
+  runs = [_scored("a.seed0", "a", 0, good[0]), _scored("a.seed1", "a", 1, 5.4),
+          _scored("a.seed2", "a", 2, good[1])]
+  assert [seeds.above_previous_sample(r["eval"]["full"]) for r in runs] == [
+      False, True, False]
+  # Equal to the reference is no better than it; no reference, nothing to judge.
+  assert seeds.above_previous_sample({"nll_bits": 5.0, "references": {
+      "previous_sample": 5.0}})
+  assert not seeds.above_previous_sample({"nll_bits": 9.0, "references": {}})
+  results = {"study": "s", "command": "c", "runs": runs, "truncated": None,
+             "seeds": {"full": seeds.summary(runs, "full")}}
+  # The failed seed stays in the mean.
+  assert results["seeds"]["full"][0]["mean_bits"] == pytest.approx(
+      (good[0] + 5.4 + good[1]) / 3)
+  for per_run in (True, False):
+    text = report.markdown(results, per_run=per_run)
+    assert "| a | 0, 1 †, 2 |" in text
+    assert text.count("† No better than the previous-sample reference") == 1
+  table = report.markdown(results)
+  assert "| a.seed1 | cnn_transformer | 1 tokens | 10 | 5.400 ± 0.100 † |" in table
+  assert f"| a.seed0 | cnn_transformer | 1 tokens | 10 | {good[0]:.3f} ± 0.100 |" in table
+  runs[1]["eval"]["full"]["nll_bits"] = 4.9
+  assert "†" not in report.markdown(results)

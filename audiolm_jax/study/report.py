@@ -82,8 +82,14 @@ def markdown(results: dict, image_prefix: str = "", per_run: bool = True) -> str
                 + (f"![NLL per family]({image_prefix}families.png) " if families
                    else "")
                 + f"![training cost]({image_prefix}cost.png)")
+  # Runs no better than the previous-sample predictor under some protocol: marked
+  # in both tables, never dropped.
+  failed = {(seeds.base_name(r), r.get("seed")) for r in runs
+            if any(seeds.above_previous_sample(r["eval"][p]) for p in protocols)}
+  failed_note = ["", _FAILED_NOTE] if failed else []
   if not per_run:
-    return "\n".join(lines + _seed_lines(results.get("seeds"))[1:] + [
+    return "\n".join(lines + _seed_lines(results.get("seeds"), failed)[1:]
+                     + failed_note + [
         "", f"Every run's own score (interval over files), references and training "
         f"time: [results.md]({image_prefix}results.md).", "", plots_line])
   head = ("| run | model | context | params | "
@@ -99,11 +105,12 @@ def markdown(results: dict, image_prefix: str = "", per_run: bool = True) -> str
            else f"{r['context_samples']:,} samples")
     lines.append(f"| {r['name']} | {r['model']} | {ctx} | {r['params']:,} | "
                  + " | ".join(_fmt(ev[p]["nll_bits"], ev[p]["ci95_bits"])
+                              + (_FAILED if seeds.above_previous_sample(ev[p]) else "")
                               for p in protocols)
                  + (f" | {_fmt(refs.get('linear_prediction'))}" if linear else "")
                  + f" | {_fmt(refs.get('previous_sample'))} | "
                    f"{_fmt(refs.get('marginal'))} | {r['train_seconds']:.0f} |")
-  lines += _seed_lines(results.get("seeds"))
+  lines += _seed_lines(results.get("seeds"), failed) + failed_note
   short = [r for r in runs if (r["eval"].get("full") or {}).get("short_past")]
   if short:
     horizon = short[0]["eval"]["full"]["short_past"]["samples"]
@@ -132,6 +139,12 @@ def markdown(results: dict, image_prefix: str = "", per_run: bool = True) -> str
   return "\n".join(lines)
 
 
+_FAILED = " †"
+_FAILED_NOTE = ("† No better than the previous-sample reference on the same samples: "
+                "the training learned less than \"the next sample repeats the last "
+                "one\". Marked, never dropped: every mean and interval includes it.")
+
+
 def _reference_values(refs: dict) -> str:
   names = (("linear_prediction", "linear prediction"),
            ("previous_sample", "previous sample"), ("marginal", "histogram"))
@@ -140,8 +153,9 @@ def _reference_values(refs: dict) -> str:
           + " bits" if refs else "")
 
 
-def _seed_lines(over: dict | None) -> list[str]:
-  """The over-seeds table (results with `seeds`), one column group per protocol."""
+def _seed_lines(over: dict | None, failed: set[tuple[str, int]]) -> list[str]:
+  """The over-seeds table (results with `seeds`), one column group per protocol;
+  the seeds of `failed` (entry, seed) runs are marked."""
   if not over:
     return []
   protocols = list(over)
@@ -160,7 +174,8 @@ def _seed_lines(over: dict | None) -> list[str]:
       for p in protocols)
   lines += [head, "|" + "---|" * (head.count("|") - 1)]
   for r in first:
-    cells = [r["base"], ", ".join(str(s) for s in r["seeds"])]
+    cells = [r["base"], ", ".join(
+        f"{s}{_FAILED if (r['base'], s) in failed else ''}" for s in r["seeds"])]
     for p in protocols:
       row = rows[p][r["base"]]
       cells += [_fmt(row["mean_bits"], row["ci95_bits"]),

@@ -22,6 +22,14 @@ def base_name(run: dict) -> str:
   return run.get("base") or run["name"]
 
 
+def above_previous_sample(evaluation: dict) -> bool:
+  """Whether one protocol's score is no better than its previous-sample reference
+  (on the same samples): a training that learned less than "the next sample is the
+  last one". Kept in every mean; the tables mark it so the reader can judge."""
+  previous = (evaluation.get("references") or {}).get("previous_sample")
+  return previous is not None and evaluation["nll_bits"] >= previous
+
+
 def over_seeds(runs: list[dict], protocol: str) -> list[dict]:
   """One row per study entry, in the runs' order: {base, group, x, seeds, nll_bits
   (per seed), mean_bits, sd_bits, ci95_bits (None below 2 seeds)}."""
