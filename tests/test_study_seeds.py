@@ -177,3 +177,42 @@ def test_runs_no_better_than_the_previous_sample_are_marked_not_dropped():
   assert f"| a.seed0 | cnn_transformer | 1 tokens | 10 | {good[0]:.3f} ± 0.100 |" in table
   runs[1]["eval"]["full"]["nll_bits"] = 4.9
   assert "†" not in report.markdown(results)
+
+
+def test_a_baseline_is_compared_paired_by_seed():
+  rng = np.random.default_rng(11)
+  base = list(3.7 + 0.3 * rng.standard_normal(5))
+  other = list(np.asarray(base) - 0.1 + 0.05 * rng.standard_normal(5))
+  runs = _runs({("lr1e-3", 8): base, ("lr2e-3", 8): other})
+  for r in runs:
+    r["group"] = "family"
+  rows = {r["base"]: r for r in seeds.summary(runs, "full", baseline="lr1e-3")}
+  assert "minus_baseline" not in rows["lr1e-3"]
+  m = rows["lr2e-3"]["minus_baseline"]
+  # Paired by seed: scipy's related-samples t-test interval, not Welch's.
+  ci = stats.ttest_rel(other, base).confidence_interval()
+  assert m["base"] == "lr1e-3" and m["seeds"] == [0, 1, 2, 3, 4]
+  assert m["diff_bits"] - m["ci95_bits"] == pytest.approx(ci.low)
+  assert m["diff_bits"] + m["ci95_bits"] == pytest.approx(ci.high)
+  # Only the seeds both trained pair up.
+  short = [r for r in runs if not (r["base"] == "lr2e-3" and r["seed"] in (0, 4))]
+  m = {r["base"]: r for r in seeds.summary(short, "full", "lr1e-3")}["lr2e-3"][
+      "minus_baseline"]
+  assert m["seeds"] == [1, 2, 3]
+  assert m["diff_bits"] == pytest.approx(np.mean(np.subtract(other, base)[1:4]))
+  # The over-seeds table gets the column; a study without a baseline does not.
+  text = report.markdown({"study": "s", "command": "c", "runs": [
+      _scored(r["name"], r["base"], r["seed"], r["eval"]["full"]["nll_bits"])
+      | {"group": "family", "x": r["base"]} for r in runs], "truncated": None,
+      "seeds": {"full": seeds.summary(runs, "full", "lr1e-3")}})
+  assert "minus lr1e-3, paired |" in text and "paired by seed" in text
+  assert "| lr1e-3 | 0, 1, 2, 3, 4 |" in text
+  assert "minus lr1e-3" not in report.markdown({
+      "study": "s", "command": "c", "runs": [_scored("a", "a", 0, 3.0)],
+      "truncated": None, "seeds": None})
+  # A baseline must name an entry of a study trained at 2 or more seeds.
+  for fields in ({"baseline": "nope", "seeds": (0, 1)}, {"baseline": "a"},
+                 {"baseline": "a", "seeds": (0,)}):
+    with pytest.raises(ValueError, match="baseline .* must name one of the runs"):
+      plan.plan(_study(**fields))
+  assert len(plan.plan(_study(baseline="a", seeds=(0, 1)))) == 4

@@ -75,7 +75,8 @@ def main(argv=None) -> int:
     command = (f"python -m audiolm_jax.study --config {_CONFIG.value} "
                f"--workdir DIR")
     results = report.collect(study.get("name", _CONFIG.value), command, trained,
-                             scores, truncated, missing=missing)
+                             scores, truncated, missing=missing,
+                             baseline=study.get("baseline"))
     # Scores cached before a reference predictor existed gain it from the data.
     results, _ = study_references.add_references(results, study)
     report.write(results, _WORKDIR.value)

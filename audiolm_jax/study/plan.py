@@ -17,6 +17,9 @@ A study config (`configs/study/*.py`, `get_config()`) holds:
                   NAME.seedS, so the report can tell a difference between runs from
                   the spread between trainings; without it, one run per entry at
                   the config's seed, named NAME
+  baseline        optional, with seeds: an entry's name; the report gives every other
+                  entry minus it, paired by seed (e.g. a learning rate against the
+                  default's: runs at one seed share initialisation and data order)
 """
 
 from __future__ import annotations
@@ -121,6 +124,10 @@ def plan(study: ml_collections.ConfigDict) -> list[Run]:
                       entry.get("x", name), seeded,
                       entry.get("family_bar", group == "family"), base=name,
                       seed=seed))
+  baseline = study.get("baseline")
+  if baseline is not None and (baseline not in names or not seeds or len(seeds) < 2):
+    problems.append(f"baseline {baseline!r} must name one of the runs ("
+                    f"{', '.join(sorted(names))}) of a study with 2 or more seeds")
   if problems:
     raise ValueError("invalid study:\n  - " + "\n  - ".join(problems))
   return runs

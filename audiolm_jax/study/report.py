@@ -30,8 +30,10 @@ def markers(study_name: str) -> tuple[str, str]:
 
 
 def collect(study_name: str, command: str, trained: list[dict], scores: list[dict],
-            truncated: dict | None, missing: list[str] | None = None) -> dict:
-  """The report's data; `missing` names the study's runs not trained yet."""
+            truncated: dict | None, missing: list[str] | None = None,
+            baseline: str | None = None) -> dict:
+  """The report's data; `missing` names the study's runs not trained yet; every
+  other entry is compared with a `baseline` entry paired by seed."""
   runs = []
   for t, s in zip(trained, scores):
     runs.append({k: v for k, v in t.items() if k != "config"} | {
@@ -39,7 +41,8 @@ def collect(study_name: str, command: str, trained: list[dict], scores: list[dic
                                            "references", "interval", "short_past",
                                            "max_seconds_per_file", "split")}
                  for p, r in s.items()}})
-  over = {p: seeds.summary(runs, p) for p in (runs[0]["eval"] if runs else {})}
+  over = {p: seeds.summary(runs, p, baseline) for p in (runs[0]["eval"] if runs
+                                                        else {})}
   return {"study": study_name, "command": command, "runs": runs,
           "seeds": {p: rows for p, rows in over.items() if rows} or None,
           "truncated": truncated, "missing": list(missing or [])}
@@ -163,14 +166,20 @@ def _seed_lines(over: dict | None, failed: set[tuple[str, int]]) -> list[str]:
   first = over[protocols[0]]
   shortest = next((r["minus_shortest"]["base"] for r in first if "minus_shortest" in r),
                   None)
+  baseline = next((r["minus_baseline"]["base"] for r in first
+                   if "minus_baseline" in r), None)
   lines = ["", "Over seeds: each entry trained once per seed (initialisation, dropout "
            "and data order) and scored on the same files; the mean over seeds with "
            "its 95 % interval over seeds (Student's t: the spread of the training, "
            "not of the files), the seeds' standard deviation and range"
            + (f", and each context minus {shortest}'s mean (Welch's 95 % interval; "
-              f"negative: the longer context is better)" if shortest else "") + ":", ""]
+              f"negative: the longer context is better)" if shortest else "")
+           + (f"; each entry minus {baseline}, paired by seed (one seed is one "
+              f"initialisation and data order), with a Student's t 95 % interval over "
+              f"the seeds both trained" if baseline else "") + ":", ""]
   head = "| entry | seeds |" + "".join(
       f" `{p}` mean | sd | range |" + (f" minus {shortest} |" if shortest else "")
+      + (f" minus {baseline}, paired |" if baseline else "")
       for p in protocols)
   lines += [head, "|" + "---|" * (head.count("|") - 1)]
   for r in first:
@@ -183,6 +192,9 @@ def _seed_lines(over: dict | None, failed: set[tuple[str, int]]) -> list[str]:
                 f"{min(row['nll_bits']):.3f}-{max(row['nll_bits']):.3f}"]
       if shortest:
         m = row.get("minus_shortest")
+        cells.append(_fmt(m["diff_bits"], m["ci95_bits"], signed=True) if m else "-")
+      if baseline:
+        m = row.get("minus_baseline")
         cells.append(_fmt(m["diff_bits"], m["ci95_bits"], signed=True) if m else "-")
     lines.append("| " + " | ".join(cells) + " |")
   return lines

@@ -66,12 +66,33 @@ def minus(a: dict, b: dict) -> dict:
           "df": float(df)}
 
 
-def summary(runs: list[dict], protocol: str) -> list[dict] | None:
+def paired(a: dict, b: dict) -> dict:
+  """a minus b paired by seed, over the seeds both trained ({diff_bits, ci95_bits,
+  seeds}; ci95_bits None below 2 shared seeds). One seed is one initialisation and
+  data order, so a's and b's runs at it differ only by what their configs change."""
+  b_at = dict(zip(b["seeds"], b["nll_bits"]))
+  shared = [(s, v) for s, v in zip(a["seeds"], a["nll_bits"]) if s in b_at]
+  d = np.asarray([v - b_at[s] for s, v in shared], np.float64)
+  n = len(d)
+  ci = (float(stats.t.ppf(0.975, n - 1) * d.std(ddof=1) / math.sqrt(n))
+        if n > 1 else None)
+  return {"diff_bits": float(d.mean()) if n else None, "ci95_bits": ci,
+          "seeds": [s for s, _ in shared]}
+
+
+def summary(runs: list[dict], protocol: str, baseline: str | None = None
+            ) -> list[dict] | None:
   """over_seeds rows, each context row with `minus_shortest` (minus the shortest
-  context's seed mean); None when no entry has more than one seed."""
+  context's seed mean) and, given a `baseline` entry, every other row with
+  `minus_baseline` (`paired`); None when no entry has more than one seed."""
   rows = over_seeds(runs, protocol)
   if all(len(r["nll_bits"]) < 2 for r in rows):
     return None
+  base = next((r for r in rows if r["base"] == baseline), None)
+  if base is not None:
+    for r in rows:
+      if r is not base:
+        r["minus_baseline"] = {"base": baseline, **paired(r, base)}
   context = [r for r in rows if r["group"] == "context"]
   if context:
     shortest = min(context, key=lambda r: r["x"])
