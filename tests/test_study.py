@@ -160,7 +160,8 @@ def test_plan_checks_the_budget_and_names(tmp_path):
 @pytest.mark.parametrize("spec, runs", [("configs/study/table1_cpu.py", 10),
                                         ("configs/study/context_seeds_cpu.py", 15),
                                         ("configs/study/context_seeds_default.py", 6),
-                                        ("configs/study/table1_paper.py", 6)])
+                                        ("configs/study/table1_paper.py", 6),
+                                        ("configs/study/lr_default.py", 10)])
 def test_committed_studies_plan_one_budget(spec, runs):
   planned = plan.plan(plan.load_config_file(spec))
   assert len(planned) == runs
@@ -175,6 +176,27 @@ def test_committed_studies_plan_one_budget(spec, runs):
   for r in planned:
     r.config.data.manual_dir = "/somewhere/with/the/audio"  # youtube_mix's source
     train_config.validate(r.config, device_count=1)
+
+
+def test_the_learning_rate_study_trains_what_the_readme_measured():
+  """configs/study/lr_default.py: train.py's configs for the README's learning-rate
+  table (`--config.seed=S`, and 2e-3 / 2e-4 for the other entry), up to the
+  periodic validation and checkpoint cadence, which change no parameter."""
+  from audiolm_jax.training import config as train_config  # pylint: disable=g-import-not-at-top
+  planned = {r.name: r for r in plan.plan(plan.load_config_file(
+      "configs/study/lr_default.py"))}
+  for seed in range(5):
+    for name, lr, decayed in (("lr1e-3", 1e-3, 1e-4), ("lr2e-3", 2e-3, 2e-4)):
+      cli = train_config.load_config_file("configs/default.py")
+      cli.seed = seed
+      cli.optimizer.learning_rate, cli.optimizer.decayed_learning_rate = lr, decayed
+      study = planned[f"{name}.seed{seed}"].config.to_dict()
+      for key in ("eval_every", "checkpoint_every"):
+        study.pop(key)
+      expected = cli.to_dict()
+      for key in ("eval_every", "checkpoint_every"):
+        expected.pop(key)
+      assert study == expected, name
 
 
 def test_a_preempted_run_is_not_marked_trained(tmp_path, monkeypatch):
