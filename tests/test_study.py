@@ -190,13 +190,9 @@ def test_the_learning_rate_study_trains_what_the_readme_measured():
       cli = train_config.load_config_file("configs/default.py")
       cli.seed = seed
       cli.optimizer.learning_rate, cli.optimizer.decayed_learning_rate = lr, decayed
-      study = planned[f"{name}.seed{seed}"].config.to_dict()
-      for key in ("eval_every", "checkpoint_every"):
-        study.pop(key)
-      expected = cli.to_dict()
-      for key in ("eval_every", "checkpoint_every"):
-        expected.pop(key)
-      assert study == expected, name
+      training = lambda c: {k: v for k, v in c.to_dict().items()
+                            if k not in ("eval_every", "checkpoint_every")}
+      assert training(planned[f"{name}.seed{seed}"].config) == training(cli), name
 
 
 def test_a_preempted_run_is_not_marked_trained(tmp_path, monkeypatch):

@@ -17,15 +17,17 @@ the periodic validation, which changes no parameter): 2e-3 minus 1e-3 -0.073 +-
 
 import ml_collections
 
+from audiolm_jax.training.config import load_config_file
+
 
 def get_config() -> ml_collections.ConfigDict:
+  # The budget, cadence and scoring of the default's context seed study.
+  base = load_config_file("configs/study/context_seeds_default.py")
   c = ml_collections.ConfigDict()
   c.name = "lr_default"
-  c.budget_targets = 1_900 * 4 * 512      # the default's num_steps x batch x targets
-  c.common = {"eval_every": 0, "checkpoint_every": 500}
-  c.eval = ml_collections.ConfigDict(dict(
-      split="test", protocols=("full",), max_seconds_per_file={"full": 2.0},
-      num_targets=16_384, batch=1, truncated_positions=2000))
+  c.budget_targets = base.budget_targets
+  c.common = base.common
+  c.eval = base.eval
   c.seeds = (0, 1, 2, 3, 4)
   c.baseline = "lr1e-3"
   c.runs = [
