@@ -43,15 +43,34 @@ def _free_stem(folder: str, stem: str) -> str:
   return os.path.join(folder, f"{stem}_{i:03d}")
 
 
+# A drawn prompt quieter than this is redrawn: a piece's final silence or a rest (a
+# few mu-law steps at most) gives the model nothing to continue and the comparisons
+# nothing to measure (flatness 1, level -inf).
+MIN_PROMPT_DBFS = -60.0
+_PROMPT_DRAWS = 100
+
+
 def _split_excerpt(dataset_dir: str, split: str, recipe: str, seconds: float,
                    seed: int) -> tuple[np.ndarray, int, str]:
-  """A seeded file of the split: (its codes [T], the prompt's start, its name)."""
+  """A seeded file of the split: (its codes [T], the prompt's start, its name).
+
+  Draws (file, start) pairs from one seeded stream until the excerpt's level is above
+  `MIN_PROMPT_DBFS`, so a seed whose first draw holds audio keeps that draw.
+  """
   flat = pipeline.FlatSplit(dataset_dir, split, recipe)
   rng = np.random.default_rng(seed)
-  f = int(rng.integers(len(flat.names)))
-  file = np.asarray(flat.file(f))
-  start = int(rng.integers(0, max(len(file) - int(seconds * SAMPLE_RATE), 0) + 1))
-  return file, start, flat.names[f]
+  n = int(seconds * SAMPLE_RATE)
+  for _ in range(_PROMPT_DRAWS):
+    f = int(rng.integers(len(flat.names)))
+    file = np.asarray(flat.file(f))
+    start = int(rng.integers(0, max(len(file) - n, 0) + 1))
+    excerpt = file[start:start + n]
+    if excerpt.size and spectrum.level_dbfs(quantization.decode(
+        excerpt, recipes.quantization_of(recipe))) > MIN_PROMPT_DBFS:
+      return file, start, flat.names[f]
+  raise ValueError(f"{_PROMPT_DRAWS} excerpts of {seconds:g} s drawn from the {split} "
+                   f"split with seed {seed} were all quieter than {MIN_PROMPT_DBFS:g} "
+                   f"dBFS; give --prompt FILE, or check that split's audio")
 
 
 def load_prompt(path: str | None, model: AudioModel, *, dataset_dir: str | None = None,

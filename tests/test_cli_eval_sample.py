@@ -2,6 +2,7 @@
 
 import json
 import os
+import types
 
 import numpy as np
 import pytest
@@ -185,6 +186,60 @@ def test_a_split_prompt_is_read_against_the_recordings_own_continuation(
   (real_spread,) = uncertainty.describe(model, params, [joined], prompt.size)
   assert report["uncertainty"]["real_continuation"]["flatness_floor"] == (
       pytest.approx(real_spread["flatness_floor"], rel=1e-5))
+
+
+_NO_MODEL = types.SimpleNamespace(left_context=None)  # load_prompt reads only this
+
+
+class _FakeSplit:
+  """Stands in for `pipeline.FlatSplit`: named files of mu-law codes."""
+
+  def __init__(self, files):
+    self.names, self._files = list(files), list(files.values())
+
+  def file(self, f):
+    return self._files[f]
+
+
+def test_a_drawn_prompt_that_is_silence_is_redrawn(monkeypatch, np_rng):
+  # A piece's final silence (the silence code, and a rest one mu-law step from it)
+  # next to a file of audio; with a third of the draws landing on audio, the first
+  # seed whose first draw is silent must move on to the audio, and a seed whose
+  # first draw holds audio keeps it.
+  silence = quantization.silence_code("mu_law")
+  rest = np.full(8_000, silence, np.uint8)
+  rest[::7] = silence + 1  # about -80 dBFS: below the -60 dBFS bar
+  tone = quantization.encode(0.3 * np.sin(np.arange(8_000) / 5.0)
+                             + 0.01 * np_rng.standard_normal(8_000), "mu_law")
+  files = {"silent.mxl": np.full(8_000, silence, np.uint8), "rest.mxl": rest,
+           "tone.mxl": tone}
+  monkeypatch.setattr(sample.pipeline, "FlatSplit", lambda *a: _FakeSplit(files))
+  firsts = {s: int(np.random.default_rng(s).integers(3)) for s in range(20)}
+  moved = next(s for s, f in firsts.items() if f != 2)
+  kept = next(s for s, f in firsts.items() if f == 2)
+  for seed in (moved, kept):
+    file, start, name = sample._split_excerpt("d", "test", "mu_law", 0.1, seed)
+    assert name == "tone.mxl" and np.array_equal(file, tone)
+    assert spectrum.level_dbfs(quantization.decode(
+        file[start:start + 1_600], "mu_law")) > sample.MIN_PROMPT_DBFS
+  # The kept seed's excerpt is its first draw, as before redrawing existed.
+  rng = np.random.default_rng(kept)
+  rng.integers(3)
+  assert sample._split_excerpt("d", "test", "mu_law", 0.1, kept)[1] == int(
+      rng.integers(0, 8_000 - 1_600 + 1))
+  # The prompt and the recording's continuation come from the same redrawn excerpt.
+  prompt, what = sample.load_prompt(None, _NO_MODEL, dataset_dir="d", split="test",
+                                    seconds=0.1, seed=moved)
+  real = sample.real_continuation("d", "test", prompt_seconds=0.1, seconds=0.05,
+                                  seed=moved)
+  joined = np.concatenate([prompt, real])
+  assert what.startswith("tone.mxl [test] at ")
+  assert any(np.array_equal(tone[k:k + joined.size], joined)
+             for k in range(tone.size - joined.size + 1))
+  # A split with no audio at all: a clear error, not a silent prompt.
+  del files["tone.mxl"]
+  with pytest.raises(ValueError, match="quieter than -60 dBFS; give --prompt FILE"):
+    sample.load_prompt(None, _NO_MODEL, dataset_dir="d", split="test", seconds=0.1, seed=0)
 
 
 def test_evaluate_at_fixed_gains(run_dir, capsys):
