@@ -150,8 +150,10 @@ def spread_report(model: AudioModel, params, prompt: np.ndarray,
                   prompt_flatness: float | None = None) -> list[dict | None]:
   """Per continuation (codes [C] after the prompt [P]): `uncertainty.describe` of it
   under the sampling `options`, with the recording's own continuation `real`'s
-  under "real_continuation" and, given the prompt's flatness, each floor over it
-  ("floor_ratio"); None for a continuation shorter than one 64 ms frame."""
+  under "real_continuation" (and there, under "linear_prediction", the reference's
+  `uncertainty.linear_prediction_error`) and, given the prompt's flatness, each floor
+  over it ("floor_ratio", "error_floor_ratio"); None for a continuation shorter than
+  one 64 ms frame."""
   frame = int(spectrum.FRAME_S * SAMPLE_RATE)
   if real is not None and real.size < frame:  # the file ends right after the prompt
     real = None
@@ -159,10 +161,16 @@ def spread_report(model: AudioModel, params, prompt: np.ndarray,
                                                             else [])
   scores = uncertainty.describe(model, params, [np.concatenate([prompt, c])
                                                 for c in judged], prompt.size, options)
-  if prompt_flatness:
-    for d in scores:
-      d["floor_ratio"] = d["flatness_floor"] / max(prompt_flatness, 1e-12)
   real_scores = scores.pop() if real is not None else None
+  if real_scores is not None:
+    real_scores["linear_prediction"] = uncertainty.linear_prediction_error(
+        np.concatenate([prompt, real]), prompt.size, model.quantization)
+  if prompt_flatness:
+    for d in scores + ([real_scores, real_scores["linear_prediction"]]
+                       if real_scores is not None else []):
+      if "flatness_floor" in d:
+        d["floor_ratio"] = d["flatness_floor"] / max(prompt_flatness, 1e-12)
+      d["error_floor_ratio"] = d["error_floor"] / max(prompt_flatness, 1e-12)
   scores = iter(scores)
   out = []
   for c in continuations:
@@ -194,15 +202,21 @@ def format_comparison(r: dict) -> str:
   if r.get("uncertainty"):
     u = r["uncertainty"]
 
-    def ratio(d):  # the floor over the prompt's flatness, where there is a prompt
-      return f" (x{d['floor_ratio']:.1f})" if "floor_ratio" in d else ""
+    def ratio(d, key="floor_ratio"):  # a floor over the prompt's flatness, if any
+      return f" (x{d[key]:.1f})" if key in d else ""
 
     line += (f"\n  the model's predictive spread along it: {u['predictive_rms_dbfs']:.1f} "
              f"dBFS RMS, a flatness floor of {u['flatness_floor']:.4f}{ratio(u)}")
     if "real_continuation" in u:
       t = u["real_continuation"]
+      lp = t["linear_prediction"]
       line += (f"; along the recording's own: {t['predictive_rms_dbfs']:.1f} dBFS, "
-               f"floor {t['flatness_floor']:.4f}{ratio(t)}")
+               f"floor {t['flatness_floor']:.4f}{ratio(t)}"
+               f"\n  along the recording's own, the model's mean misses by "
+               f"{t['error_rms_dbfs']:.1f} dBFS RMS, floor {t['error_floor']:.4f}"
+               f"{ratio(t, 'error_floor_ratio')}; linear prediction's by "
+               f"{lp['error_rms_dbfs']:.1f} dBFS, floor {lp['error_floor']:.4f}"
+               f"{ratio(lp, 'error_floor_ratio')}")
   return line
 
 

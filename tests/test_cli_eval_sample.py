@@ -181,11 +181,24 @@ def test_a_split_prompt_is_read_against_the_recordings_own_continuation(
       {k: truth[k] for k in ("flatness_ratio", "level_difference_db",
                              "band_distance_db")})
   assert report["band_distance_db"] > 0
-  assert "the recording's own continuation: flatness x" in capsys.readouterr().out
+  printed = capsys.readouterr().out
+  assert "the recording's own continuation: flatness x" in printed
+  assert "linear prediction's by" in printed
   # The model's spread along the recording's own continuation, as `describe` gives it.
   (real_spread,) = uncertainty.describe(model, params, [joined], prompt.size)
-  assert report["uncertainty"]["real_continuation"]["flatness_floor"] == (
-      pytest.approx(real_spread["flatness_floor"], rel=1e-5))
+  along_real = report["uncertainty"]["real_continuation"]
+  for key in ("flatness_floor", "error_floor"):
+    assert along_real[key] == pytest.approx(real_spread[key], rel=1e-5)
+  # The linear-prediction reference's miss over the same stretch, and each floor as
+  # a multiple of the prompt's flatness.
+  lp = uncertainty.linear_prediction_error(joined, prompt.size)
+  assert along_real["linear_prediction"]["error_floor"] == pytest.approx(
+      lp["error_floor"])
+  prompt_flatness = report["prompt"]["median_flatness"]
+  assert along_real["error_floor_ratio"] == pytest.approx(
+      real_spread["error_floor"] / prompt_flatness, rel=1e-5)
+  assert along_real["linear_prediction"]["error_floor_ratio"] == pytest.approx(
+      lp["error_floor"] / prompt_flatness)
 
 
 _NO_MODEL = types.SimpleNamespace(left_context=None)  # load_prompt reads only this

@@ -27,13 +27,14 @@ def _codes(audio, kind="mu_law"):
   return quantization.encode(np.clip(audio, -1, 1), kind)
 
 
-def _slow_bits(lp: LinearPredictor, codes, first):
-  """One block at a time, from the module's docstring, with SciPy's Toeplitz solver."""
+def _slow(lp: LinearPredictor, codes, first):
+  """(bits, predicted amplitudes) one block at a time, from the module's docstring,
+  with SciPy's Toeplitz solver."""
   table = quantization.decode_table(lp.kind).astype(np.float64)
   p, w = lp.order, lp.window
   x = np.concatenate([np.zeros(w + p), table[codes]])  # silence decodes to 0.0
   edges = np.concatenate([[-np.inf], (table[1:] + table[:-1]) / 2, [np.inf]])
-  out = []
+  out, means = [], []
   for s in range(first, len(codes), lp.block):
     hist = x[s:s + w + p]                               # positions s - w - p .. s - 1
     seg = hist[p:] * np.hanning(w)
@@ -49,7 +50,8 @@ def _slow_bits(lp: LinearPredictor, codes, first):
       cdf = lambda e: 0.5 + 0.5 * np.tanh((e - mean) / scale / 2)  # noqa: E731
       mass = cdf(edges[c + 1]) - cdf(edges[c])
       out.append(-np.log2((1 - lp.floor) * mass + lp.floor / 256))
-  return np.array(out)
+      means.append(mean)
+  return np.array(out), np.array(means)
 
 
 @pytest.mark.parametrize("kind,first,n", [("mu_law", 0, 1_700), ("linear", 333, 1_234)])
@@ -58,7 +60,13 @@ def test_blocks_match_a_loop_written_from_the_definition(np_rng, kind, first, n)
   codes = _codes(_piano_like(np_rng, n), kind)
   got = lp.bits(codes, first)
   assert got.shape == (n - first,)
-  np.testing.assert_allclose(got, _slow_bits(lp, codes, first), rtol=1e-7, atol=1e-9)
+  bits, means = _slow(lp, codes, first)
+  np.testing.assert_allclose(got, bits, rtol=1e-7, atol=1e-9)
+  predictions = lp.predictions(codes, first)
+  np.testing.assert_allclose(predictions, means, rtol=1e-7, atol=1e-12)
+  # The centres predict the waveform (resonant audio), not just anything finite.
+  truth = quantization.decode(codes, kind)[first:]
+  assert np.mean((truth - predictions) ** 2) < 0.05 * np.var(truth)
 
 
 def test_levinson_solves_the_normal_equations(np_rng):

@@ -7,6 +7,7 @@ from scipy import signal
 
 from audiolm_jax import models
 from audiolm_jax.data import quantization
+from audiolm_jax.evaluation.linear_prediction import LinearPredictor
 from audiolm_jax.generation import sampler, spectrum, uncertainty
 from helpers import CONFIGS, make_family, random_codes
 
@@ -60,9 +61,10 @@ def test_floor_refuses_mismatched_or_short_input():
   assert uncertainty.flatness_floor(np.zeros(2048), np.ones(2048)) == float("inf")
 
 
-def _incremental_variance(model, params, codes_T, first, options):
-  """The same variances from the sampler's incremental path: prime on the first
-  codes, then the distribution of each next code, the true code pushed."""
+def _incremental_moments(model, params, codes_T, first, options):
+  """The same variances, and squared errors of the mean against the true code, from
+  the sampler's incremental path: prime on the first codes, then the distribution of
+  each next code, the true code pushed."""
   table = quantization.decode_table(model.quantization).astype(np.float64)
   state = model.prime(params, codes_T[None, :first])
   next_logits = jax.jit(lambda s: model.next_logits(params, s))
@@ -72,9 +74,9 @@ def _incremental_variance(model, params, codes_T, first, options):
     logits = sampler.sampling_logits(next_logits(state), options.temperature,
                                      options.top_p)
     p = np.asarray(jax.nn.softmax(logits, axis=-1), np.float64)[0]
-    out.append(p @ table ** 2 - (p @ table) ** 2)
+    out.append((p @ table ** 2 - (p @ table) ** 2, (table[codes_T[t]] - p @ table) ** 2))
     state = push(state, codes_T[None, t])
-  return np.array(out)
+  return np.array(out).T
 
 
 @pytest.mark.parametrize("family", ["cnn_transformer", "local", "samplernn", "sashimi"])
@@ -92,12 +94,15 @@ def test_predictive_variance_is_the_sampled_distributions(np_rng, family):
   codes = np.asarray(random_codes(np_rng, 1, 300)[0], np.uint8)
   options = sampler.SamplingOptions(temperature=0.8, top_p=0.9)
   # Small windows and segments: the 300 positions cross several of them.
-  (variance,) = uncertainty.predictive_variance(model, params, [codes], options,
-                                                num_targets=64)
-  assert variance.shape == (300,)
-  expect = _incremental_variance(model, params, codes, 37, options)
-  np.testing.assert_allclose(variance[37:], expect, rtol=2e-3, atol=1e-7)
+  ((variance, error),) = uncertainty.predictive_moments(model, params, [codes], options,
+                                                        num_targets=64)
+  assert variance.shape == error.shape == (300,)
+  expect_variance, expect_error = _incremental_moments(model, params, codes, 37, options)
+  np.testing.assert_allclose(variance[37:], expect_variance, rtol=2e-3, atol=1e-7)
+  np.testing.assert_allclose(error[37:], expect_error, rtol=2e-3, atol=1e-7)
   assert np.all(variance > 0)
+  # Position t's error is against code t, not a neighbour's.
+  assert not np.allclose(error[38:], expect_error[:-1], rtol=0.1)
   # Sharper sampling, smaller spread; greedy, none.
   (plain,) = uncertainty.predictive_variance(model, params, [codes], num_targets=64)
   assert np.mean(variance) < np.mean(plain)
@@ -119,3 +124,28 @@ def test_a_sampled_stream_is_as_flat_as_its_floor():
       quantization.decode(stream[400:], model.quantization))))
   assert report["flatness_floor"] == pytest.approx(measured, rel=0.3)
   assert np.isfinite(report["predictive_rms_dbfs"])
+  # Drawn from the distributions scored, the stream misses their means by exactly
+  # their spread, on average: calibration by construction.
+  assert report["error_rms_dbfs"] == pytest.approx(report["predictive_rms_dbfs"],
+                                                   abs=0.3)
+  assert report["error_floor"] == pytest.approx(report["flatness_floor"], rel=0.15)
+
+
+def test_linear_prediction_error_is_the_references_miss(np_rng):
+  """The reference's squared error over a stretch: its predictions against the
+  decoded codes; near zero floor on a pure resonance, near white noise's on noise."""
+  t = np.arange(12_000)
+  tone = quantization.encode(0.4 * np.sin(2 * np.pi * 441 / 16_000 * t)
+                             * np.exp(-t / 20_000), "mu_law")
+  got = uncertainty.linear_prediction_error(tone, 4_000)
+  audio = quantization.decode(tone, "mu_law")
+  error = np.square(audio[4_000:] - LinearPredictor().predictions(tone, 4_000))
+  assert got["error_rms_dbfs"] == pytest.approx(10 * np.log10(np.mean(error)))
+  assert got["error_floor"] == uncertainty.flatness_floor(audio[4_000:], error)
+  noise = quantization.encode(np.clip(0.2 * np_rng.standard_normal(12_000), -1, 1),
+                              "mu_law")
+  white = uncertainty.linear_prediction_error(noise, 4_000)
+  # A resonance is predicted to well below its quantization noise's share; white noise
+  # not at all (its floor is white noise's flatness, up to the weights' estimation).
+  assert got["error_floor"] < 0.01
+  assert white["error_floor"] == pytest.approx(uncertainty.NOISE_FLATNESS, rel=0.2)

@@ -57,13 +57,12 @@ class LinearPredictor:
   def bits(self, codes_T: np.ndarray, first: int = 0) -> np.ndarray:
     """float64[T - first]: -log2 p(codes[t] | codes[:t]) for t >= first, silence
     before codes[0]; blocks of refits counted from `first`."""
-    codes = np.asarray(codes_T).astype(np.int64)
-    if not 0 <= first <= len(codes):
-      raise ValueError(f"first = {first} is outside [0, {len(codes)}]")
-    starts = np.arange(first, len(codes), self.block)
-    # Blocks are consecutive: row-major rows of [blocks, block] are positions in
-    # order; only the last block can run past the end, and it is cut off here.
-    return self._bits(codes, starts, self.block)[:len(codes) - first]
+    return self._per_position(codes_T, first, self._block_bits)
+
+  def predictions(self, codes_T: np.ndarray, first: int = 0) -> np.ndarray:
+    """float64[T - first]: the amplitude predicted for codes[t] from codes[:t] (the
+    logistic's centre, in the decoded domain) for t >= first, as `bits` scores it."""
+    return self._per_position(codes_T, first, self._block_predictions)
 
   def bits_at(self, codes_T: np.ndarray, positions: np.ndarray) -> np.ndarray:
     """float64[len(positions)]: -log2 p(codes[t] | codes[:t]) for each t, each
@@ -71,19 +70,31 @@ class LinearPredictor:
     positions = np.asarray(positions, np.int64)
     if positions.size and not (0 <= positions.min() and positions.max() < len(codes_T)):
       raise ValueError(f"positions must lie in [0, {len(codes_T)})")
-    return self._bits(np.asarray(codes_T).astype(np.int64), positions, 1)
+    return self._blocks(np.asarray(codes_T).astype(np.int64), positions, 1,
+                        self._block_bits)
 
-  def _bits(self, codes, starts, length) -> np.ndarray:
-    """Bits of blocks of `length` positions from each start, row-major."""
+  def _per_position(self, codes_T, first, block_fn) -> np.ndarray:
+    codes = np.asarray(codes_T).astype(np.int64)
+    if not 0 <= first <= len(codes):
+      raise ValueError(f"first = {first} is outside [0, {len(codes)}]")
+    starts = np.arange(first, len(codes), self.block)
+    # Blocks are consecutive: row-major rows of [blocks, block] are positions in
+    # order; only the last block can run past the end, and it is cut off here.
+    return self._blocks(codes, starts, self.block, block_fn)[:len(codes) - first]
+
+  def _blocks(self, codes, starts, length, block_fn) -> np.ndarray:
+    """`block_fn`'s values for blocks of `length` positions from each start,
+    row-major."""
     table = quantization.decode_table(self.kind).astype(np.float64)
     pad = self.window + self.order
     x = np.concatenate([np.full(pad, table[quantization.silence_code(self.kind)]),
                         table[codes]])
-    out = [self._block_bits(x, codes, pad, starts[i:i + _BLOCKS_AT_ONCE], table, length)
+    out = [block_fn(x, codes, pad, starts[i:i + _BLOCKS_AT_ONCE], table, length)
            for i in range(0, len(starts), _BLOCKS_AT_ONCE)]
     return np.concatenate(out) if out else np.zeros(0)
 
-  def _block_bits(self, x, codes, pad, starts, table, b) -> np.ndarray:
+  def _fit(self, x, pad, starts, b) -> tuple[np.ndarray, np.ndarray]:
+    """(predictions [n, b], logistic scale [n]) of the blocks of b from `starts`."""
     p, w = self.order, self.window
     # history[i, j] = x at position starts[i] - (w + p) + j (positions of the codes).
     offsets = np.arange(w + p)
@@ -94,9 +105,16 @@ class LinearPredictor:
     # The block's own amplitudes with the p before them: causal predictions.
     span = np.arange(p + b)
     idx = np.minimum((starts + pad - p)[:, None] + span, len(x) - 1)
-    prediction = _predict(x[idx], a, p, b)                         # [n, b]
+    return _predict(x[idx], a, p, b), scale
+
+  def _block_bits(self, x, codes, pad, starts, table, b) -> np.ndarray:
+    prediction, scale = self._fit(x, pad, starts, b)               # [n, b], [n]
     targets = codes[np.minimum(starts[:, None] + np.arange(b), len(codes) - 1)]
     return -self.log2_prob(prediction, scale[:, None], targets, table).reshape(-1)
+
+  def _block_predictions(self, x, codes, pad, starts, table, b) -> np.ndarray:
+    del codes, table
+    return self._fit(x, pad, starts, b)[0].reshape(-1)
 
   def _autocorrelation(self, segment: np.ndarray) -> np.ndarray:
     """[n, order + 1] lags of the Hann-windowed segment, lag-windowed."""
