@@ -52,6 +52,19 @@ class Run:
 load_config_file = train_config.load_config_file  # study configs load the same way
 
 
+def same_protocol_as(base_path: str, name: str) -> ml_collections.ConfigDict:
+  """A study config named `name` with the study at `base_path`'s budget_targets,
+  common overrides and eval: a new question asked under that study's protocol
+  (the caller adds seeds, baseline and runs)."""
+  base = train_config.load_config_file(base_path)
+  c = ml_collections.ConfigDict()
+  c.name = name
+  c.budget_targets = base.budget_targets
+  c.common = base.common
+  c.eval = base.eval
+  return c
+
+
 def set_dotted(config: ml_collections.ConfigDict, key: str, value) -> None:
   """config["a"]["b"] = value for key "a.b"; a key the config lacks is an error."""
   node = config

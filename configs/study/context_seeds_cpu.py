@@ -15,19 +15,14 @@ Measured on 2 cores: see results/context_seeds_cpu (written as it goes; resumes)
 
 import ml_collections
 
-from audiolm_jax.training.config import load_config_file
+from audiolm_jax.study.plan import same_protocol_as
 
 TOKENS = (1, 2, 8)
 CHUNK = 500
 
 
 def get_config() -> ml_collections.ConfigDict:
-  base = load_config_file("configs/study/table1_cpu.py")
-  c = ml_collections.ConfigDict()
-  c.name = "context_seeds_cpu"
-  c.budget_targets = base.budget_targets
-  c.common = base.common
-  c.eval = base.eval
+  c = same_protocol_as("configs/study/table1_cpu.py", "context_seeds_cpu")
   c.eval.protocols = ("full",)
   c.eval.max_seconds_per_file = {"full": 4.0}
   c.seeds = (0, 1, 2, 3, 4)

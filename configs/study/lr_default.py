@@ -17,17 +17,12 @@ the periodic validation, which changes no parameter): 2e-3 minus 1e-3 -0.073 +-
 
 import ml_collections
 
-from audiolm_jax.training.config import load_config_file
+from audiolm_jax.study.plan import same_protocol_as
 
 
 def get_config() -> ml_collections.ConfigDict:
   # The budget, cadence and scoring of the default's context seed study.
-  base = load_config_file("configs/study/context_seeds_default.py")
-  c = ml_collections.ConfigDict()
-  c.name = "lr_default"
-  c.budget_targets = base.budget_targets
-  c.common = base.common
-  c.eval = base.eval
+  c = same_protocol_as("configs/study/context_seeds_default.py", "lr_default")
   c.seeds = (0, 1, 2, 3, 4)
   c.baseline = "lr1e-3"
   c.runs = [
