@@ -73,13 +73,13 @@ def run(workdir: str, *, split: str = "test", protocol: str = "full",
         dataset_dir: str | None = None, audio: str | None = None,
         num_targets: int = 4096, batch: int = 4, num_positions: int = 10_000,
         max_seconds_per_file: float | None = None, seed: int = 0,
-        short_past: int = 0, gain_db: float = 0.0, show_progress: bool = True
-        ) -> dict:
-  """Evaluates the latest checkpoint in `workdir` (on audio scaled by `gain_db`);
-  returns and saves the results."""
+        short_past: int = 0, gain_db: float = 0.0, show_progress: bool = True,
+        step: int | None = None) -> dict:
+  """Evaluates checkpoint `step` (default: the latest) in `workdir` (on audio scaled
+  by `gain_db`); returns and saves the results."""
   if protocol not in protocols.PROTOCOLS:
     raise ValueError(f"unknown protocol {protocol!r}; use one of {protocols.PROTOCOLS}")
-  config, params, step = load_params(workdir)
+  config, params, step = load_params(workdir, step)
   model = train_config.saved_model(config)
   recipe = train_config.saved_recipe(config)
   if dataset_dir is None:
@@ -155,6 +155,8 @@ def format_table(r: dict) -> str:
 
 
 FLAGS = flags.FlagValues()
+_STEP = flags.DEFINE_integer("step", None, "checkpoint step to score (default: the "
+                             "latest)", flag_values=FLAGS)
 _WORKDIR = flags.DEFINE_string("workdir", None, "a training run's workdir",
                                flag_values=FLAGS, required=True)
 _SPLIT = flags.DEFINE_string("split", "test", "the split to score", flag_values=FLAGS)
@@ -218,7 +220,7 @@ def main(argv=None) -> int:
                    num_targets=_NUM_TARGETS.value,
                    batch=_BATCH.value, num_positions=_NUM_POSITIONS.value,
                    max_seconds_per_file=_MAX_SECONDS.value, seed=_SEED.value,
-                   gain_db=gain)
+                   gain_db=gain, step=_STEP.value)
       print(format_table(result))
       print(f"written to {result['path']}")
       results.append(result)

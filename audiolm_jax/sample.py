@@ -223,6 +223,8 @@ def format_comparison(r: dict) -> str:
 FLAGS = flags.FlagValues()
 _WORKDIR = flags.DEFINE_string("workdir", None, "a training run's workdir",
                                flag_values=FLAGS, required=True)
+_STEP = flags.DEFINE_integer("step", None, "checkpoint step to sample from (default: "
+                             "the latest)", flag_values=FLAGS)
 _SECONDS = flags.DEFINE_float("seconds", 2.0, "seconds to generate", flag_values=FLAGS)
 _PROMPT = flags.DEFINE_string("prompt", None, "an audio file to continue",
                               flag_values=FLAGS)
@@ -247,7 +249,7 @@ def main(argv=None) -> int:
     if _SECONDS.value <= 0 or _STREAMS.value < 1:
       raise ValueError("--seconds must be > 0 and --streams >= 1")
     options = sampler.SamplingOptions(_TEMPERATURE.value, _TOP_P.value)
-    config, params, step = load_params(_WORKDIR.value)
+    config, params, step = load_params(_WORKDIR.value, _STEP.value)
     model = train_config.saved_model(config)
     dataset_dir = (train_config.saved_dataset_dir(config) if _PROMPT_SPLIT.value
                    else None)

@@ -16,7 +16,12 @@ from ml_collections import config_flags
 from audiolm_jax import cli
 from audiolm_jax.data.datasets import BuildError
 from audiolm_jax.training import distributed, loop
-from audiolm_jax.training.checkpointing import CheckpointMismatchError
+from audiolm_jax.training.checkpointing import (CheckpointMismatchError,
+                                                CheckpointWriteError)
+from audiolm_jax.training.workdir_lock import WorkdirBusyError
+
+# The exit status of a run stopped by Ctrl-C (128 + SIGINT, as shells report it).
+EXIT_INTERRUPTED = 130
 
 FLAGS = flags.FlagValues()
 _CONFIG = config_flags.DEFINE_config_file(
@@ -48,9 +53,15 @@ def main(argv=None) -> int:
                            heartbeat_timeout_s=_HEARTBEAT.value)
     result = loop.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
   except (ValueError, BuildError, CheckpointMismatchError, FileNotFoundError,
-          loop.NonFiniteLossError) as e:
+          CheckpointWriteError, WorkdirBusyError, loop.NonFiniteLossError) as e:
     print(f"error: {e}", file=sys.stderr)
     return 1
+  except KeyboardInterrupt:
+    print("Ctrl-C again (or before the first step): aborted without saving; the "
+          "last saved step is kept", file=sys.stderr)
+    return EXIT_INTERRUPTED
+  if result.get("interrupted"):
+    return EXIT_INTERRUPTED
   if "validation" in result and jax.process_index() == 0:
     v = result["validation"]
     print(f"done: step {result['step']}, validation NLL {v['nll_bits']:.3f} ± "

@@ -1,39 +1,100 @@
 """Orbax checkpoints of the train state, the Grain iterator and the config, together.
 
-Saves are asynchronous; `latest_step` / `restore` resume a run. A workdir whose saved
-model config differs from the current one is refused (`CheckpointMismatchError`), so
-a checkpoint is never silently overwritten by a run of another model.
+Saves are asynchronous. Every step also holds the checksums of its arrays
+(`integrity.py`); `restore_newest_intact` resumes from the newest step that reads
+back whole, setting damaged ones aside, and `load_params` refuses a damaged step. A
+workdir whose saved model config differs from the current one is refused
+(`CheckpointMismatchError`), so a checkpoint is never silently overwritten by a run
+of another model. A save that fails (a full disk) raises `CheckpointWriteError`
+naming the directory, the step and the free space, after removing its partial files.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import glob
 import json
 import logging
 import os
-from typing import Any
+import shutil
+from typing import Any, Callable
 
 import grain
+import jax
 import orbax.checkpoint as ocp
+
+from audiolm_jax.training import integrity
+from audiolm_jax.training.integrity import DamagedCheckpointError
 
 
 class CheckpointMismatchError(ValueError):
   """The workdir holds checkpoints of a different model."""
 
 
+class CheckpointWriteError(OSError):
+  """A checkpoint could not be written (for instance, the disk is full)."""
+
+
+def _is_disk_full(error: BaseException) -> bool:
+  seen = set()
+  while error is not None and id(error) not in seen:
+    seen.add(id(error))
+    if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+      return True
+    if _is_disk_full_text(str(error)):
+      return True
+    error = error.__cause__ or error.__context__
+  return False
+
+
+def _free_bytes(directory: str) -> int | None:
+  try:
+    return shutil.disk_usage(directory).free
+  except OSError:
+    return None
+
+
+class _DropWriteFailureNoise(logging.Filter):
+  """Drops Orbax's own reports of a write that failed for lack of space (a
+  traceback from each of its background threads); `CheckpointWriteError` says it
+  once."""
+
+  def filter(self, record: logging.LogRecord) -> bool:
+    text = record.getMessage()
+    if record.exc_info and record.exc_info[1] is not None:
+      text += str(record.exc_info[1])
+    return not (record.levelno >= logging.ERROR and _is_disk_full_text(text))
+
+
+_WRITE_FAILURE_NOISE = _DropWriteFailureNoise()
+
+
+def _is_disk_full_text(text: str) -> bool:
+  return any(s in text for s in ("No space left", "ENOSPC", "os_error_code='28'",
+                                 "Save Finalize thread", "Handler Commit operations"))
+
+
 class Checkpointer:
   """One run's CheckpointManager under `{workdir}/checkpoints`."""
 
   def __init__(self, workdir: str, *, keep: int, every: int):
-    self.directory = os.path.abspath(os.path.join(workdir, "checkpoints"))
+    self.workdir = os.path.abspath(workdir)
+    self.directory = os.path.join(self.workdir, "checkpoints")
     self.manager = ocp.CheckpointManager(
         self.directory,
         options=ocp.CheckpointManagerOptions(
             max_to_keep=keep, save_interval_steps=every,
             enable_async_checkpointing=True, create=True))
+    self._writing = None  # the step whose asynchronous save may still be running
+    self._failed = False  # a write failed: close() does not wait on it again
+    logging.getLogger("absl").addFilter(_WRITE_FAILURE_NOISE)  # until close()
 
   def latest_step(self) -> int | None:
     return self.manager.latest_step()
+
+  def all_steps(self) -> list[int]:
+    return sorted(self.manager.all_steps())
 
   def saved_config(self, step: int) -> dict:
     restored = self.manager.restore(
@@ -67,26 +128,169 @@ class Checkpointer:
 
   def save(self, step: int, state: Any, data_iterator, config: dict, *,
            force: bool = False) -> bool:
-    return self.manager.save(
-        step, args=ocp.args.Composite(
-            state=ocp.args.StandardSave(state),
-            data=grain.checkpoint.CheckpointSave(data_iterator),
-            config=ocp.args.JsonSave(config)), force=force)
+    """Starts an asynchronous save of step `step` (with its arrays' checksums)."""
+    if not (force or self.manager.should_save(step)):
+      return False
+    record = integrity.checksums(state)
+    self._check_space(step, state)
+    with self._writes(step):
+      saved = self.manager.save(
+          step, args=ocp.args.Composite(
+              state=ocp.args.StandardSave(state),
+              data=grain.checkpoint.CheckpointSave(data_iterator),
+              config=ocp.args.JsonSave(config),
+              integrity=ocp.args.JsonSave(record)), force=force)
+    if saved:
+      self._writing = step
+    return saved
+
+  def _check_space(self, step: int, state: Any) -> None:
+    """Refuses a save that cannot fit before writing any of it: a write that fails
+    halfway leaves Orbax's background threads printing tracebacks. The need is the
+    newest saved step's size (or the state's bytes) with a 10 % margin."""
+    self.wait()  # the previous save's bytes are on disk and counted
+    latest = self.manager.latest_step()
+    need = (_tree_bytes(self.step_dir(latest)) if latest is not None
+            else sum(x.nbytes for x in jax.tree.leaves(state)) + (256 << 10))
+    need = int(need * 1.1)
+    free = _free_bytes(self.directory)
+    if free is not None and free < need:
+      raise CheckpointWriteError(
+          f"could not write the checkpoint of step {step} to {self.directory}: the "
+          f"disk is full ({free / 2**20:.1f} MiB free, {need / 2**20:.1f} MiB "
+          f"needed). " + (f"Step {latest} is kept and resumes the run"
+                          if latest is not None else "No earlier step was saved")
+          + "; free space (or point --workdir elsewhere) and run again.")
+
+  def step_dir(self, step: int) -> str:
+    return os.path.join(self.directory, str(step))
 
   def restore(self, step: int, abstract_state: Any, data_iterator) -> Any:
     """Restores the state (with the shardings of `abstract_state`) and, in place,
-    the iterator's position (unless data_iterator is None)."""
+    the iterator's position (unless data_iterator is None); raises
+    DamagedCheckpointError if the step does not read back as it was saved."""
     items = {"state": ocp.args.StandardRestore(abstract_state)}
     if data_iterator is not None:
       items["data"] = grain.checkpoint.CheckpointRestore(data_iterator)
-    return self.manager.restore(step, args=ocp.args.Composite(**items))["state"]
+    integrity.check_metadata(self.step_dir(step), step)
+    try:
+      state = self.manager.restore(step, args=ocp.args.Composite(**items))["state"]
+    except Exception as e:  # pylint: disable=broad-except  (any unreadable file)
+      raise DamagedCheckpointError(step, self.step_dir(step), _reason(e)) from e
+    integrity.verify(state, _read_integrity(self.step_dir(step), step), step=step,
+                     path=self.step_dir(step))
+    return state
+
+  def restore_newest_intact(self, abstract_state: Any, data_iterator, config: dict,
+                            say: Callable[[str], None]
+                            ) -> tuple[int, Any, int | None] | None:
+    """(step, state, the process count that saved it) of the newest step that is
+    compatible and reads back whole, or None when there are no steps. The data
+    iterator is restored in place only when that count is this run's.
+
+    Newer damaged steps are moved to {workdir}/damaged_checkpoints (never deleted),
+    each with a line through `say`. A step of another model raises
+    CheckpointMismatchError; if every step is damaged, nothing is moved and
+    DamagedCheckpointError lists them.
+    """
+    damaged = []
+    for step in reversed(self.all_steps()):
+      try:
+        try:
+          integrity.check_metadata(self.step_dir(step), step)
+          self.check_compatible(step, config)
+          saved_procs = self.saved_config(step).get("runtime", {}).get(
+              "process_count")
+        except (CheckpointMismatchError, DamagedCheckpointError):
+          raise
+        except Exception as e:  # pylint: disable=broad-except  (unreadable config)
+          raise DamagedCheckpointError(step, self.step_dir(step), _reason(e)) from e
+        same = saved_procs == config.get("runtime", {}).get("process_count")
+        state = self.restore(step, abstract_state, data_iterator if same else None)
+      except DamagedCheckpointError as e:
+        damaged.append(e)
+        continue
+      for bad in damaged:
+        moved = integrity.set_aside(bad.path, self.workdir)
+        say(f"{bad}; moved it to {moved} and resumed from step {step}, the newest "
+            f"intact one")
+      if damaged:
+        self.manager.reload()
+      return step, state, saved_procs
+    if damaged:
+      raise DamagedCheckpointError(
+          None, self.directory,
+          "no checkpoint step reads back whole:\n  " + "\n  ".join(str(e) for e in damaged)
+          + "\nNothing was moved or deleted. Start over with a new --workdir.")
+    return None
+
+  @contextlib.contextmanager
+  def _writes(self, step: int):
+    """Turns a failed write (of `step` or of the save still in flight) into one
+    CheckpointWriteError, after removing the partial temporary folders."""
+    try:
+      yield
+    except Exception as e:  # pylint: disable=broad-except
+      failed = self._writing if self._writing is not None else step
+      self._writing, self._failed = None, True
+      for partial in glob.glob(os.path.join(self.directory, "*.orbax-checkpoint-tmp*")):
+        shutil.rmtree(partial, ignore_errors=True)
+      free = _free_bytes(self.directory)
+      what = "the disk is full" if _is_disk_full(e) else _reason(e)
+      self.manager.reload()
+      kept = self.manager.latest_step()
+      raise CheckpointWriteError(
+          f"could not write the checkpoint of step {failed} to {self.directory}: "
+          f"{what} ({'unknown' if free is None else f'{free / 2**20:.1f} MiB'} free). "
+          + (f"Step {kept} is kept and resumes the run" if kept is not None
+             else "No earlier step was saved")
+          + "; free space (or point --workdir elsewhere) and run again.") from None
 
   def wait(self) -> None:
-    self.manager.wait_until_finished()
+    with self._writes(self._writing or 0):
+      self.manager.wait_until_finished()
+    self._writing = None
 
   def close(self) -> None:
-    self.manager.wait_until_finished()
-    self.manager.close()
+    """Waits for the save in flight (unless a write already failed) and closes."""
+    try:
+      if not self._failed:
+        self.wait()
+    finally:
+      with contextlib.suppress(Exception):
+        self.manager.close()
+      logging.getLogger("absl").removeFilter(_WRITE_FAILURE_NOISE)
+
+
+def _tree_bytes(path: str) -> int:
+  total = 0
+  for root, _, files in os.walk(path):
+    for name in files:
+      with contextlib.suppress(OSError):
+        total += os.path.getsize(os.path.join(root, name))
+  return total
+
+
+def _reason(error: BaseException) -> str:
+  """One line for an Orbax/TensorStore failure: its type and the first line."""
+  text = str(error).strip().splitlines()
+  first = text[0] if text else ""
+  return f"{type(error).__name__}: {first[:300]}"
+
+
+def _read_integrity(step_dir: str, step: int) -> dict | None:
+  """The step's checksum record; None for a step saved before records existed."""
+  folder = os.path.join(step_dir, "integrity")
+  if not os.path.isdir(folder):
+    logging.warning("checkpoint step %d has no checksum record (saved by an older "
+                    "version): its arrays are checked for finite values only", step)
+    return None
+  try:
+    with open(os.path.join(folder, "metadata")) as f:  # JsonSave's file
+      return json.load(f)
+  except Exception as e:  # pylint: disable=broad-except
+    raise DamagedCheckpointError(step, step_dir, f"its checksum record is unreadable "
+                                 f"({_reason(e)})") from e
 
 
 def _canon(value):
@@ -136,26 +340,39 @@ def load_params(workdir: str, step: int | None = None) -> tuple[dict, Any, int]:
 
 
 def _load_params(directory: str, step: int | None) -> tuple[dict, Any, int]:
-  import jax  # pylint: disable=g-import-not-at-top
   manager = ocp.CheckpointManager(directory, options=ocp.CheckpointManagerOptions(
       create=False, read_only=True))
-  steps = manager.all_steps()
+  steps = sorted(manager.all_steps())
+  manager.close()
   if not steps:
     raise FileNotFoundError(f"{directory} holds no complete checkpoint (half-written "
                             f"ones are ignored); train longer or resume the run")
   if step is None:
-    step = max(steps)
+    step = steps[-1]
   elif step not in steps:
     raise FileNotFoundError(f"no checkpoint of step {step} in {directory}; it has "
-                            f"{sorted(steps)}")
-  config = manager.restore(step, args=ocp.args.Composite(
-      config=ocp.args.JsonRestore()))["config"]
-  path = os.path.join(directory, str(step), "state")
-  checkpointer = ocp.StandardCheckpointer()
-  device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
-  target = jax.tree.map(lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype,
-                                                       sharding=device),
-                        checkpointer.metadata(path).item_metadata.tree)
-  params = checkpointer.restore(path, target)["params"]
-  manager.close()
+                            f"{steps}")
+  step_dir = os.path.join(directory, str(step))
+  try:
+    integrity.check_metadata(step_dir, step)
+    try:
+      with open(os.path.join(step_dir, "config", "metadata")) as f:
+        config = json.load(f)
+      path = os.path.join(step_dir, "state")
+      checkpointer = ocp.StandardCheckpointer()
+      device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+      target = jax.tree.map(lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype,
+                                                           sharding=device),
+                            checkpointer.metadata(path).item_metadata.tree)
+      params = checkpointer.restore(path, target)["params"]
+    except Exception as e:  # pylint: disable=broad-except  (any unreadable file)
+      raise DamagedCheckpointError(step, step_dir, _reason(e)) from e
+    integrity.verify(params, _read_integrity(step_dir, step), step=step,
+                     path=step_dir, prefix="params/")
+  except DamagedCheckpointError as e:
+    others = [s for s in steps if s != step]
+    raise DamagedCheckpointError(
+        step, step_dir, e.reason + (f". Pass --step with another step ({others})"
+                                    if others else ". It is the run's only step: "
+                                    "train again")) from None
   return config, params, step

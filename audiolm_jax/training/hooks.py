@@ -1,6 +1,7 @@
 """Things the training loop does around a step, one small class per concern.
 
-* `Preemption`: SIGTERM on any process; every process saves the same step, returns.
+* `Preemption`: SIGTERM on any process, or a first Ctrl-C (SIGINT); every process
+  saves the same step and returns. A second Ctrl-C aborts at once.
 * `ProfileWindow`: an XLA trace of steps [start, start + num) on process 0.
 * `Faults`: injected failures for the tests and fault drills (environment variables).
 """
@@ -29,19 +30,37 @@ FAULT_KILL_AT_STEP = "AUDIOLM_FAULT_KILL_AT_STEP"
 class Preemption:
   """Whether to stop and save before this step, the same step on every process.
 
-  One process: a SIGTERM handler sets a flag. Several processes: each may see the
-  signal at a different step (or only one of them sees it), so a per-process flag
-  would make them save different steps or hang in the collective save. JAX's
-  preemption service (started by `jax.distributed.initialize`, which installs its own
-  SIGTERM notifier) agrees on one step for all: the loop asks at every step.
+  One process: SIGTERM and the first SIGINT set a flag; the second SIGINT raises
+  KeyboardInterrupt as Python's default handler does (the user insists). Several
+  processes: each may see the signal at a different step (or only one of them sees
+  it), so a per-process flag would make them save different steps or hang in the
+  collective save. JAX's preemption service (started by `jax.distributed.initialize`,
+  which installs its own SIGTERM notifier) agrees on one step for all: the loop asks
+  at every step, and a SIGINT is passed on to it as a SIGTERM to this process.
   """
 
   def __init__(self):
     self._multi = jax.process_count() > 1
     self._event = threading.Event()
-    self._previous = None
-    if not self._multi and threading.current_thread() is threading.main_thread():
-      self._previous = signal.signal(signal.SIGTERM, lambda *_: self._event.set())
+    self.interrupted = False  # the stop came from Ctrl-C (SIGINT)
+    self._previous = {}
+    if threading.current_thread() is threading.main_thread():
+      if not self._multi:
+        self._previous[signal.SIGTERM] = signal.signal(signal.SIGTERM,
+                                                       lambda *_: self._event.set())
+      self._previous[signal.SIGINT] = signal.signal(signal.SIGINT, self._on_sigint)
+
+  def _on_sigint(self, *_):
+    self.interrupted = True
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # the second aborts
+    if self._multi:
+      os.kill(os.getpid(), signal.SIGTERM)
+    else:
+      self._event.set()
+
+  @property
+  def signal_name(self) -> str:
+    return "Ctrl-C" if self.interrupted else "SIGTERM"
 
   def reached(self, step: int) -> bool:
     if self._multi:
@@ -49,9 +68,9 @@ class Preemption:
     return self._event.is_set()
 
   def close(self) -> None:
-    if self._previous is not None:
-      signal.signal(signal.SIGTERM, self._previous)
-      self._previous = None
+    for signum, previous in self._previous.items():
+      signal.signal(signum, previous)
+    self._previous = {}
 
 
 class ProfileWindow:

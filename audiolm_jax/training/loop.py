@@ -3,8 +3,10 @@
 It reads as its steps: data, model and sharded step, restore or init, compile, the
 loop, final validation. Data parallel over a ("data",) mesh (`sharding.py`); metrics
 fetched a step late so logging never stalls the device; checkpoints hold the state,
-the Grain iterator and the config; SIGTERM saves and returns; a non-finite loss stops
-the run and keeps the last good checkpoint.
+the Grain iterator, the config and their checksums, and a resume starts from the
+newest intact one; process 0 holds the workdir's lock for the whole run; SIGTERM and
+a first Ctrl-C save and return; a non-finite loss stops the run and keeps the last
+good checkpoint.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from audiolm_jax.models.audiolm import count_params
 from audiolm_jax.models.interface import AudioModel
 from audiolm_jax.training import config as train_config
 from audiolm_jax.training import hooks
+from audiolm_jax.training.workdir_lock import WorkdirLock
 from audiolm_jax.training.checkpointing import Checkpointer
 from audiolm_jax.training.metrics import MetricWriter
 from audiolm_jax.training.sharding import ShardedStep, data_mesh, global_batch
@@ -75,24 +78,24 @@ def _open_stream(data: _Data, start_example: int = 0):
 
 
 def _restore_or_init(ckpt: Checkpointer, sharded: ShardedStep, data: _Data,
-                     config, config_dict: dict, init_rng):
-  """(state, data iterator, message): the latest checkpoint's, or fresh ones."""
+                     config, config_dict: dict, init_rng, say):
+  """(state, data iterator, message): the newest intact checkpoint's, or fresh ones.
+
+  Damaged newer steps are set aside with a line through `say` (checkpointing.py).
+  """
   data_iter = _open_stream(data)
-  latest = ckpt.latest_step()
-  if latest is None:
+  found = ckpt.restore_newest_intact(sharded.abstract_state, data_iter, config_dict,
+                                     say)
+  if found is None:
     state = jax.jit(sharded.init, out_shardings=sharded.state_sharding)(init_rng)
     return state, data_iter, None
-  ckpt.check_compatible(latest, config_dict)
-  saved_procs = ckpt.saved_config(latest).get("runtime", {}).get("process_count")
-  if saved_procs == jax.process_count():
-    state = ckpt.restore(latest, sharded.abstract_state, data_iter)
-  else:
+  step, state, saved_procs = found
+  if saved_procs != jax.process_count():
     # Example j of the global stream does not depend on the process count, so the
-    # stream restarts exactly at the first example step `latest` had not read.
-    state = ckpt.restore(latest, sharded.abstract_state, None)
+    # stream restarts exactly at the first example step `step` had not read.
     _close(data_iter)
-    data_iter = _open_stream(data, start_example=latest * config.batch_size)
-  message = (f"resumed from step {latest} in {ckpt.directory}"
+    data_iter = _open_stream(data, start_example=step * config.batch_size)
+  message = (f"resumed from step {step} in {ckpt.directory}"
              + (f" (written by {saved_procs} processes)"
                 if saved_procs != jax.process_count() else ""))
   return state, data_iter, message
@@ -190,7 +193,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   """Trains (or resumes) the configured model in `workdir`; returns final metrics.
 
   Returns {"step", "train_loss_bits", "validation": {...}} and, if the run stopped on
-  SIGTERM, "preempted": True.
+  SIGTERM or Ctrl-C, "preempted": True (and "interrupted": True for Ctrl-C). Raises
+  WorkdirBusyError if another train process holds the workdir.
   """
   model = train_config.validate(config, jax.device_count(), jax.process_count())
   config_dict = json.loads(config.to_json())
@@ -199,7 +203,19 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   config_dict["runtime"] = {"process_count": jax.process_count()}
   os.makedirs(workdir, exist_ok=True)
   is_chief = jax.process_index() == 0
+  notes = []  # lines for the log, printed once it is open
+  lock = WorkdirLock(workdir)
+  if is_chief and (took_over := lock.acquire()):
+    notes.append(took_over)
+  try:
+    return _train(config, workdir, model, config_dict, notes)
+  finally:
+    lock.release()
 
+
+def _train(config, workdir: str, model: AudioModel, config_dict: dict,
+           notes: list[str]) -> dict:
+  is_chief = jax.process_index() == 0
   data = _prepare_data(config, model)
   init_rng, dropout_rng = jax.random.split(jax.random.key(config.seed))
   faults = hooks.Faults()
@@ -208,14 +224,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   ckpt = Checkpointer(workdir, keep=config.keep_checkpoints,
                       every=config.checkpoint_every)
   state, data_iter, resumed = _restore_or_init(ckpt, sharded, data, config,
-                                               config_dict, init_rng)
+                                               config_dict, init_rng, notes.append)
   start = int(state.step)
   # From `start` on, the logs are rewritten: nothing logged after the checkpoint
   # (by a run that then crashed) appears twice.
   writer = MetricWriter(workdir, total_steps=config.num_steps, initial_step=start,
                         enabled=is_chief)
-  if resumed:
-    writer.print(resumed)
+  for line in notes + ([resumed] if resumed else []):
+    writer.print(line)
   writer.print(f"model: {model.name}, {count_params(state.params):,} parameters; "
                f"{jax.device_count()} device(s) in {jax.process_count()} "
                f"process(es); dataset {data.path}")
@@ -242,8 +258,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         if step != saved_step:
           ckpt.save(step, state, data_iter, config_dict, force=True)
         ckpt.wait()
-        writer.print(f"SIGTERM: saved step {step}, exiting")
+        writer.print(f"{preemption.signal_name}: saved step {step}, exiting")
         result.update(step=step, preempted=True)
+        if preemption.interrupted:
+          result["interrupted"] = True
         break
       profile.before(step)
       state = faults.before_step(step, state)

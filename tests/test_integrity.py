@@ -1,0 +1,94 @@
+"""Checkpoint checksums: what counts as damage, and what a resume does with it."""
+
+import os
+
+import grain
+import jax
+import numpy as np
+import pytest
+
+from audiolm_jax.training import integrity
+from audiolm_jax.training.checkpointing import Checkpointer
+from audiolm_jax.training.integrity import DamagedCheckpointError
+
+
+def _state(rng):
+  return {"params": {"w": rng.normal(size=(3, 4)).astype(np.float32),
+                     "b": rng.normal(size=(4,)).astype(np.float32)},
+          "step": np.asarray(7, np.int32)}
+
+
+def test_verify_accepts_the_saved_values_and_names_an_altered_array(np_rng):
+  state = _state(np_rng)
+  record = integrity.checksums(state)
+  integrity.verify(state, record, step=7, path="/x")
+  integrity.verify(state["params"], record, step=7, path="/x", prefix="params/")
+  altered = jax.tree.map(np.copy, state)
+  altered["params"]["w"][1, 2] = np.nextafter(altered["params"]["w"][1, 2],
+                                               np.float32(np.inf))  # one ulp
+  with pytest.raises(DamagedCheckpointError, match="array params/w does not match"):
+    integrity.verify(altered, record, step=7, path="/x")
+
+
+def test_non_finite_values_are_damage_even_without_a_record(np_rng):
+  state = _state(np_rng)
+  state["params"]["b"][2] = np.nan
+  with pytest.raises(DamagedCheckpointError,
+                     match="step 7 in /x is damaged: array params/b holds non-finite"):
+    integrity.verify(state, None, step=7, path="/x")
+
+
+def test_set_aside_never_overwrites(tmp_path):
+  for n in range(2):
+    step = tmp_path / "checkpoints" / "30"
+    step.mkdir(parents=True)
+    (step / "f").write_text(str(n))
+    integrity.set_aside(str(step), str(tmp_path))
+  assert (tmp_path / "damaged_checkpoints" / "30" / "f").read_text() == "0"
+  assert (tmp_path / "damaged_checkpoints" / "30.1" / "f").read_text() == "1"
+
+
+def _iterator():
+  return iter(grain.MapDataset.range(100).to_iter_dataset())
+
+
+def _save_steps(workdir, rng, steps):
+  ckpt = Checkpointer(workdir, keep=10, every=1)
+  config = {"model": {"name": "x"}, "runtime": {"process_count": 1}}
+  states = {}
+  for step in steps:
+    states[step] = _state(rng)
+    ckpt.save(step, states[step], _iterator(), config, force=True)
+  ckpt.close()
+  return config, states
+
+
+def test_resume_takes_the_newest_intact_step_and_sets_newer_ones_aside(np_rng,
+                                                                      tmp_path):
+  config, states = _save_steps(str(tmp_path), np_rng, [1, 2, 3])
+  os.remove(tmp_path / "checkpoints" / "3" / "integrity" / "metadata")
+  ckpt = Checkpointer(str(tmp_path), keep=10, every=1)
+  abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype),
+                          states[2])
+  lines = []
+  step, state, procs = ckpt.restore_newest_intact(abstract, _iterator(), config,
+                                                  lines.append)
+  ckpt.close()
+  assert (step, procs) == (2, 1)
+  np.testing.assert_array_equal(state["params"]["w"], states[2]["params"]["w"])
+  assert len(lines) == 1 and "integrity/metadata is missing" in lines[0]
+  assert os.path.isdir(tmp_path / "damaged_checkpoints" / "3")
+
+
+def test_when_every_step_is_damaged_nothing_is_moved(np_rng, tmp_path):
+  config, states = _save_steps(str(tmp_path), np_rng, [1, 2])
+  for step in (1, 2):
+    os.remove(tmp_path / "checkpoints" / str(step) / "state" / "_METADATA")
+  ckpt = Checkpointer(str(tmp_path), keep=10, every=1)
+  abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype),
+                          states[2])
+  with pytest.raises(DamagedCheckpointError, match="no checkpoint step reads back whole"):
+    ckpt.restore_newest_intact(abstract, _iterator(), config, print)
+  ckpt.close()
+  assert sorted(os.listdir(tmp_path / "checkpoints")) == ["1", "2"]
+  assert not (tmp_path / "damaged_checkpoints").exists()
