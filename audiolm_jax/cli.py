@@ -40,6 +40,30 @@ def parse(flag_values: flags.FlagValues, argv: Sequence[str] | None,
   return None
 
 
+def parse_with_arguments(flag_values: flags.FlagValues, argv: Sequence[str] | None,
+                         program: str, doc: str, names: Sequence[str]
+                         ) -> tuple[int | None, list[str]]:
+  """As `parse`, for a command that also takes positional arguments `names` (flags
+  and positionals in any order). Returns (None, the positionals) to go on, or
+  (exit code, []) after help or a usage error."""
+  args = list(sys.argv[1:] if argv is None else argv)
+  if any(a in ("-h", "--help", "-help", "--helpfull") for a in args):
+    print(doc.strip())
+    print(flag_values.get_help())
+    return 0, []
+  flag_values.unparse_flags()
+  try:
+    positional = flag_values([program, *args])[1:]
+  except flags.Error as e:
+    print(f"error: {e}\n(see python -m {program} --help)", file=sys.stderr)
+    return 2, []
+  if len(positional) != len(names):
+    print(f"error: expected {len(names)} arguments ({' '.join(names)}), got "
+          f"{positional}\n(see python -m {program} --help)", file=sys.stderr)
+    return 2, []
+  return None, positional
+
+
 def show_progress() -> bool:
   """False when AUDIOLM_NO_PROGRESS=1: train, evaluate and sample then draw no
   progress bars (logs and CI stay readable)."""

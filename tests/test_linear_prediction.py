@@ -148,3 +148,14 @@ def test_single_positions_score_as_their_own_blocks(np_rng):
 def test_bad_settings_are_refused(kwargs, match):
   with pytest.raises(ValueError, match=match):
     LinearPredictor(**kwargs)
+
+
+def test_log2_probs_are_the_distributions_bits_scores(np_rng):
+  from helpers import random_codes  # pylint: disable=g-import-not-at-top
+  codes = np.asarray(random_codes(np_rng, 1, 1300)[0])
+  predictor = LinearPredictor()
+  every = predictor.log2_probs(codes)
+  assert every.shape == (1300, 256)
+  np.testing.assert_allclose(np.exp2(every).sum(axis=1), 1.0, atol=1e-9)
+  np.testing.assert_allclose(-every[np.arange(1300), codes], predictor.bits(codes),
+                             rtol=1e-12)

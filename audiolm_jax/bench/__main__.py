@@ -12,6 +12,8 @@ Suites (each records date, device and versions beside its numbers):
   memory      compiled train-step memory vs context, with/without remat, largest batch
   torch       PyTorch reference (eager, torch.compile) vs JAX chunked and dense
   pipeline    Grain windows/s from a built dataset (needs --dataset_dir)
+  codec       the codec with a trained run (--codec_workdir) against linear
+              prediction, FLAC, xz, zstd and gzip, bits/sample and samples/s
 Results merge into --out (a suite run again replaces its entry); the markdown tables
 of everything in it go to the same name with .md. `python -m audiolm_jax.bench.report
 --results FILE --readme README.md` writes them into the README.
@@ -31,7 +33,8 @@ from absl import flags
 from audiolm_jax import cli, strict_json
 from audiolm_jax.bench import environment, report
 
-SUITES = ("per_target", "training", "generation", "memory", "torch", "pipeline")
+SUITES = ("per_target", "training", "generation", "memory", "torch", "pipeline",
+          "codec")
 
 
 FLAGS = flags.FlagValues()
@@ -99,7 +102,13 @@ flags.DEFINE_string("dataset_dir", "", "a built dataset folder, e.g. the one mak
 flags.DEFINE_float("pipeline_step_seconds", 0.27, "measured configs/default.py step "
                    "time (4 windows; README Results: 0.25-0.29 s on 2 cores) the "
                    "pipeline must feed", flag_values=FLAGS)
-_INT_LISTS = ("contexts", "num_targets", "generation_batches")
+flags.DEFINE_string("codec_workdir", "runs/default", "codec suite: the trained run "
+                    "whose model codes (make demo trains runs/default)",
+                    flag_values=FLAGS)
+flags.DEFINE_float("codec_seconds", 2.0, "codec suite: seconds from the start of each "
+                   "file (as make demo's evaluation)", flag_values=FLAGS)
+_define_ints("codec_segments", "1,16", "codec suite: segment counts")
+_INT_LISTS = ("contexts", "num_targets", "generation_batches", "codec_segments")
 
 
 def _args() -> types.SimpleNamespace:
@@ -151,6 +160,10 @@ def run_suite(name: str, args: types.SimpleNamespace) -> dict:
                              num_targets=args.torch_num_targets,
                              max_repeats=args.max_repeats, budget_s=args.budget_s,
                              log=_log)
+  if name == "codec":
+    from audiolm_jax.bench import codec
+    return codec.run(workdir=args.codec_workdir, seconds_per_file=args.codec_seconds,
+                     segment_counts=tuple(args.codec_segments), log=_log)
   from audiolm_jax.bench import pipeline
   return pipeline.run(dataset_dir=args.dataset_dir, workers=[0, 2], context=4000,
                       num_targets=512, batch=4, step_seconds=args.pipeline_step_seconds,
@@ -169,6 +182,7 @@ _SUITE_FLAGS = {
     "torch": ("--preset", "--torch_batch", "--torch_num_targets", "--budget_s",
               "--max_repeats"),
     "pipeline": ("--dataset_dir", "--pipeline_step_seconds"),
+    "codec": ("--codec_workdir", "--codec_seconds", "--codec_segments"),
 }
 
 

@@ -166,8 +166,38 @@ def pipeline(s: dict) -> list[str]:
                          "supply / demand"], rows)
 
 
+_SPLIT_NAMES = {"test": "held-out piano (test)",
+                "test_seen_timbres": "training pianos (test_seen_timbres)"}
+
+
+def codec(s: dict) -> list[str]:
+  lines = ["### Lossless codec", ""] + _header(s)
+  lines += [f"Bits per sample of the 8-bit `{s['recipe']}` codes (8 = stored raw), "
+            f"on the first {_num(s['seconds_per_file'])} s of every file; the "
+            f"codec with the {s['model']} model of `{s['workdir']}` (step "
+            f"{s['step']}), file bytes with the header, its payload alone, and the "
+            f"model's NLL on the same segments (each from silence); the "
+            f"linear-prediction reference's distributions through the same rANS "
+            f"coder; FLAC, xz, zstd and gzip at their highest levels. Speeds after a "
+            f"warm-up file (compiles excluded), on this machine.", ""]
+  for split, part in s["splits"].items():
+    lines += [f"**{_SPLIT_NAMES.get(split, split)}**: {part['files']} files, "
+              f"{part['samples']:,} samples", ""]
+    rows = [[r["method"], _num(r["bits_per_sample"]) if r["bits_per_sample"]
+             is not None else "not installed",
+             _num(r.get("payload_bits_per_sample")) if "payload_bits_per_sample" in r
+             else "", _num(r["nll_bits_per_sample"]) if "nll_bits_per_sample" in r
+             else "",
+             _num(r["encode_samples_per_s"]) if "encode_samples_per_s" in r else "",
+             _num(r["decode_samples_per_s"]) if "decode_samples_per_s" in r else ""]
+            for r in part["rows"]]
+    lines += _table(["method", "bits/sample", "payload bits/sample", "NLL bits/sample",
+                     "encode samples/s", "decode samples/s"], rows) + [""]
+  return lines
+
+
 SECTIONS = {"per_target": per_target, "training": training, "generation": generation,
-            "memory": memory, "torch": torch, "pipeline": pipeline}
+            "memory": memory, "torch": torch, "pipeline": pipeline, "codec": codec}
 
 
 def markdown(results: dict) -> str:

@@ -76,6 +76,18 @@ def decode(codes: np.ndarray, kind: Kind = "mu_law") -> np.ndarray:
   return expand(e, kind).astype(np.float32)
 
 
+def bin_centres(codes: np.ndarray, kind: Kind = "mu_law") -> np.ndarray:
+  """float32 amplitudes at the middle of each code's bin (in the companded domain).
+
+  `decode` gives a bin's lower edge (the model's input, as SaShiMi's); audio written
+  from the centres quantizes back to the same codes after 16-bit rounding (the
+  narrowest mu-law bin is ~5.7 PCM steps wide), so a decoded WAV re-encodes exactly.
+  """
+  codes = np.asarray(codes)
+  e = (codes.astype(np.float64) + 0.5) / (NUM_CODES // 2) - 1.0
+  return expand(e, kind).astype(np.float32)
+
+
 def encoder_input(codes):
   """What the encoder reads: code / 128 - 1 in [-1, 1) (SaShiMi's `dequantize`,
   before mu-law expansion). Works on NumPy and JAX arrays alike."""

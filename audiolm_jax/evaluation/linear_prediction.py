@@ -64,6 +64,16 @@ class LinearPredictor:
     logistic's centre, in the decoded domain) for t >= first, as `bits` scores it."""
     return self._per_position(codes_T, first, self._block_predictions)
 
+  def log2_probs(self, codes_T: np.ndarray) -> np.ndarray:
+    """float64[T, 256]: log2 p(c | codes[:t]) of every code c at every position t
+    (the distributions `bits` scores the actual codes under)."""
+    codes = np.asarray(codes_T).astype(np.int64)
+    every = np.arange(quantization.NUM_CODES)
+    out = self._blocks(codes, np.arange(0, len(codes), self.block), self.block,
+                       lambda x, _, pad, starts, table, b: self._block_log2_probs(
+                           x, pad, starts, table, b, every))
+    return out.reshape(-1, quantization.NUM_CODES)[:len(codes)]
+
   def bits_at(self, codes_T: np.ndarray, positions: np.ndarray) -> np.ndarray:
     """float64[len(positions)]: -log2 p(codes[t] | codes[:t]) for each t, each
     scored as the first position of a block (what `bits(codes, t)[0]` gives)."""
@@ -111,6 +121,11 @@ class LinearPredictor:
     prediction, scale = self._fit(x, pad, starts, b)               # [n, b], [n]
     targets = codes[np.minimum(starts[:, None] + np.arange(b), len(codes) - 1)]
     return -self.log2_prob(prediction, scale[:, None], targets, table).reshape(-1)
+
+  def _block_log2_probs(self, x, pad, starts, table, b, every) -> np.ndarray:
+    prediction, scale = self._fit(x, pad, starts, b)               # [n, b], [n]
+    return self.log2_prob(prediction[..., None], scale[:, None, None], every,
+                          table).reshape(-1)
 
   def _block_predictions(self, x, codes, pad, starts, table, b) -> np.ndarray:
     del codes, table
