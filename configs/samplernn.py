@@ -1,9 +1,10 @@
-"""SampleRNN, s4's YouTubeMix baseline of Table 1 (DESIGN 7): 3 tiers with frame
-sizes 8, 2, 2 (frames of 8, 16, 32 samples), one GRU of 1024 per tier, a 256-dim
-embedding in the sample-level MLP, weight norm, learned initial states: 35,034,624
-parameters (Table 1: 35.03M). Truncated backprop through time over consecutive
-1,024-sample segments of each file (s4: 1,024 with 32 of overlap, which is our
-32-sample lookback), AdamW lr 1e-3, gradients clipped by value at 1.0.
+"""SampleRNN, s4's YouTubeMix baseline of Table 1 (docs/design.md, "The baselines'
+sources"): 3 tiers with frame sizes 8, 2, 2 (frames of 8, 16, 32 samples), one GRU of
+1024 per tier, a 256-dim embedding in the sample-level MLP, weight norm, learned
+initial states: 35,034,624 parameters (Table 1: 35.03M). Truncated backprop through
+time over consecutive 1,024-sample segments of each file (s4: 1,024 with 32 of
+overlap, which is our 32-sample lookback), AdamW lr 1e-3, gradients clipped by value
+at 1.0.
 
   --config configs/samplernn.py[:DATASET[,cpu]]   (:cpu alone: the built-in set)
   DATASET: youtube_mix (default; --config.data.manual_dir=FOLDER on first build),

@@ -1,10 +1,10 @@
-"""SaShiMi, the strongest baseline of Table 1 (DESIGN 7): S4 blocks (here S4D-LegS,
-state 64) over three resolutions (pools 4 and 4, channels 64 / 128 / 256), 8 layers
-per stage as SaShiMi's paper (`--config.model.n_layers=6` for Table 1's row),
-expand 2, feed-forward 2, pre-norm, no dropout; AdamW lr 4e-3 without weight decay
-and a plateau schedule (patience 20), batch 1. Each window is scored and trained at
-every position with its context reset at the window's start, as s4 trains SaShiMi
-on 131,072-sample chunks.
+"""SaShiMi, the strongest baseline of Table 1 (docs/design.md, "The baselines'
+sources"): S4 blocks (here S4D-LegS, state 64) over three resolutions (pools 4 and 4,
+channels 64 / 128 / 256), 8 layers per stage as SaShiMi's paper
+(`--config.model.n_layers=6` for Table 1's row), expand 2, feed-forward 2, pre-norm,
+no dropout; AdamW lr 4e-3 without weight decay and a plateau schedule (patience 20),
+batch 1. Each window is scored and trained at every position with its context reset at
+the window's start, as s4 trains SaShiMi on 131,072-sample chunks.
 
   --config configs/sashimi.py[:DATASET[,cpu]]    (:cpu alone: the built-in set)
   DATASET: youtube_mix (default; --config.data.manual_dir=FOLDER on first build),

@@ -1,7 +1,7 @@
-"""WaveNet, s4's YouTubeMix baseline of Table 1 (DESIGN 7): 4 blocks x 10 layers,
-kernel 2, 64 residual / 64 dilation / 1024 skip / 512 end channels, 4.24M parameters,
-receptive field 4,093; AdamW lr 1e-3 without weight decay, reduce-on-plateau (factor
-0.2, patience 5).
+"""WaveNet, s4's YouTubeMix baseline of Table 1 (docs/design.md, "The baselines'
+sources"): 4 blocks x 10 layers, kernel 2, 64 residual / 64 dilation / 1024 skip / 512
+end channels, 4.24M parameters, receptive field 4,093; AdamW lr 1e-3 without weight
+decay, reduce-on-plateau (factor 0.2, patience 5).
 
   --config configs/wavenet.py[:DATASET[,cpu]]     (:cpu alone: the built-in set)
   DATASET: youtube_mix (default; --config.data.manual_dir=FOLDER on first build),

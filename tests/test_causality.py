@@ -21,5 +21,6 @@ def test_changing_one_sample_affects_only_the_targets_that_read_it(name, np_rng)
     moved = np.flatnonzero(np.asarray(diff) > 0)
     # At or before the changed sample, and more than `context` after it: untouched.
     assert moved.min() > p and moved.max() <= p + cfg.context, (p, moved)
-    # The sample right before a target is always read (DESIGN 1.1).
+    # The sample right before a target is always read (docs/design.md, "The
+    # receptive field").
     assert diff[p + 1] > 1e-4, p

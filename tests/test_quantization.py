@@ -60,8 +60,9 @@ def test_out_of_range_clips_and_non_finite_is_rejected():
 
 
 def test_known_codes():
-  # Worked by hand from DESIGN 6 at amplitudes where log1p(255 |a|) / log1p(255) is
-  # a simple fraction (log1p(255 a) = log(1 + 255 a), log(256) = 8 log 2):
+  # Worked by hand from docs/design.md, "The data recipes", at amplitudes where
+  # log1p(255 |a|) / log1p(255) is a simple fraction (log1p(255 a) = log(1 + 255 a),
+  # log(256) = 8 log 2):
   #   a = 1/255: e = 1/8, v = 9/16, code = floor(0.5625 * 255.99 + 0.005) = 143
   #   a = 15/255: e = 1/2, v = 3/4, code = floor(191.9925 + 0.005) = 191
   #   a = -15/255: e = -1/2, v = 1/4, code = floor(63.9975 + 0.005) = 64

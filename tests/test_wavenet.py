@@ -26,7 +26,8 @@ def narrow():
 def test_s4_size_and_receptive_field():
   model = models.build("wavenet")
   shapes = jax.eval_shape(model.init, jax.random.key(0))
-  assert count_params(shapes) == 4_244_480  # DESIGN 7; Table 1 says 4.24M
+  # docs/design.md, "The baselines' sources"; Table 1 says 4.24M.
+  assert count_params(shapes) == 4_244_480
   assert model.left_context == 4_093
 
 

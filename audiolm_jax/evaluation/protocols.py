@@ -1,4 +1,6 @@
-"""Negative log-likelihood in bits per sample, three protocols (DESIGN 3).
+"""Negative log-likelihood in bits per sample, three protocols.
+
+The protocols are defined in docs/design.md, "The protocols".
 
 Every protocol scores the codes of the run's recipe (`data/recipes.py`).
 

@@ -12,9 +12,9 @@ the silence code.
                              method=AudioLM.chunked_logits)
 
 Both give the same numbers in eval mode (to float32 rounding); the dense one costs
-hundreds of times less per target (DESIGN 1.2). With `local_samples = L > 0` (not in
-the paper) the newest token also gets a linear map of the L samples before the
-target. With `train=True` pass `rngs={"dropout": key}`.
+hundreds of times less per target (docs/design.md, "Two exact computations"). With
+`local_samples = L > 0` (not in the paper) the newest token also gets a linear map of
+the L samples before the target. With `train=True` pass `rngs={"dropout": key}`.
 """
 
 from __future__ import annotations

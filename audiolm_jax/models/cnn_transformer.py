@@ -1,13 +1,13 @@
 """The paper's model as an `AudioModel` (`config.model.name = "cnn_transformer"`).
 
 Training and evaluation use `AudioLM`'s dense path; the one-target objective uses its
-chunked path (the paper's literal computation). Incremental sampling (DESIGN 1.3)
-keeps, per stream, the encoder's ring buffers (`Encoder.step`: one position through
-the same conv code and weights, in the model's dtype) and the last (N - 1) * chunk + 1
-encodings z; a new sample then costs one position of the conv stack, a gather of N
-tokens and one Transformer pass, instead of N chunk encodings. A prompt primes every
-buffer with one dense pass. With `local_samples = L`, the state also holds the last
-L codes.
+chunked path (the paper's literal computation). Incremental sampling (docs/design.md,
+"Generation") keeps, per stream, the encoder's ring buffers (`Encoder.step`: one
+position through the same conv code and weights, in the model's dtype) and the last
+(N - 1) * chunk + 1 encodings z; a new sample then costs one position of the conv stack,
+a gather of N tokens and one Transformer pass, instead of N chunk encodings. A prompt
+primes every buffer with one dense pass. With `local_samples = L`, the state also
+holds the last L codes.
 """
 
 from __future__ import annotations

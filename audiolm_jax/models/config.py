@@ -1,9 +1,9 @@
 """`ModelConfig`: the frozen description of the model, its derived geometry, presets.
 
 The CNN front-end is a stack of VALID 1-D convolutions followed by a flatten and a
-linear map to one token. Its receptive field R is derived here (DESIGN 1.1): the
-encoder reads the LAST R samples of each chunk, so the newest token always sees the
-sample right before the target.
+linear map to one token. Its receptive field R is derived here (docs/design.md, "The
+receptive field"): the encoder reads the LAST R samples of each chunk, so the newest
+token always sees the sample right before the target.
 """
 
 from __future__ import annotations

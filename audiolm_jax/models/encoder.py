@@ -1,4 +1,6 @@
-"""The CNN front-end: one set of weights, two exact ways to apply it (DESIGN 1.2).
+"""The CNN front-end: one set of weights, two exact ways to apply it.
+
+docs/design.md, "Two exact computations", derives them.
 
 * `Encoder.chunks`: the paper's literal computation. Each chunk's last R samples go
   through VALID convolutions with strides s_1..s_L, are flattened and mapped linearly
@@ -15,11 +17,12 @@ In the dense path one mask is shared by every token that reads a given absolute
 position (per time segment with `remat_encoder`); in the chunked path every chunk
 draws its own. Both are valid regularizers; the paths are equal in eval mode.
 
-* `Encoder.step`: the dense stack one position at a time, for generation (DESIGN
-  1.3). Each layer keeps a ring buffer of its recent inputs (layer l with dilation d
-  reads `(kernel - 1) d + 1` of them; the projection reads `flatten_positions` values
-  spaced `flatten_dilation` apart); a new sample gathers each layer's taps and applies
-  the same `_conv` as the dense path to them, in the same dtype.
+* `Encoder.step`: the dense stack one position at a time, for generation
+  (docs/design.md, "Generation"). Each layer keeps a ring buffer of its recent
+  inputs (layer l with dilation d reads `(kernel - 1) d + 1` of them; the projection
+  reads `flatten_positions` values spaced `flatten_dilation` apart); a new sample
+  gathers each layer's taps and applies the same `_conv` as the dense path to them,
+  in the same dtype.
 """
 
 from __future__ import annotations
@@ -116,8 +119,9 @@ def _dense_in_segments(stack, convs, proj, x_BxL, key, *, receptive_field: int,
 
 def _chunk_stack(convs, proj, x_MxS, key, *, strides, receptive_field, rate):
   """Strided stack on whole chunks: amplitudes [M, S] -> tokens [M, D]."""
-  # Right-align the receptive field on the chunk (DESIGN 1.1): with the default
-  # left alignment the last sample of each chunk would never be read.
+  # Right-align the receptive field on the chunk (docs/design.md, "The receptive
+  # field"): with the default left alignment the last sample of each chunk would never
+  # be read.
   h = x_MxS[:, x_MxS.shape[1] - receptive_field:, None]
   for (kernel, bias), stride in zip(convs, strides):
     h = jax.nn.relu(_conv(h, kernel, bias, stride=stride, dilation=1))

@@ -1,5 +1,6 @@
 """SampleRNN (`config.model.name = "samplernn"`): the 3-tier baseline of Table 1, as
-state-spaces/s4 trained it on YouTubeMix (DESIGN 7; 35.03M parameters).
+state-spaces/s4 trained it on YouTubeMix (35.03M parameters; docs/design.md, "The
+baselines' sources").
 
 Frame sizes (8, 2, 2): tier k reads frames of n_k = 8, 16, 32 samples. For targets
 t = 0 .. T-1 of a segment (T a multiple of 32, frames aligned to the stream's start):

@@ -1,5 +1,6 @@
 """SaShiMi (`config.model.name = "sashimi"`): the strongest row of Table 1 (Goel et
-al. 2022, as state-spaces/s4 trained it on YouTubeMix; DESIGN 7).
+al. 2022, as state-spaces/s4 trained it on YouTubeMix; docs/design.md, "The
+baselines' sources").
 
     codes shifted right (silence first) -> Embed(256, 64)
     -> DownPool(4, x2) -> DownPool(4, x2)               (64 -> 128 -> 256 channels)

@@ -1,5 +1,6 @@
 """WaveNet (`config.model.name = "wavenet"`): the baseline of SaShiMi's and the paper's
-Table 1, as state-spaces/s4 trained it on YouTubeMix (DESIGN 7).
+Table 1, as state-spaces/s4 trained it on YouTubeMix (docs/design.md, "The baselines'
+sources").
 
     codes -> Embed(256, 256) -> 1x1 conv to R channels (no bias)
     -> blocks x layers of: dilated conv (kernel 2, dilation 1..2^(layers-1)) to a
