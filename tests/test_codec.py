@@ -118,9 +118,10 @@ def test_damaged_files_and_another_model_are_named_errors(sharp):
   # A decoder whose arithmetic differs decodes other codes: their hash fails. Here
   # the stored hash is altered instead (and the CRC recomputed), to the same effect.
   header = codec.read_header(data)
-  text = data[9:9 + struct.unpack_from("<I", data, 5)[0]]
-  forged = text.replace(header.codes_sha256.encode(), b"0" * 32)
-  body = data[:9] + forged + data[9 + len(text):-4]
+  size = struct.unpack_from("<I", data, 5)[0]
+  text = zlib.decompress(data[9:9 + size])
+  forged = zlib.compress(text.replace(header.codes_sha256.encode(), b"0" * 32))
+  body = data[:5] + struct.pack("<I", len(forged)) + forged + data[9 + size:-4]
   with pytest.raises(codec.CodecFileError, match="fail their checksum; this machine "
                      "computes the model's probabilities differently"):
     codec.decompress(model, params, _recrc(body))

@@ -126,3 +126,28 @@ def test_sigterm_to_one_process_saves_one_step_on_both_and_resumes_exactly(
   out, _ = plain.communicate(timeout=240)
   assert plain.returncode == 0, out[-3000:]
   _assert_trees_equal(_params(preempted, end), _params(straight, end))  # bitwise
+
+
+def test_ctrl_c_reaching_every_process_saves_one_step_on_both(tmp_path,
+                                                             tiny_data_dir):
+  """A terminal's Ctrl-C reaches every process, each at its own step: the SIGINT is
+  passed to JAX's preemption sync point, so both save the same step, then exit 130."""
+  launcher = _launch(tmp_path, tiny_data_dir, "--config.num_steps=100000",
+                     "--config.checkpoint_every=100000", port=_free_port())
+  try:
+    deadline = time.time() + 240
+    while _logged_steps(tmp_path) < 3 and time.time() < deadline:
+      time.sleep(0.2)
+    children = subprocess.run(["pgrep", "-P", str(launcher.pid)], capture_output=True,
+                              text=True).stdout.split()
+    assert len(children) == 2, children
+    for child in children:
+      os.kill(int(child), signal.SIGINT)
+    out, _ = launcher.communicate(timeout=180)
+  finally:
+    launcher.kill()
+  assert launcher.returncode == 130, out[-3000:]
+  saved = [int(d) for d in os.listdir(tmp_path / "checkpoints") if d.isdigit()]
+  assert len(saved) == 1 and saved[0] >= 3, (saved, out[-2000:])
+  assert f"Ctrl-C: saved step {saved[0]}, exiting" in out
+  assert "Traceback" not in out

@@ -18,6 +18,7 @@ that compiles every function).
 
 from __future__ import annotations
 
+import functools
 import gzip
 import io
 import lzma
@@ -87,27 +88,39 @@ def _coded_with_distributions(log2_probs_TxV: np.ndarray, codes: np.ndarray) -> 
   return 4 + len(stream)
 
 
-def _check_decodes(freq, codes, x, stream: bytes) -> None:
-  data = np.frombuffer(stream + b"\0\0", np.uint8)
+@jax.jit
+def _decode_with_frequencies(freq_TxV, x, data):
+  """Decodes one stream with given per-step frequencies: (codes [T], final state)."""
 
   def step(carry, f_V):
     x, at = carry
-    window = jax.lax.dynamic_slice(jnp.asarray(data), (at,), (2,))
+    window = jax.lax.dynamic_slice(data, (at,), (2,))
     symbol, x, read = rans.decode_step(f_V[None], x[None], window[None])
     return (x[0], at + read[0]), symbol[0]
 
-  (x_end, _), decoded = jax.lax.scan(step, (jnp.uint32(x), jnp.int32(0)),
-                                     jnp.asarray(freq))
+  (x_end, _), decoded = jax.lax.scan(step, (x, jnp.int32(0)), freq_TxV)
+  return decoded, x_end
+
+
+def _check_decodes(freq, codes, x, stream: bytes) -> None:
+  padded = np.zeros(2 * len(codes) + 2, np.uint8)  # one shape per file length
+  padded[:len(stream)] = np.frombuffer(stream, np.uint8)
+  decoded, x_end = _decode_with_frequencies(jnp.asarray(freq), jnp.uint32(x),
+                                            jnp.asarray(padded))
   if not (np.array_equal(np.asarray(decoded), codes) and int(x_end) == rans.LOWER):
     raise AssertionError("the reference's rANS stream did not decode back")
+
+
+@functools.partial(jax.jit, static_argnames="model")
+def _log_probs(model, params, rows_BxT):
+  return jax.nn.log_softmax(model.logits(params, rows_BxT,
+                                         num_targets=rows_BxT.shape[1]), axis=-1)
 
 
 def _model_nll_bits(model, params, layout: streams.Layout, codes) -> float:
   """The model's NLL (bits, summed) of the codes, segment by segment from silence."""
   rows = layout.rows(codes)
-  logits = jax.jit(lambda p, c: model.logits(p, c, num_targets=c.shape[1]))(
-      params, jnp.asarray(rows))
-  log_p = np.asarray(jax.nn.log_softmax(logits, axis=-1))
+  log_p = np.asarray(_log_probs(model, params, jnp.asarray(rows)))
   total = 0.0
   for b, n in enumerate(layout.lengths):
     total -= log_p[b, np.arange(n), rows[b, :n]].sum()
