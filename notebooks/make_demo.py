@@ -103,18 +103,19 @@ ax.axhline(va[-1]["linear_prediction_bits"], color="grey", ls=":",
 ax.set_xlabel("step"); ax.set_ylabel("bits per sample"); ax.legend(); plt.show()"""),
     ("md", "## Evaluate\n\nNLL in bits per sample on the test split (`full` protocol: every "
            "sample with all its left context), with the three reference predictors."),
-    ("code", """from audiolm_jax import evaluate
-res = evaluate.run(RUN_DIR, split="test", max_seconds_per_file=0.5 if REDUCED else 2,
+    ("code", """from audiolm_jax.evaluation.runs import evaluate_run, format_table
+res = evaluate_run(RUN_DIR, split="test", max_seconds_per_file=0.5 if REDUCED else 2,
                    show_progress=False)
-print(evaluate.format_table(res))"""),
+print(format_table(res))"""),
     ("md", "## Generate\n\nCached generation: per-layer ring buffers make each new sample "
            "cost one position of the conv stack plus one Transformer pass."),
     ("code", """import jax
 from audiolm_jax.generation import sampler
 from audiolm_jax.training.checkpointing import load_params
 from audiolm_jax.training.config import saved_model
-from audiolm_jax.sample import (compare, format_comparison, load_prompt,
-                                real_continuation, spread_report, yardstick)
+from audiolm_jax.generation.comparison import (compare, format_comparison,
+                                               spread_report, yardstick)
+from audiolm_jax.generation.prompts import load_prompt, real_continuation
 saved, params, step = load_params(RUN_DIR)
 model = saved_model(saved)
 prompt, what = load_prompt(None, model, dataset_dir=path, split="test", seconds=1.0)

@@ -9,6 +9,7 @@ import pytest
 import soundfile as sf
 
 from audiolm_jax import evaluate, sample, strict_json
+from audiolm_jax.generation import comparison, prompts
 from audiolm_jax.data import pipeline, quantization
 from audiolm_jax.generation import spectrum, uncertainty
 from audiolm_jax.training import config as train_config
@@ -136,7 +137,7 @@ def test_a_silent_continuation_is_strict_json_with_a_reason(np_rng):
   t = np.arange(8_000) / 16_000
   prompt = 0.2 * np.sin(2 * np.pi * 262 * t) + np_rng.normal(0, 0.01, t.size)
   audio = np.concatenate([prompt, np.full(4_000, 0.37)])
-  report = sample.compare(audio, prompt.size, {"flatness_ratio": 1.2,
+  report = comparison.compare(audio, prompt.size, {"flatness_ratio": 1.2,
                                                "level_difference_db": -2.0,
                                                "band_distance_db": 6.0})
   assert report["continuation"]["level_dbfs"] == float("-inf")
@@ -150,7 +151,7 @@ def test_a_silent_continuation_is_strict_json_with_a_reason(np_rng):
   assert loaded["prompt"]["level_dbfs"] == pytest.approx(
       report["prompt"]["level_dbfs"])  # finite numbers pass through unchanged
   assert loaded["real_continuation"] == report["real_continuation"]
-  assert "level -inf dBFS" in sample.format_comparison(report)
+  assert "level -inf dBFS" in comparison.format_comparison(report)
 
 
 def test_a_split_prompt_is_read_against_the_recordings_own_continuation(
@@ -158,9 +159,9 @@ def test_a_split_prompt_is_read_against_the_recordings_own_continuation(
   saved, params, _ = load_params(run_dir)
   data = train_config.saved_dataset_dir(saved)
   model = train_config.saved_model(saved)
-  prompt, what = sample.load_prompt(None, model, dataset_dir=data, split="test",
+  prompt, what = prompts.load_prompt(None, model, dataset_dir=data, split="test",
                                     seconds=0.2, seed=3)
-  real = sample.real_continuation(data, "test", prompt_seconds=0.2, seconds=0.3, seed=3)
+  real = prompts.real_continuation(data, "test", prompt_seconds=0.2, seconds=0.3, seed=3)
   assert prompt.size == 3_200 and real.size == 4_800
   # Prompt then real continuation is one contiguous excerpt of the file named.
   flat = pipeline.FlatSplit(data, "test", "mu_law")
@@ -176,7 +177,7 @@ def test_a_split_prompt_is_read_against_the_recordings_own_continuation(
   with open(next(out.glob("*.json"))) as f:
     report = json.load(f)
   audio = quantization.decode(joined, model.quantization)
-  truth = sample.compare(audio, prompt.size)
+  truth = comparison.compare(audio, prompt.size)
   assert report["real_continuation"] == pytest.approx(
       {k: truth[k] for k in ("flatness_ratio", "level_difference_db",
                              "band_distance_db")})
@@ -226,24 +227,24 @@ def test_a_drawn_prompt_that_is_silence_is_redrawn(monkeypatch, np_rng):
                              + 0.01 * np_rng.standard_normal(8_000), "mu_law")
   files = {"silent.mxl": np.full(8_000, silence, np.uint8), "rest.mxl": rest,
            "tone.mxl": tone}
-  monkeypatch.setattr(sample.pipeline, "FlatSplit", lambda *a: _FakeSplit(files))
+  monkeypatch.setattr(prompts.pipeline, "FlatSplit", lambda *a: _FakeSplit(files))
   firsts = {s: int(np.random.default_rng(s).integers(3)) for s in range(20)}
   moved = next(s for s, f in firsts.items() if f != 2)
   kept = next(s for s, f in firsts.items() if f == 2)
   for seed in (moved, kept):
-    file, start, name = sample._split_excerpt("d", "test", "mu_law", 0.1, seed)
+    file, start, name = prompts.split_excerpt("d", "test", "mu_law", 0.1, seed)
     assert name == "tone.mxl" and np.array_equal(file, tone)
     assert spectrum.level_dbfs(quantization.decode(
-        file[start:start + 1_600], "mu_law")) > sample.MIN_PROMPT_DBFS
+        file[start:start + 1_600], "mu_law")) > prompts.MIN_PROMPT_DBFS
   # The kept seed's excerpt is its first draw, as before redrawing existed.
   rng = np.random.default_rng(kept)
   rng.integers(3)
-  assert sample._split_excerpt("d", "test", "mu_law", 0.1, kept)[1] == int(
+  assert prompts.split_excerpt("d", "test", "mu_law", 0.1, kept)[1] == int(
       rng.integers(0, 8_000 - 1_600 + 1))
   # The prompt and the recording's continuation come from the same redrawn excerpt.
-  prompt, what = sample.load_prompt(None, _NO_MODEL, dataset_dir="d", split="test",
+  prompt, what = prompts.load_prompt(None, _NO_MODEL, dataset_dir="d", split="test",
                                     seconds=0.1, seed=moved)
-  real = sample.real_continuation("d", "test", prompt_seconds=0.1, seconds=0.05,
+  real = prompts.real_continuation("d", "test", prompt_seconds=0.1, seconds=0.05,
                                   seed=moved)
   joined = np.concatenate([prompt, real])
   assert what.startswith("tone.mxl [test] at ")
@@ -252,7 +253,7 @@ def test_a_drawn_prompt_that_is_silence_is_redrawn(monkeypatch, np_rng):
   # A split with no audio at all: a clear error, not a silent prompt.
   del files["tone.mxl"]
   with pytest.raises(ValueError, match="quieter than -60 dBFS; give --prompt FILE"):
-    sample.load_prompt(None, _NO_MODEL, dataset_dir="d", split="test", seconds=0.1, seed=0)
+    prompts.load_prompt(None, _NO_MODEL, dataset_dir="d", split="test", seconds=0.1, seed=0)
 
 
 def test_evaluate_at_fixed_gains(run_dir, capsys):

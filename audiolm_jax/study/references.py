@@ -22,7 +22,8 @@ import sys
 
 from absl import flags
 
-from audiolm_jax import cli, evaluate
+from audiolm_jax import cli
+from audiolm_jax.evaluation.recordings import training_references
 from audiolm_jax.data import datasets, pipeline
 from audiolm_jax.data.audio_io import SAMPLE_RATE
 from audiolm_jax.evaluation import protocols
@@ -101,7 +102,7 @@ def _summary(spec, data_dir, recipe, split, protocol, cap, short_past, log) -> d
   flat = pipeline.FlatSplit(path, split, recipe)
   files = [flat.file(i) for i in range(len(flat.names))]
   return protocols.reference_summary(
-      evaluate.training_references(path, recipe), flat.names, files, protocol,
+      training_references(path, recipe), flat.names, files, protocol,
       max_samples_per_file=int(cap * SAMPLE_RATE) if cap else None,
       short_past=short_past)
 

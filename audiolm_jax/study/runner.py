@@ -4,7 +4,7 @@ Layout of a study's workdir:
 
   runs/NAME/            the run's training workdir (checkpoints, metrics, evals)
   runs/NAME/trained.json       written when its training finished: never retrained
-  runs/NAME/eval_SPLIT_PROTOCOL.json   written by `evaluate.run`: never rescored
+  runs/NAME/eval_SPLIT_PROTOCOL.json   written by `evaluate_run`: never rescored
   truncated.json        context at inference (the longest-context paper model)
   results.json, results.md, *.png   the report (`report.py`)
 
@@ -18,7 +18,8 @@ import json
 import os
 import time
 
-from audiolm_jax import evaluate, strict_json
+from audiolm_jax import strict_json
+from audiolm_jax.evaluation.runs import evaluate_run
 from audiolm_jax.data import pipeline
 from audiolm_jax.evaluation import protocols
 from audiolm_jax.models.audiolm import count_params
@@ -107,7 +108,7 @@ def score(workdir: str, run: Run, eval_cfg, log=print) -> dict:
       out[protocol] = _read_json(path)
       continue
     log(f"[{run.name}] scoring {eval_cfg.split} under {protocol}")
-    out[protocol] = evaluate.run(
+    out[protocol] = evaluate_run(
         directory, split=eval_cfg.split, protocol=protocol,
         num_targets=eval_cfg.num_targets, batch=eval_cfg.batch,
         max_seconds_per_file=cap,

@@ -1,0 +1,104 @@
+"""`evaluate_run`: a trained run's checkpoint scored on a split or on recordings,
+saved as WORKDIR/eval_{split|audio}_{protocol}[_gainGdB].json; `format_table` is what
+`evaluate` prints of it."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+import tqdm
+
+from audiolm_jax import cli, strict_json
+from audiolm_jax.data import datasets, pipeline
+from audiolm_jax.data.audio_io import SAMPLE_RATE
+from audiolm_jax.evaluation import protocols
+from audiolm_jax.evaluation.recordings import load_recordings, training_references
+from audiolm_jax.training import config as train_config
+from audiolm_jax.training.checkpointing import load_params
+
+
+def evaluate_run(workdir: str, *, split: str = "test", protocol: str = "full",
+        dataset_dir: str | None = None, audio: str | None = None,
+        num_targets: int = 4096, batch: int = 4, num_positions: int = 10_000,
+        max_seconds_per_file: float | None = None, seed: int = 0,
+        short_past: int = 0, gain_db: float = 0.0, show_progress: bool = True,
+        step: int | None = None) -> dict:
+  """Evaluates checkpoint `step` (default: the latest) in `workdir` (on audio scaled
+  by `gain_db`); returns and saves the results."""
+  if protocol not in protocols.PROTOCOLS:
+    raise ValueError(f"unknown protocol {protocol!r}; use one of {protocols.PROTOCOLS}")
+  config, params, step = load_params(workdir, step)
+  model = train_config.saved_model(config)
+  recipe = train_config.saved_recipe(config)
+  if dataset_dir is None:
+    dataset_dir = train_config.saved_dataset_dir(config)
+  skipped = {}
+  if audio:
+    names, files, skipped = load_recordings(audio, recipe, gain_db)
+    references = training_references(dataset_dir, recipe, gain_db)
+  else:
+    datasets.open_split(dataset_dir, split)  # clear error on a bad split or version
+    flat = pipeline.FlatSplit(dataset_dir, split, recipe, gain_db)
+    names, files = flat.names, [flat.file(i) for i in range(len(flat.names))]
+    references = training_references(dataset_dir, recipe, gain_db)
+  limit = int(max_seconds_per_file * SAMPLE_RATE) if max_seconds_per_file else None
+  scorer = protocols.Scorer(model, params, num_targets=num_targets, batch=batch)
+  total = (num_positions if protocol == "sampled"
+           else sum(min(len(f), limit or len(f)) for f in files))
+  bar = tqdm.tqdm(total=total, unit="sample", unit_scale=True,
+                  disable=not (show_progress and cli.show_progress()), file=sys.stdout)
+  start = time.time()
+  result = protocols.evaluate_files(
+      scorer, references, names, files, protocol, recipe=recipe,
+      num_positions=num_positions, seed=seed, max_samples_per_file=limit,
+      short_past=short_past, progress=bar.update)
+  bar.close()
+  result.update(workdir=os.path.abspath(workdir), step=step, model=model.name,
+                split="audio" if audio else split,
+                source=os.path.abspath(audio) if audio else dataset_dir,
+                references_from=(f"{dataset_dir} [train]" if references else None),
+                skipped=skipped, seconds=time.time() - start,
+                max_seconds_per_file=max_seconds_per_file, gain_db=gain_db)
+  tag = f"_gain{gain_db:+g}dB" if gain_db else ""
+  out = os.path.join(workdir, f"eval_{result['split']}_{protocol}{tag}.json")
+  strict_json.write(out, result)
+  result["path"] = out
+  return result
+
+
+def format_table(r: dict) -> str:
+  unit = {"full": "files", "sashimi": "chunks", "sampled": "files"}[r["protocol"]]
+  what = (f"{r['source']}" if r["split"] == "audio" else f"{r['split']} split")
+  lines = [f"{what}, protocol {r['protocol']}, recipe {r['recipe']}: "
+           f"{r['samples']:,} samples scored ({r['units']} {unit})"
+           + (f", first {r['max_seconds_per_file']:g} s of each file"
+              if r.get("max_seconds_per_file") else "")
+           + (f", gain {r['gain_db']:+g} dB" if r.get("gain_db") else "")]
+  if r.get("flops_per_scored_target"):
+    lines.append(f"scoring path: {r['scoring_path']}, "
+                 f"{r['flops_per_scored_target'] / 1e9:.3g} GFLOP per scored target")
+  if r["split"] == "audio":
+    refs = list(r["references"])
+    lines.append(f"{'file':<40} {'samples':>10} {'bits/sample':>12}"
+                 + "".join(f" {k.replace('_', ' '):>16}" for k in refs))
+    for row in r["per_file"]:
+      lines.append(f"{row['name'][:40]:<40} {row['samples']:>10,} "
+                   f"{row['nll_bits']:>12.4f}"
+                   + "".join(f" {row[k + '_bits']:>16.4f}" for k in refs))
+    for name, reason in sorted(r.get("skipped", {}).items()):
+      lines.append(f"skipped {name}: {reason}")
+  rows = [("model (step %d)" % r["step"], r["nll_bits"], r["ci95_bits"])]
+  rows += [(f"reference: {k.replace('_', ' ')}", v, None)
+           for k, v in r["references"].items()]
+  lines.append(f"{'total' if r['split'] == 'audio' else 'predictor':<32} "
+               f"{'bits/sample':>12} {'95% CI':>10}")
+  for name, v, ci in rows:
+    lines.append(f"{name:<32} {v:>12.4f} " + (f"{'±':>3}{ci:>7.4f}" if ci == ci
+                                               and ci is not None else ""))
+  if not r["references"]:
+    lines.append("references: not shown (the run's dataset is not built here; they "
+                 "are fitted on its training split)")
+  lines.append(f"interval: {r['interval']}")
+  return "\n".join(lines)
