@@ -53,7 +53,7 @@ def main(argv=None) -> int:
                            heartbeat_timeout_s=_HEARTBEAT.value)
     result = loop.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
   except (ValueError, BuildError, CheckpointMismatchError, FileNotFoundError,
-          CheckpointWriteError, WorkdirBusyError, loop.NonFiniteLossError) as e:
+          CheckpointWriteError, WorkdirBusyError, loop.NonFiniteError) as e:
     print(f"error: {e}", file=sys.stderr)
     return 1
   except KeyboardInterrupt:
@@ -63,12 +63,8 @@ def main(argv=None) -> int:
   if result.get("interrupted"):
     return EXIT_INTERRUPTED
   if "validation" in result and jax.process_index() == 0:
-    v = result["validation"]
-    print(f"done: step {result['step']}, validation NLL {v['nll_bits']:.3f} ± "
-          f"{v['nll_ci95']:.3f} bits/sample over {int(v['targets'])} targets; "
-          f"references: linear prediction {v['linear_prediction_bits']:.3f}, "
-          f"previous sample {v['previous_sample_bits']:.3f}, marginal "
-          f"{v['marginal_bits']:.3f}")
+    print(f"done: step {result['step']}, "
+          f"{loop.describe_validation(result['validation'])}")
   return 0
 
 

@@ -37,12 +37,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   cpu_budget(c)                       # 700 steps of 8 x 512 targets, lr 1e-3
   c.optimizer.grad_clip_norm = 1.0
   if arg != "cpu":
-    # The demo's budget: the loss is limited by optimizer steps, not by targets per
-    # step. With the wall-clock and targets of cpu_budget's 700 x 8 windows, 1,400 x 4
-    # validated at 3.40 bits against 3.86 (2,800 x 2: 3.33); 1,900 x 4 (9.8 min on
-    # 2 cores) reaches 3.17, what 2,100 x 8 windows (21 min) gave. README, Results.
-    # lr stays cpu_budget's 1e-3: 2e-3 scored -0.07 +- 0.38 bits over 5 seeds
-    # (paired by seed; -0.11 at seed 0 alone), 3e-3 +0.04 at seed 0. README, Results.
+    # The demo's budget: on a CPU the loss is limited by optimizer steps, not by
+    # targets per step, so the demo takes more, smaller steps than cpu_budget; the
+    # learning rate stays cpu_budget's (configs/study/lr_default.py compares it).
     c.batch_size = 4
     c.num_steps = 1_900
     c.optimizer.decay_step = 1_500

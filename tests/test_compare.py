@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from audiolm_jax import compare as compare_cli
-from audiolm_jax.evaluation import compare, protocols
+from audiolm_jax.evaluation import compare, intervals, protocols
 from audiolm_jax.evaluation.references import References
 from audiolm_jax.models.cnn_transformer import CNNTransformer
 from helpers import CONFIGS, make_model
@@ -30,7 +30,7 @@ def test_difference_is_sample_weighted_and_its_interval_paired(np_rng):
   assert r["a_bits"] == pytest.approx(np.sum(samples * bits_a) / samples.sum())
   assert r["difference_bits"] == pytest.approx(r["a_bits"] - r["b_bits"])
   assert r["ci95_bits"] == pytest.approx(
-      protocols.ratio_ci95(samples * (bits_a - bits_b), samples))
+      intervals.ratio_ci95(samples * (bits_a - bits_b), samples))
   assert r["a_lower_files"] == int(np.sum(bits_a < bits_b))
   assert (r["files"], r["samples"]) == (6, samples.sum())
   # A constant per-file shift is known exactly: the pairing removes the files' spread.

@@ -26,7 +26,7 @@ def test_the_demo_config_is_the_cpu_model_on_more_smaller_steps():
   assert (demo.batch_size, demo.num_steps, demo.optimizer.decay_step) == (4, 1_900, 1_500)
   assert demo.batch_size < cpu.batch_size and demo.num_steps > cpu.num_steps
   for c in (demo, cpu):
-    train_config.validate(c, device_count=1)
+    train_config.checked_model(c, device_count=1)
   with pytest.raises(ValueError, match="unknown variant 'gpu'.*'cpu', 'long' or 'tiny'"):
     train_config.load_config_file("configs/default.py:gpu")
 
@@ -36,7 +36,7 @@ def test_the_long_config_is_the_demo_run_longer():
   12,000 of them with the learning-rate drop at 10,000."""
   demo = train_config.load_config_file("configs/default.py")
   long = train_config.load_config_file("configs/default.py:long")
-  train_config.validate(long, device_count=1)
+  train_config.checked_model(long, device_count=1)
   assert long.model.to_dict() == demo.model.to_dict()
   assert long.data.to_dict() == demo.data.to_dict()
   assert long.optimizer.learning_rate == demo.optimizer.learning_rate

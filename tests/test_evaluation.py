@@ -7,7 +7,7 @@ import optax
 import pytest
 
 from audiolm_jax.data import quantization, recipes
-from audiolm_jax.evaluation import protocols as evaluation
+from audiolm_jax.evaluation import intervals, protocols as evaluation
 from audiolm_jax.evaluation.references import References
 from audiolm_jax.models.cnn_transformer import CNNTransformer
 from helpers import CONFIGS, chunked, left_context, make_model, random_codes
@@ -173,7 +173,7 @@ def test_full_reports_one_quantity_the_sample_weighted_mean(tiny, np_rng):
   assert result["ci95_bits"] == pytest.approx(1.96 * se, rel=1e-9)
   # With equal counts it is the usual interval of the unit means.
   means = np_rng.normal(5, 1, 6)
-  assert evaluation.ratio_ci95(means * 100, np.full(6, 100)) == pytest.approx(
+  assert intervals.ratio_ci95(means * 100, np.full(6, 100)) == pytest.approx(
       1.96 * means.std(ddof=1) / np.sqrt(6))
 
 
@@ -214,9 +214,8 @@ def test_truncated_context_equals_the_chunked_path_on_silenced_contexts(name, np
   cfg = model.config
   contexts = np.asarray(random_codes(np_rng, 7, cfg.context), np.uint8)
   targets = np_rng.integers(0, 256, 7).astype(np.uint8)
-  got = evaluation.truncated_context_bits(CNNTransformer(cfg), params, contexts,
-                                          targets, range(1, cfg.num_tokens + 1),
-                                          batch=3)
+  got = CNNTransformer(cfg).truncated_context_bits(
+      params, contexts, targets, range(1, cfg.num_tokens + 1), batch=3)
   for n, bits in got.items():
     seen = contexts.copy()
     seen[:, :cfg.context - n * cfg.chunk_size] = quantization.silence_code(cfg.quantization)
@@ -233,5 +232,6 @@ def test_truncated_context_refuses_more_tokens_than_the_model_reads(tiny, np_rng
   cfg = model.config
   contexts = np.asarray(random_codes(np_rng, 2, cfg.context), np.uint8)
   with pytest.raises(ValueError, match="reads 1 to"):
-    evaluation.truncated_context_bits(CNNTransformer(cfg), params, contexts,
-                                      np.array([1, 2], np.uint8), [cfg.num_tokens + 1])
+    CNNTransformer(cfg).truncated_context_bits(params, contexts,
+                                               np.array([1, 2], np.uint8),
+                                               [cfg.num_tokens + 1])

@@ -79,13 +79,13 @@ def test_config_refuses_bad_gain_ranges():
   c = train_config.load_config_file(CONFIG + ":tiny")
   c.data.gain_db = (-6.0, -12.0)
   with pytest.raises(ValueError, match="gain_db"):
-    train_config.validate(c, 1)
+    train_config.checked_model(c, 1)
   c.data.gain_db = (-12.0, 0.0)
   c.data.recipe = "sashimi"
   with pytest.raises(ValueError, match="changes nothing"):
-    train_config.validate(c, 1)
+    train_config.checked_model(c, 1)
   c.data.recipe = "mu_law"
-  train_config.validate(c, 1)
+  train_config.checked_model(c, 1)
 
 
 def test_a_fixed_gain_flat_holds_the_codes_of_the_scaled_audio(toy):

@@ -141,12 +141,17 @@ def test_validator_and_scorer_agree_on_the_same_windows(tiny_data_dir):
   windows = np.concatenate(validator.local)
   scorer = protocols.Scorer(model, params, num_targets=32, batch=2)
   nll = np.stack([row[-64:] for row in scorer.score_files(list(windows))])
-  assert got["targets"] == nll.size == 4 * 64
+  assert got["samples"] == nll.size == 4 * 64 and got["units"] == 4
   assert got["nll_bits"] == pytest.approx(float(nll.mean()), rel=1e-5)
   ref = refs.nll_bits(windows[:, -64:], windows[:, -65:-1])
-  assert got["previous_sample_bits"] == pytest.approx(float(
+  assert got["references"]["previous_sample"] == pytest.approx(float(
       ref["previous_sample"].mean()), rel=1e-9)
   # Linear prediction reads each window's own past: what it scores on the window
   # as a file, blocks counted from its first target.
   lp = np.stack([refs.linear.bits(w, len(w) - 64) for w in windows])
-  assert got["linear_prediction_bits"] == pytest.approx(float(lp.mean()), rel=1e-9)
+  assert got["references"]["linear_prediction"] == pytest.approx(float(lp.mean()),
+                                                                 rel=1e-9)
+  # The interval is the one every score uses, over the windows' means.
+  per_window = nll.mean(axis=1)
+  assert got["ci95_bits"] == pytest.approx(
+      1.96 * per_window.std(ddof=1) / np.sqrt(4), rel=1e-4)

@@ -175,7 +175,7 @@ def test_committed_studies_plan_one_budget(spec, runs):
     assert planned[0].config.data.recipe == "sashimi"
   for r in planned:
     r.config.data.manual_dir = "/somewhere/with/the/audio"  # youtube_mix's source
-    train_config.validate(r.config, device_count=1)
+    train_config.checked_model(r.config, device_count=1)
 
 
 def test_the_learning_rate_study_trains_what_the_readme_measured():

@@ -144,7 +144,7 @@ def test_loss_falls_and_profile_window_writes_a_trace(tmp_path, tiny_data_dir):
   # data. Beating the marginal needs the model to use its context.
   assert np.mean(losses[:5]) > 7.6 and np.mean(losses[-10:]) < 7.0, losses
   final = json.load(open(tmp_path / "final_metrics.json"))["validation"]
-  assert np.isfinite(final["nll_bits"]) and final["targets"] == 8 * 256
+  assert np.isfinite(final["nll_bits"]) and final["samples"] == 8 * 256
   traces = glob.glob(str(tmp_path / "profile" / "**" / "*.xplane.pb"), recursive=True)
   assert traces, out.stdout
   assert glob.glob(str(tmp_path / "tensorboard" / "events.out.tfevents.*"))
@@ -244,7 +244,7 @@ def _tiny_config(**changes):
 def test_config_errors_before_compiling(changes, message, tmp_path):
   config = _tiny_config(**{"data.data_dir": str(tmp_path), **changes})
   with pytest.raises(ValueError, match=message):
-    train_config.validate(config, device_count=4)
+    train_config.checked_model(config, device_count=4)
 
 
 def test_a_linear_model_trains_on_the_linear_recipe(tmp_path, tiny_data_dir):

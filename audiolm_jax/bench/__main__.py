@@ -30,7 +30,7 @@ import types
 
 from absl import flags
 
-from audiolm_jax import cli, strict_json
+from audiolm_jax import cli, models, strict_json
 from audiolm_jax.bench import environment, report
 
 SUITES = ("per_target", "training", "generation", "memory", "torch", "pipeline",
@@ -81,7 +81,7 @@ flags.DEFINE_string("train_dtype", "", "compute dtype override for training (e.g
                     "bfloat16 on GPUs)", flag_values=FLAGS)
 flags.DEFINE_integer("train_steps", 3, "timed steps per config", flag_values=FLAGS)
 _define_ints("generation_batches", "1,64", "streams per generation row")
-flags.DEFINE_string("generation_models", "cnn_transformer",
+flags.DEFINE_string("generation_models", models.DEFAULT_FAMILY,
                     "model families of the generation suite (comma-separated; "
                     "others at their config's defaults)", flag_values=FLAGS)
 flags.DEFINE_integer("generation_block", 500, "samples per jitted block",
@@ -144,7 +144,7 @@ def run_suite(name: str, args: types.SimpleNamespace) -> dict:
                         dtype=args.train_dtype or None, log=_log)
   if name == "generation":
     from audiolm_jax.bench import generation
-    return generation.run(preset=args.preset, context=None,
+    return generation.run(preset=args.preset,
                           batches=args.generation_batches,
                           families=tuple(args.generation_models.split(",")),
                           block=args.generation_block, blocks=args.generation_blocks,

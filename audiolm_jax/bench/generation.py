@@ -20,8 +20,6 @@ import numpy as np
 from audiolm_jax.data.audio_io import SAMPLE_RATE
 from audiolm_jax import models
 from audiolm_jax.generation import sampler
-from audiolm_jax.models.cnn_transformer import CNNTransformer
-from audiolm_jax.models.config import get_model_config
 
 PROMPT = 4_000  # random prompt codes (0.25 s)
 
@@ -53,19 +51,12 @@ def naive_rate(model, params, prompt, *, steps: int) -> float:
   return 1.0 / statistics.median(np.diff(stamps))
 
 
-def _model(family: str, preset: str, context: int | None):
-  if family == "cnn_transformer":
-    return CNNTransformer(get_model_config(
-        preset, **({"context": context} if context else {})))
-  return models.build(family)
-
-
-def run(*, preset: str, context: int | None, batches: list[int], block: int,
-        blocks: int, naive_steps: int, families: tuple[str, ...] = ("cnn_transformer",),
+def run(*, preset: str, batches: list[int], block: int, blocks: int,
+        naive_steps: int, families: tuple[str, ...] = (models.DEFAULT_FAMILY,),
         log=print) -> dict:
   rows = []
   for family in families:
-    model = _model(family, preset, context)
+    model = models.build_at_size(family, preset)
     params = model.init(jax.random.key(0))
     for batch in batches:
       prompt = np.random.default_rng(0).integers(0, 256, (batch, PROMPT))

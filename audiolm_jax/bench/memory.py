@@ -24,7 +24,7 @@ def step_bytes(config: ml_collections.ConfigDict, batch_per_device: int) -> int:
   n_dev = jax.device_count()
   config = ml_collections.ConfigDict(config.to_dict())
   config.batch_size = batch_per_device * n_dev
-  model = train_config.validate(config, n_dev)
+  model = train_config.checked_model(config, n_dev)
   sharded = ShardedStep.build(config, model, data_mesh(), jax.random.key(0))
   compiled = sharded.compile(config.batch_size, jax.random.key(1))
   return cost.peak_bytes_of(compiled)

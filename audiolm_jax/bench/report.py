@@ -13,7 +13,7 @@ import sys
 
 from absl import flags
 
-from audiolm_jax import cli
+from audiolm_jax import cli, models
 
 BEGIN, END = "<!-- performance:begin -->", "<!-- performance:end -->"
 
@@ -114,7 +114,7 @@ def generation(s: dict) -> list[str]:
             f"prediction recomputed from the whole context per sample. Samples/s and "
             f"the real-time factor (audio seconds per second, 1 = 16 kHz playback) "
             f"count every stream.", ""]
-  family = lambda r: r.get("model", "cnn_transformer")
+  family = lambda r: r.get("model", models.DEFAULT_FAMILY)  # rows before families
   speedup = {(family(x), x["batch"]): x["cached_over_naive"] for x in s["speedups"]}
   rows = [[family(r), _context(r.get("context", s["context"])), str(r["batch"]),
            r["method"], _num(r["samples_per_s"]), _num(r["real_time_factor"]),

@@ -25,16 +25,15 @@ from absl import flags
 
 from audiolm_jax import cli
 from audiolm_jax.evaluation.protocols import TargetScorer
-from audiolm_jax.models.cnn_transformer import CNNTransformer
-from audiolm_jax.models.config import get_model_config
+from audiolm_jax import models
 from audiolm_jax.models.cost import flops_of, peak_bytes_of
 
 PRESETS = ("paper_128k", "paper_500k", "million")
 
 
 def measure(preset: str, batch: int, positions: int, seed: int = 0) -> dict:
-  model = CNNTransformer(get_model_config(preset))
-  c = model.config.context
+  model = models.build_at_size(models.DEFAULT_FAMILY, preset)
+  c = model.left_context
   abstract = jax.eval_shape(model.init, jax.random.key(0))
   dense = jax.jit(lambda p, x: model.logits(p, x, num_targets=1)).lower(
       abstract, jax.ShapeDtypeStruct((batch, c + 1), jnp.int32)).compile()

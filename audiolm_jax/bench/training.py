@@ -32,7 +32,7 @@ def measure(config_path: str, *, batch_size: int | None, steps: int,
   if dtype and "dtype" in config.model:  # SaShiMi computes in float32 only
     config.model.dtype = dtype
   n_dev = jax.device_count()
-  model = train_config.validate(config, n_dev)
+  model = train_config.checked_model(config, n_dev)
   model_cfg = model.config
   remat_encoder = getattr(model_cfg, "remat_encoder", False)
   remat_block = getattr(model_cfg, "remat_block", 0)

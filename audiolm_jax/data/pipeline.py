@@ -253,7 +253,7 @@ class ShardIndex:
 
 @dataclasses.dataclass(frozen=True)
 class PipelineConfig:
-  """What `train_iterator` needs; the batch is this process's share."""
+  """What `train_dataset` needs; the batch is this process's share."""
 
   path: str               # a built dataset directory (datasets.build returns it)
   split: str = "train"
@@ -305,9 +305,9 @@ def train_dataset(cfg: PipelineConfig, *, process_index: int = 0,
 def _in_process_memory(batch: dict) -> dict:
   """The batch copied out of the shared memory a Grain worker handed it over in.
 
-  A batch kept in shared memory is unlinked only when its last user lets go, by a
-  thread of Grain's; the last batch of a run (held by JAX's array of it) outlived
-  the run, and Python's resource tracker warned of a leaked shared_memory object at
-  every exit. The copy is a few kilobytes per step (MBs at the paper's size).
+  Shared memory is freed only when its last user lets go, and JAX's array of a run's
+  last batch outlives the run, so batches are copied out: no segment outlives the
+  run (Python's resource tracker would report it leaked at exit). The copy is a few
+  kilobytes per step (MBs at the paper's size).
   """
   return {k: np.array(v) for k, v in batch.items()}

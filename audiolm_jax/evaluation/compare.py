@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from audiolm_jax.evaluation.protocols import ratio_ci95
+from audiolm_jax.evaluation.intervals import ratio_ci95
 
 MODEL = "model"
 REFERENCES = ("linear_prediction", "previous_sample", "marginal")

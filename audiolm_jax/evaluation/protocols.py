@@ -26,7 +26,6 @@ predictors on the same samples.
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Callable, Sequence
 
 import jax
@@ -37,7 +36,10 @@ from audiolm_jax.data import quantization, recipes
 from audiolm_jax.models.cost import flops_of
 from audiolm_jax.training import steps
 from audiolm_jax.models.interface import AudioModel
+from audiolm_jax.evaluation import schema
+from audiolm_jax.evaluation.intervals import mean_ci95, ratio_ci95
 from audiolm_jax.evaluation.references import References
+from audiolm_jax.padding import pad_rows
 
 SASHIMI_CHUNK = recipes.SASHIMI_CHUNK
 PROTOCOLS = ("full", "sashimi", "sampled")
@@ -48,28 +50,6 @@ class FileScore:
   name: str
   nll_bits: np.ndarray                # per scored sample
   reference_bits: dict[str, np.ndarray]
-
-
-def _ci95(values: np.ndarray) -> float:
-  """Half-width of the 95 % interval of the mean of i.i.d. values."""
-  values = np.asarray(values, np.float64)
-  if len(values) < 2:
-    return float("nan")
-  return float(1.96 * values.std(ddof=1) / math.sqrt(len(values)))
-
-
-def ratio_ci95(sums: np.ndarray, counts: np.ndarray) -> float:
-  """Half-width of the 95 % interval of sum(sums) / sum(counts), the units (files)
-  independent: the ratio estimator's standard error,
-  sqrt(k / (k - 1) * sum((s_i - r n_i)^2)) / sum(n_i). Equal counts: `_ci95` of the
-  unit means."""
-  sums, counts = np.asarray(sums, np.float64), np.asarray(counts, np.float64)
-  k = len(sums)
-  if k < 2:
-    return float("nan")
-  r = sums.sum() / counts.sum()
-  se = math.sqrt(k / (k - 1) * np.sum((sums - r * counts) ** 2)) / counts.sum()
-  return float(1.96 * se)
 
 
 PerPosition = Callable[[jax.Array, jax.Array], jax.Array]
@@ -172,10 +152,7 @@ class Scorer:
     out = [[] for _ in files]
     for i in range(0, len(jobs), self.batch):
       chunk = jobs[i:i + self.batch]
-      windows = np.stack([w for _, w, _, _ in chunk])
-      if len(chunk) < self.batch:  # a fixed batch keeps one compiled shape
-        windows = np.concatenate([windows, np.repeat(windows[-1:], self.batch
-                                                     - len(chunk), axis=0)])
+      (windows,), _ = pad_rows(self.batch, np.stack([w for _, w, _, _ in chunk]))
       nll = np.asarray(self._step(self.params, jnp.asarray(windows)))
       for (f, _, keep, count), row in zip(chunk, nll):
         out[f].append(row[keep:keep + count])
@@ -289,19 +266,18 @@ def evaluate_files(scorer: Scorer, references: References | None, names: Sequenc
   else:
     all_nll, ref_all, per_unit, extra = _sampled(scorer, references, names, files,
                                                  num_positions, seed, progress)
-    ci = _ci95(all_nll)
+    ci = mean_ci95(all_nll)
   return {
       "protocol": protocol,
       "recipe": recipe,
-      "nll_bits": float(all_nll.mean(dtype=np.float64)),
-      "ci95_bits": ci,
-      "interval": ("95 % interval of the sample-weighted mean, files as units"
-                   if protocol == "full" else
-                   "95 % interval over chunk means" if protocol == "sashimi" else
-                   "95 % interval over positions"),
-      "samples": int(all_nll.size),
-      "units": len(per_unit),
-      "references": {k: float(v.mean()) for k, v in ref_all.items()},
+      **schema.summary(
+          all_nll.mean(dtype=np.float64), ci,
+          interval=("95 % interval of the sample-weighted mean, files as units"
+                    if protocol == "full" else
+                    "95 % interval over chunk means" if protocol == "sashimi" else
+                    "95 % interval over positions"),
+          samples=all_nll.size, units=len(per_unit),
+          references={k: v.mean() for k, v in ref_all.items()}),
       **extra,
       "per_file": [{"name": s.name, "samples": int(s.nll_bits.size),
                     "nll_bits": float(s.nll_bits.mean()) if s.nll_bits.size else None,
@@ -340,7 +316,10 @@ def truncated_context(model: AudioModel, params, files: Sequence[np.ndarray],
   replaced by silence; {n: {nll_bits, ci95_bits, positions, minus_longest_bits,
   minus_longest_ci95_bits}} for every n in `tokens` (the last two: paired against the
   largest n)."""
-  c = model.config.context
+  if model.context_tokens is None:
+    raise ValueError(f"context at inference needs a model whose context is a sequence "
+                     f"of chunk tokens (the paper's); {model.name} is not one")
+  c = model.left_context
   lengths = np.array([len(f) for f in files], np.int64)
   eligible = np.maximum(lengths - c, 0)
   if eligible.sum() == 0:
@@ -351,60 +330,15 @@ def truncated_context(model: AudioModel, params, files: Sequence[np.ndarray],
   position = flat - np.concatenate([[0], np.cumsum(eligible)])[f_index] + c
   contexts = np.stack([files[f][p - c:p] for f, p in zip(f_index, position)])
   targets = np.array([files[f][p] for f, p in zip(f_index, position)], np.uint8)
-  nll = truncated_context_bits(model, params, contexts, targets, tokens, batch=batch)
+  nll = model.truncated_context_bits(params, contexts, targets, tokens, batch=batch)
   # Differences against the longest n are paired over the same positions, so their
   # interval is far tighter than the two means' intervals suggest.
   longest = nll[max(nll)]
-  return {n: {"nll_bits": float(v.mean(dtype=np.float64)), "ci95_bits": _ci95(v),
+  return {n: {"nll_bits": float(v.mean(dtype=np.float64)), "ci95_bits": mean_ci95(v),
               "positions": int(v.size),
               "minus_longest_bits": float((v - longest).mean(dtype=np.float64)),
-              "minus_longest_ci95_bits": _ci95(v - longest)}
+              "minus_longest_ci95_bits": mean_ci95(v - longest)}
           for n, v in nll.items()}
-
-
-def truncated_context_bits(model: AudioModel, params, contexts_PxC: np.ndarray,
-                           targets_P: np.ndarray, tokens: Sequence[int], *,
-                           batch: int = 16) -> dict[int, np.ndarray]:
-  """NLL bits [P] of each target given only the last n of its context's N tokens,
-  the older chunks replaced by silence, for every n in `tokens`.
-
-  The paper model encodes each chunk on its own, so a silenced chunk's token is the
-  silence chunk's token: every context's N tokens are encoded once, and each n only
-  swaps the older ones for that token and runs the Transformer again (the encoder
-  runs once per context instead of once per context and n).
-  """
-  if not hasattr(model, "chunk_tokens"):
-    raise ValueError(f"context at inference needs the paper model (cnn_transformer), "
-                     f"whose context is a sequence of chunk tokens; got {model.name}")
-  c, num = model.config.context, model.config.num_tokens
-  for n in tokens:
-    if not 1 <= n <= num:
-      raise ValueError(f"{n} tokens: the model reads 1 to {num}")
-  silence = quantization.silence_code(model.quantization)
-  encode = jax.jit(model.chunk_tokens)
-
-  @jax.jit
-  def nll(params, tokens_BxNxD, recent_BxL, silence_D, keep, targets_B):
-    older = jnp.arange(num) < num - keep  # [N]: replaced by the silence token
-    tokens = jnp.where(older[None, :, None], silence_D, tokens_BxNxD)
-    logits = model.logits_from_tokens(params, tokens, recent_BxL)
-    return steps.nll_bits(logits, targets_B)
-
-  silence_D = encode(params, jnp.full((1, c), silence, jnp.int32))[0, 0]
-  out = {int(n): [] for n in tokens}
-  for i in range(0, len(targets_P), batch):
-    ctx, tgt = contexts_PxC[i:i + batch], targets_P[i:i + batch]
-    pad = batch - len(tgt)
-    if pad:  # a fixed batch keeps one compiled shape
-      ctx = np.concatenate([ctx, np.repeat(ctx[-1:], pad, axis=0)])
-      tgt = np.concatenate([tgt, np.repeat(tgt[-1:], pad)])
-    z = encode(params, jnp.asarray(ctx, jnp.int32))
-    # The last L samples (the `local_samples` path) lie in the newest chunk: kept.
-    recent = jnp.asarray(ctx[:, c - model.config.local_samples:], jnp.int32)
-    for n in out:
-      out[n].append(np.asarray(nll(params, z, recent, silence_D, jnp.int32(n),
-                                   jnp.asarray(tgt)))[:batch - pad])
-  return {n: np.concatenate(v) for n, v in out.items()}
 
 
 class TargetScorer:
@@ -433,15 +367,12 @@ class TargetScorer:
                progress: Callable[[int], None] | None = None) -> np.ndarray:
     out = []
     for i in range(0, len(targets_N), self.batch):
-      c, t = contexts_NxC[i:i + self.batch], targets_N[i:i + self.batch]
-      pad = self.batch - len(t)
-      if pad:  # a fixed batch keeps one compiled shape
-        c = np.concatenate([c, np.repeat(c[-1:], pad, axis=0)])
-        t = np.concatenate([t, np.repeat(t[-1:], pad)])
+      (c, t), real = pad_rows(self.batch, contexts_NxC[i:i + self.batch],
+                              targets_N[i:i + self.batch])
       out.append(np.asarray(self._nll(self.params, jnp.asarray(c), jnp.asarray(t)))
-                 [:self.batch - pad])
+                 [:real])
       if progress:
-        progress(self.batch - pad)
+        progress(real)
     return np.concatenate(out) if out else np.zeros(0, np.float32)
 
 
@@ -482,7 +413,5 @@ def _sampled(scorer: Scorer, references: References, names, files, num_positions
     if mask.any():
       per_file.append(FileScore(name, nll[mask], {k: v[mask] for k, v in refs.items()}))
   extra = {"flops_per_scored_target": one.flops_per_target,
-           "scoring_path": ("chunked (one target per context)"
-                            if scorer.model.name == "cnn_transformer" else
-                            f"{scorer.model.name}'s target_logits")}
+           "scoring_path": scorer.model.target_path}
   return nll, refs, per_file, extra

@@ -125,6 +125,36 @@ class AudioModel(abc.ABC):
     """The state after appending one code per row."""
 
 
+  # ---- Optional capabilities ----------------------------------------------------
+  # A family declares them by overriding; callers ask before they use one, so nothing
+  # outside `models/` needs to know which family it runs.
+
+  @property
+  def context_tokens(self) -> int | None:
+    """Chunk tokens a prediction reads, for a family whose context is a sequence of
+    chunk tokens (the paper's model); None for every other family."""
+    return None
+
+  @property
+  def token_samples(self) -> int | None:
+    """Samples per context token, where `context_tokens` is not None."""
+    return None
+
+  @property
+  def target_path(self) -> str:
+    """What `target_logits` computes, in words (evaluation reports name it)."""
+    return f"{self.name}'s target_logits"
+
+  def truncated_context_bits(self, params: Params, contexts_PxC, targets_P,
+                             tokens, *, batch: int = 16) -> dict:
+    """{n: NLL bits [P] of each target given only the last n of its context's
+    tokens, the older chunks silence}: context at inference, for a family with
+    `context_tokens`."""
+    raise NotImplementedError(f"{self.name} does not read its context as chunk tokens: "
+                              f"context truncation at inference needs a family with "
+                              f"context_tokens")
+
+
 _COMPILED_INITS: dict = {}
 
 

@@ -129,8 +129,8 @@ def truncated(workdir: str, run: Run, eval_cfg, log=print) -> dict:
   flat = pipeline.FlatSplit(train_config.saved_dataset_dir(saved), eval_cfg.split,
                             train_config.saved_recipe(saved))
   files = [flat.file(i) for i in range(len(flat.names))]
-  tokens = list(range(1, model.config.num_tokens + 1))
-  result = {"run": run.name, "step": step, "chunk_size": model.config.chunk_size,
+  tokens = list(range(1, model.context_tokens + 1))
+  result = {"run": run.name, "step": step, "chunk_size": model.token_samples,
             "split": eval_cfg.split,
             "tokens": protocols.truncated_context(
                 model, params, files, tokens,

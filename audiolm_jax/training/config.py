@@ -1,8 +1,9 @@
 """The training config's schema and its translation to plain dataclasses.
 
-Config files (`configs/*.py`) build on `base_config()`; only `train.py` and this
-module know about ml_collections: the model gets a frozen `ModelConfig`, the data a
-`DatasetSpec` and a `PipelineConfig`.
+Config files (`configs/*.py`) build on `base_config()`. The ConfigDict stops at the
+training side (this module, `train.py`, the loop and its sharding, the study
+planner, the training benchmarks): the models get frozen config dataclasses, the
+data a `DatasetSpec` and a `PipelineConfig`.
 """
 
 from __future__ import annotations
@@ -100,9 +101,10 @@ def window_targets(config: ml_collections.ConfigDict) -> int:
   return config.num_targets if config.objective == "dense" else 1
 
 
-def validate(config: ml_collections.ConfigDict, device_count: int,
-             process_count: int = 1) -> models.AudioModel:
-  """Checks everything that can be checked before any data or compilation.
+def checked_model(config: ml_collections.ConfigDict, device_count: int,
+                  process_count: int = 1) -> models.AudioModel:
+  """The model `config` describes, after checking everything that can be checked
+  before any data or compilation.
 
   Raises ValueError with every problem found and what to change.
   """

@@ -25,6 +25,7 @@ from jax.experimental import multihost_utils
 from audiolm_jax import strict_json
 from audiolm_jax.data import datasets, pipeline, recipes
 from audiolm_jax.data.audio_io import SAMPLE_RATE
+from audiolm_jax.evaluation import schema
 from audiolm_jax.evaluation.references import References
 from audiolm_jax.models.audiolm import count_params
 from audiolm_jax.models.interface import AudioModel
@@ -43,8 +44,11 @@ FAULT_INF_GRAD_AT_STEP = hooks.FAULT_INF_GRAD_AT_STEP
 FAULT_KILL_AT_STEP = hooks.FAULT_KILL_AT_STEP
 
 
-class NonFiniteLossError(FloatingPointError):
+class NonFiniteError(FloatingPointError):
   """The training loss, a gradient or an updated parameter became NaN or infinite."""
+
+
+NonFiniteLossError = NonFiniteError  # its name before gradients and parameters
 
 
 @dataclasses.dataclass
@@ -163,7 +167,7 @@ class _TrainMetrics:
          math.isfinite(host["grad_norm"])),
         ("updated parameters", host["params_finite"] == 1.0)) if not ok]
     if bad:
-      raise NonFiniteLossError(
+      raise NonFiniteError(
           f"non-finite {', '.join(bad)} at step {step}; stopping before that state "
           f"is saved. The last good checkpoint is kept in {self.ckpt_dir}. Lower "
           f"optimizer.learning_rate, set optimizer.grad_clip_norm, or train in "
@@ -178,15 +182,22 @@ class _TrainMetrics:
       self.window_start, self.window_steps = time.perf_counter(), 0
 
 
-def _validate(validator: Validator, params, step: int, writer: MetricWriter) -> dict:
-  metrics = validator(params)
-  writer.write(step, metrics, prefix="validation")
-  writer.print(f"step {step}: validation {metrics['nll_bits']:.3f} ± "
-               f"{metrics['nll_ci95']:.3f} bits/sample (references: linear "
-               f"prediction {metrics['linear_prediction_bits']:.3f}, previous "
-               f"sample {metrics['previous_sample_bits']:.3f}, marginal "
-               f"{metrics['marginal_bits']:.3f})")
-  return metrics
+def describe_validation(v: dict) -> str:
+  """One line of a validation score (`evaluation/schema.py`)."""
+  refs = v["references"]
+  return (f"validation {v['nll_bits']:.3f} ± {v['ci95_bits']:.3f} bits/sample over "
+          f"{v['samples']:,} targets (references: linear prediction "
+          f"{refs['linear_prediction']:.3f}, previous sample "
+          f"{refs['previous_sample']:.3f}, marginal {refs['marginal']:.3f})")
+
+
+def _log_validation(validator: Validator, params, step: int,
+                    writer: MetricWriter) -> dict:
+  """Scores the validation windows, logs and prints the score; returns it."""
+  result = validator(params)
+  writer.write(step, schema.flat(result), prefix="validation")
+  writer.print(f"step {step}: {describe_validation(result)}")
+  return result
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
@@ -196,7 +207,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   SIGTERM or Ctrl-C, "preempted": True (and "interrupted": True for Ctrl-C). Raises
   WorkdirBusyError if another train process holds the workdir.
   """
-  model = train_config.validate(config, jax.device_count(), jax.process_count())
+  model = train_config.checked_model(config, jax.device_count(),
+                                     jax.process_count())
   config_dict = json.loads(config.to_json())
   # Saved beside the config: a restore on another process count rebuilds the data
   # stream's position instead of restoring per-process iterator states.
@@ -282,12 +294,12 @@ def _train(config, workdir: str, model: AudioModel, config_dict: dict,
         faults.after_checkpoint(done, ckpt)
       if config.eval_every and done % config.eval_every == 0 \
           and done != config.num_steps:
-        _validate(validator, state.params, done, writer)
+        _log_validation(validator, state.params, done, writer)
     else:
       metrics.flush()
       result["step"] = config.num_steps
-      result["validation"] = _validate(validator, state.params, config.num_steps,
-                                       writer)
+      result["validation"] = _log_validation(validator, state.params,
+                                              config.num_steps, writer)
   finally:
     preemption.close()
     profile.close()

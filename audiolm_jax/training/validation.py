@@ -9,6 +9,8 @@ import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec as P
 
 from audiolm_jax.data import pipeline
+from audiolm_jax.evaluation import schema
+from audiolm_jax.evaluation.intervals import mean_ci95
 from audiolm_jax.evaluation.references import References
 from audiolm_jax.models.interface import AudioModel
 from audiolm_jax.training import steps
@@ -47,20 +49,19 @@ class Validator:
     return np.concatenate([to_host(global_batch(b, self.sharding))
                            for b in self.local])
 
-  def __call__(self, params) -> dict[str, float]:
+  def __call__(self, params) -> dict:
+    """The validation score in the evaluation schema (`evaluation/schema.py`)."""
     # The replicated result is whole on every process: read the local copy.
     nll = np.concatenate([
         np.asarray(self.step(params, global_batch(b, self.sharding))
                    .addressable_data(0)) for b in self.local])  # [windows, K] bits
     per_window = nll.mean(axis=1)
-    out = {"nll_bits": float(per_window.mean()),
-           "nll_ci95": float(1.96 * per_window.std(ddof=1) / math.sqrt(len(per_window)))
-                       if len(per_window) > 1 else float("nan"),
-           "targets": float(nll.size)}
     if self._reference_bits is None:
       codes = self._all_windows()  # each window's last K codes, given its own past
       rows = [self.references.sequence_bits(w, len(w) - self.k) for w in codes]
-      self._reference_bits = {f"{k}_bits": float(np.mean([r[k] for r in rows]))
+      self._reference_bits = {k: float(np.mean([r[k] for r in rows]))
                               for k in rows[0]}
-    out.update(self._reference_bits)
-    return out
+    # Windows hold K targets each: the mean of window means is the sample mean.
+    return schema.summary(per_window.mean(), mean_ci95(per_window),
+                          interval="95 % interval over windows", samples=nll.size,
+                          units=len(per_window), references=self._reference_bits)
