@@ -235,3 +235,22 @@ def test_truncated_context_refuses_more_tokens_than_the_model_reads(tiny, np_rng
     CNNTransformer(cfg).truncated_context_bits(params, contexts,
                                                np.array([1, 2], np.uint8),
                                                [cfg.num_tokens + 1])
+
+
+def test_truncated_context_draws_shared_positions_and_refuses_other_families(np_rng):
+  from audiolm_jax import models  # pylint: disable=g-import-not-at-top
+  from audiolm_jax.study import truncation  # pylint: disable=g-import-not-at-top
+  model, params = make_model(CONFIGS["tiny"], seed=4)
+  family = CNNTransformer(model.config)
+  files = [np.asarray(random_codes(np_rng, 1, n)[0], np.uint8) for n in (400, 700)]
+  got = truncation.truncated_context(family, params, files, [1, 2, 4],
+                                     num_positions=40, batch=8)
+  assert sorted(got) == [1, 2, 4] and got[4]["positions"] == 40
+  assert got[4]["minus_longest_bits"] == 0.0  # paired with itself
+  assert got[1]["nll_bits"] == pytest.approx(got[4]["nll_bits"]
+                                             + got[1]["minus_longest_bits"])
+  wavenet = models.build("wavenet", layers=2, blocks=1, residual_channels=4,
+                         dilation_channels=4, skip_channels=4, end_channels=4,
+                         embedding_dim=4)
+  with pytest.raises(ValueError, match="sequence of chunk tokens"):
+    truncation.truncated_context(wavenet, None, files, [1])

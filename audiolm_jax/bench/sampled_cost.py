@@ -24,7 +24,7 @@ import numpy as np
 from absl import flags
 
 from audiolm_jax import cli
-from audiolm_jax.evaluation.protocols import TargetScorer
+from audiolm_jax.evaluation.scorer import TargetScorer
 from audiolm_jax import models
 from audiolm_jax.models.cost import flops_of, peak_bytes_of
 

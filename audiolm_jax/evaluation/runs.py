@@ -14,6 +14,7 @@ from audiolm_jax import cli, strict_json
 from audiolm_jax.data import datasets, pipeline
 from audiolm_jax.data.audio_io import SAMPLE_RATE
 from audiolm_jax.evaluation import protocols
+from audiolm_jax.evaluation.scorer import Scorer
 from audiolm_jax.evaluation.recordings import load_recordings, training_references
 from audiolm_jax.training import config as train_config
 from audiolm_jax.training.checkpointing import load_params
@@ -44,7 +45,7 @@ def evaluate_run(workdir: str, *, split: str = "test", protocol: str = "full",
     names, files = flat.names, [flat.file(i) for i in range(len(flat.names))]
     references = training_references(dataset_dir, recipe, gain_db)
   limit = int(max_seconds_per_file * SAMPLE_RATE) if max_seconds_per_file else None
-  scorer = protocols.Scorer(model, params, num_targets=num_targets, batch=batch)
+  scorer = Scorer(model, params, num_targets=num_targets, batch=batch)
   total = (num_positions if protocol == "sampled"
            else sum(min(len(f), limit or len(f)) for f in files))
   bar = tqdm.tqdm(total=total, unit="sample", unit_scale=True,

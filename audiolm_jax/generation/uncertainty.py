@@ -38,7 +38,7 @@ import numpy as np
 from audiolm_jax.data import quantization
 from audiolm_jax.data.audio_io import SAMPLE_RATE
 from audiolm_jax.evaluation.linear_prediction import LinearPredictor
-from audiolm_jax.evaluation.protocols import Scorer
+from audiolm_jax.evaluation.scorer import Scorer
 from audiolm_jax.generation import spectrum
 from audiolm_jax.generation.sampler import SamplingOptions, sampling_logits
 from audiolm_jax.models.interface import AudioModel

@@ -21,7 +21,7 @@ import time
 from audiolm_jax import strict_json
 from audiolm_jax.evaluation.runs import evaluate_run
 from audiolm_jax.data import pipeline
-from audiolm_jax.evaluation import protocols
+from audiolm_jax.study import truncation
 from audiolm_jax.models.audiolm import count_params
 from audiolm_jax.study.plan import Run
 from audiolm_jax.training import config as train_config
@@ -132,7 +132,7 @@ def truncated(workdir: str, run: Run, eval_cfg, log=print) -> dict:
   tokens = list(range(1, model.context_tokens + 1))
   result = {"run": run.name, "step": step, "chunk_size": model.token_samples,
             "split": eval_cfg.split,
-            "tokens": protocols.truncated_context(
+            "tokens": truncation.truncated_context(
                 model, params, files, tokens,
                 num_positions=eval_cfg.get("truncated_positions", 2000))}
   strict_json.write(path, result)
