@@ -163,6 +163,10 @@ def test_cli_round_trip_of_a_folder(tmp_path, tiny_run, capsys):
   assert "encoded with another model" in capsys.readouterr().err
   assert not (tmp_path / "x.wav").exists()
   assert not [f for f in os.listdir(tmp_path) if f.endswith(".partial")]
+  umask = os.umask(0)
+  os.umask(umask)
+  for written in (out / "piano.alc", back / "piano.wav"):  # as open() would make it
+    assert os.stat(written).st_mode & 0o777 == 0o666 & ~umask
 
 
 def test_cli_usage_errors(capsys):

@@ -138,6 +138,13 @@ def unpack(data: bytes, name: str = "the input") -> tuple[Header, list[Segment]]
   return header, segments
 
 
+def default_mode() -> int:
+  """The permissions a plain `open(path, "w")` would give a new file (0666 - umask)."""
+  umask = os.umask(0)
+  os.umask(umask)
+  return 0o666 & ~umask
+
+
 def write_atomically(path: str, data: bytes) -> None:
   """Writes `data` to a temporary file beside `path`, then renames it over `path`:
   a reader never sees a partial file, and a failure leaves no output."""
@@ -147,6 +154,7 @@ def write_atomically(path: str, data: bytes) -> None:
   try:
     with os.fdopen(fd, "wb") as f:
       f.write(data)
+    os.chmod(tmp, default_mode())  # mkstemp's 0600 would hide it from others
     os.replace(tmp, path)
   except BaseException:
     if os.path.exists(tmp):

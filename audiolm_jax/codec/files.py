@@ -108,6 +108,7 @@ def _write_wav_atomically(path: str, audio: np.ndarray) -> None:
   os.close(fd)
   try:
     audio_io.write_wav(tmp, audio)
+    os.chmod(tmp, container.default_mode())
     os.replace(tmp, path)
   except BaseException:
     if os.path.exists(tmp):
