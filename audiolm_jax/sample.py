@@ -16,33 +16,16 @@ Existing files are never overwritten: names get the next free number.
 
 from __future__ import annotations
 
-import os
 import sys
-import time
 
-import jax
-import numpy as np
 import tqdm
 from absl import flags
 
-from audiolm_jax import cli, strict_json
-from audiolm_jax.data import audio_io, quantization
+from audiolm_jax import cli
 from audiolm_jax.data.audio_io import SAMPLE_RATE
 from audiolm_jax.generation import sampler
-from audiolm_jax.generation.comparison import (compare, format_comparison,
-                                               spread_report, yardstick)
-from audiolm_jax.generation.plots import waveform_and_spectrogram
-from audiolm_jax.generation.prompts import load_prompt, real_continuation
-from audiolm_jax.training import config as train_config
-from audiolm_jax.training.checkpointing import load_params
-
-
-def _free_stem(folder: str, stem: str) -> str:
-  i = 0
-  while any(os.path.exists(os.path.join(folder, f"{stem}_{i:03d}{ext}"))
-            for ext in (".wav", ".png", ".json")):
-    i += 1
-  return os.path.join(folder, f"{stem}_{i:03d}")
+from audiolm_jax.generation.comparison import format_comparison
+from audiolm_jax.generation.continuation import continue_prompt
 
 
 FLAGS = flags.FlagValues()
@@ -70,66 +53,28 @@ _OUT = flags.DEFINE_string("out", None, "output folder (default WORKDIR/samples)
 def main(argv=None) -> int:
   if (code := cli.parse(FLAGS, argv, "audiolm_jax.sample", __doc__)) is not None:
     return code
-  try:
-    if _SECONDS.value <= 0 or _STREAMS.value < 1:
-      raise ValueError("--seconds must be > 0 and --streams >= 1")
-    options = sampler.SamplingOptions(_TEMPERATURE.value, _TOP_P.value)
-    config, params, step = load_params(_WORKDIR.value, _STEP.value)
-    model = train_config.saved_model(config)
-    dataset_dir = (train_config.saved_dataset_dir(config) if _PROMPT_SPLIT.value
-                   else None)
-    prompt, what = load_prompt(_PROMPT.value, model, dataset_dir=dataset_dir,
-                               split=_PROMPT_SPLIT.value, seconds=_PROMPT_SECONDS.value,
-                               seed=_SEED.value, recipe=train_config.saved_recipe(config))
-    # Scored once, shown with every stream: what the recording itself does next.
-    real = (real_continuation(
-        dataset_dir, _PROMPT_SPLIT.value, prompt_seconds=_PROMPT_SECONDS.value,
-        seconds=_SECONDS.value, seed=_SEED.value,
-        recipe=train_config.saved_recipe(config)) if _PROMPT_SPLIT.value else None)
-    real_scores = (yardstick(prompt, real, model.quantization) if real is not None
-                   else None)
-  except (FileNotFoundError, ValueError) as e:
-    print(f"error: {e}", file=sys.stderr)
-    return 2
-  total = int(_SECONDS.value * SAMPLE_RATE)
-  prompt_b = np.repeat(prompt[None].astype(np.int32), _STREAMS.value, 0)
-  print(f"step {step} model, prompt: {what} ({prompt.size / SAMPLE_RATE:.2f} s), "
-        f"{_STREAMS.value} stream(s) x {_SECONDS.value:g} s")
-  blocks, start = [], time.time()
-  with tqdm.tqdm(total=total, unit="sample", unit_scale=True, file=sys.stdout,
+  with tqdm.tqdm(total=int(max(_SECONDS.value, 0) * SAMPLE_RATE), unit="sample",
+                 unit_scale=True, file=sys.stdout,
                  disable=not cli.show_progress()) as bar:
-    for codes in sampler.generate_blocks(
-        model, params, jax.random.key(_SEED.value), num_samples=total,
-        prompt_BxP=prompt_b, block=_BLOCK.value, options=options):
-      blocks.append(codes)
-      bar.update(codes.shape[1])
-      rate = sum(b.shape[1] for b in blocks) * _STREAMS.value / (time.time() - start)
-      bar.set_postfix(rtf=f"{rate / SAMPLE_RATE:.3f}")
-  generated = np.concatenate(blocks, axis=1)
-  elapsed = time.time() - start
-  out = _OUT.value or os.path.join(_WORKDIR.value, "samples")
-  os.makedirs(out, exist_ok=True)
-  streams = [np.concatenate([prompt, g.astype(np.uint8)]) for g in generated]
-  audios = [quantization.decode(codes, model.quantization) for codes in streams]
-  reports = [compare(audio, prompt.size, real_scores) for audio in audios]
-  # One teacher-forced pass for every stream (and the recording's continuation).
-  spreads = spread_report(model, params, prompt, [c[prompt.size:] for c in streams],
-                          options, real, reports[0].get("prompt", {}).get(
-                              "median_flatness"))
-  for s, (audio, report) in enumerate(zip(audios, reports)):
-    stem = _free_stem(out, f"step{step}_seed{_SEED.value}_stream{s}")
-    audio_io.write_wav(stem + ".wav", audio)
-    waveform_and_spectrogram(stem + ".png", audio, prompt_samples=prompt.size,
-                             title=f"{os.path.basename(stem)}: prompt {what}")
-    if spreads[s] is not None:
-      report["uncertainty"] = spreads[s]
-    report.update(prompt_source=what, temperature=_TEMPERATURE.value, top_p=_TOP_P.value,
-                  seed=_SEED.value, step=step)
-    strict_json.write(stem + ".json", report)
-    print(format_comparison(report))
-    print(f"wrote {stem}.wav, .png and .json")
-  print(f"{total * _STREAMS.value / elapsed:,.0f} samples/s, real-time factor "
-        f"{total * _STREAMS.value / elapsed / SAMPLE_RATE:.3f}")
+
+    def progress(samples: int, rtf: float) -> None:
+      bar.update(samples)
+      bar.set_postfix(rtf=f"{rtf:.3f}")
+
+    try:
+      results = continue_prompt(
+          _WORKDIR.value, seconds=_SECONDS.value, step=_STEP.value,
+          prompt=_PROMPT.value, prompt_split=_PROMPT_SPLIT.value,
+          prompt_seconds=_PROMPT_SECONDS.value, streams=_STREAMS.value,
+          options=sampler.SamplingOptions(_TEMPERATURE.value, _TOP_P.value),
+          seed=_SEED.value, block=_BLOCK.value, out=_OUT.value,
+          say=tqdm.tqdm.write, progress=progress)
+    except (FileNotFoundError, ValueError) as e:
+      print(f"error: {e}", file=sys.stderr)
+      return 2
+  for r in results:
+    print(format_comparison(r.report))
+    print(f"wrote {r.stem}.wav, .png and .json")
   return 0
 
 

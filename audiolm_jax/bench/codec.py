@@ -18,7 +18,6 @@ that compiles every function).
 
 from __future__ import annotations
 
-import functools
 import gzip
 import io
 import lzma
@@ -36,6 +35,7 @@ from audiolm_jax.codec import rans, streams
 from audiolm_jax.data import pipeline, quantization, recipes
 from audiolm_jax.data.audio_io import SAMPLE_RATE
 from audiolm_jax.evaluation.linear_prediction import LinearPredictor
+from audiolm_jax.evaluation.scorer import Scorer
 from audiolm_jax.training import config as train_config
 from audiolm_jax.training.checkpointing import load_params
 
@@ -111,20 +111,12 @@ def _check_decodes(freq, codes, x, stream: bytes) -> None:
     raise AssertionError("the reference's rANS stream did not decode back")
 
 
-@functools.partial(jax.jit, static_argnames="model")
-def _log_probs(model, params, rows_BxT):
-  return jax.nn.log_softmax(model.logits(params, rows_BxT,
-                                         num_targets=rows_BxT.shape[1]), axis=-1)
-
-
-def _model_nll_bits(model, params, layout: streams.Layout, codes) -> float:
-  """The model's NLL (bits, summed) of the codes, segment by segment from silence."""
-  rows = layout.rows(codes)
-  log_p = np.asarray(_log_probs(model, params, jnp.asarray(rows)))
-  total = 0.0
-  for b, n in enumerate(layout.lengths):
-    total -= log_p[b, np.arange(n), rows[b, :n]].sum()
-  return total / np.log(2.0)
+def _model_nll_bits(scorer: Scorer, layout: streams.Layout, codes) -> float:
+  """The model's NLL (bits, summed) of the codes, segment by segment from silence:
+  each segment scored as a file of its own."""
+  begins = np.cumsum((0,) + layout.lengths[:-1])
+  segments = [codes[b:b + n] for b, n in zip(begins, layout.lengths)]
+  return float(sum(np.sum(x, dtype=np.float64) for x in scorer.score_files(segments)))
 
 
 def _split_rows(model, params, names, files, recipe, segment_counts, log):
@@ -137,6 +129,7 @@ def _split_rows(model, params, names, files, recipe, segment_counts, log):
            "xz": 0, "gzip": 0, "zstd": 0}
   lp_nll = 0.0
   predictor = LinearPredictor(kind)
+  scorer = Scorer(model, params, num_targets=4096, batch=4)
   samples = 0
   for name, codes in zip(names, files):
     samples += len(codes)
@@ -151,8 +144,7 @@ def _split_rows(model, params, names, files, recipe, segment_counts, log):
         raise AssertionError(f"{name}: the codec's round trip is not exact")
       sizes[f"codec_{n}"] += len(data)
       sizes[f"payload_{n}"] += sum(size for _, _, size in header.segments)
-      nll[n] += _model_nll_bits(model, params, streams.Layout.split(len(codes), n),
-                                codes)
+      nll[n] += _model_nll_bits(scorer, streams.Layout.split(len(codes), n), codes)
     log2_probs = predictor.log2_probs(codes)
     other["linear_prediction"] += _coded_with_distributions(log2_probs, codes)
     lp_nll += float(predictor.bits(codes).sum())

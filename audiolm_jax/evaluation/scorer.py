@@ -9,7 +9,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from audiolm_jax.data import quantization
 from audiolm_jax.models.cost import flops_of
 from audiolm_jax.models.interface import AudioModel
 from audiolm_jax.padding import pad_rows
@@ -41,7 +40,7 @@ class Scorer:
     self._per_position = per_position or steps.nll_bits
     self.context = (model.left_context if model.left_context is not None
                     else model.eval_context)
-    self.silence = quantization.silence_code(model.quantization)
+    self.silence = model.silence
     self._step = jax.jit(self._window_values)
     if model.stateful:
       lookback = model.window_context

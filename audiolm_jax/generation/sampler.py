@@ -19,7 +19,6 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from audiolm_jax.data import quantization
 from audiolm_jax.models.interface import AudioModel
 
 
@@ -125,7 +124,7 @@ def generate_naive(model: AudioModel, params, key: jax.Array, *, num_samples: in
   unbounded (recurrent) one is re-run over the whole stream so far, kept in a
   fixed-length buffer (later, unwritten positions cannot reach earlier logits).
   """
-  silence = quantization.silence_code(model.quantization)
+  silence = model.silence
   if prompt_BxP is None:
     prompt_BxP = jnp.zeros((batch, 0), jnp.int32)
   prompt = jnp.asarray(prompt_BxP, jnp.int32)

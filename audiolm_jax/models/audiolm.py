@@ -19,7 +19,6 @@ the L samples before the target. With `train=True` pass `rngs={"dropout": key}`.
 
 from __future__ import annotations
 
-import functools
 
 import flax.linen as nn
 import jax
@@ -28,6 +27,7 @@ import numpy as np
 
 from audiolm_jax.data import quantization
 from audiolm_jax.models.encoder import Encoder
+from audiolm_jax.models.interface import compiled_init
 from audiolm_jax.models.config import ModelConfig
 from audiolm_jax.models.transformer import Head, Transformer
 
@@ -174,17 +174,10 @@ class AudioLM(nn.Module):
     return self._predict(self.chunk_tokens(context_BxC, train=train), recent, train)
 
 
-@functools.lru_cache(maxsize=16)
-def _compiled_init(model: AudioLM):
-  # One compilation per model: XLA takes seconds to compile the initializers' RNG.
-  # NumPy, not jnp: a first call under an outer trace must not cache a tracer.
-  codes = np.zeros((1, 1), np.int32)
-  return jax.jit(lambda key: model.init(key, codes, num_targets=1)["params"])
-
-
 def init_params(model: AudioLM, rng: jax.Array):
-  """float32 parameters of `model`, initialized through the dense path (jitted)."""
-  return _compiled_init(model)(rng)
+  """float32 parameters of `model`, initialized through the dense path (jitted once
+  per module by `interface.compiled_init`; NumPy example codes, never a tracer)."""
+  return compiled_init(model, np.zeros((1, 1), np.int32), num_targets=1)(rng)
 
 
 def count_params(params) -> int:
