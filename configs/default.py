@@ -46,10 +46,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   # Several pianos, rooms and levels; TimGM6mb's piano (or, without the soundfonts,
   # the NumPy upright) held out for validation and test (data/piano/timbres.py).
   c.data.renderer = "mix"
-  # Gain augmentation (data.gain_db) stays off: on this budget (-24, 0) dB made the
-  # held-out test NLL at the stored level worse by 0.61 +- 0.17 bits (paired over
-  # files) and (-12, 0) by 0.16 +- 0.08, for 0.05-0.12 bits better 24 dB down;
-  # README, "Other pianos and levels".
+  # Gain augmentation (data.gain_db) stays off: on this budget it costs more at the
+  # stored level than it gains at lower ones (README, "Other pianos and levels").
   if arg == "tiny":  # seconds on a CPU: tests and smoke runs
     c.data.variant = "tiny"
     c.data.renderer = "numpy"
