@@ -93,26 +93,34 @@ def _logged_steps(workdir):
     return len(f.readlines())
 
 
+def _signal_mid_run(workdir, data_dir, signum, processes) -> tuple[int, str]:
+  """(exit status, output) of a 2-process run whose processes `processes` (by
+  index) got `signum` once 3 steps were logged."""
+  launcher = _launch(workdir, data_dir, "--config.num_steps=100000",
+                     "--config.checkpoint_every=100000", port=_free_port())
+  try:
+    deadline = time.time() + 240
+    while _logged_steps(workdir) < 3 and time.time() < deadline:
+      time.sleep(0.2)
+    children = subprocess.run(["pgrep", "-P", str(launcher.pid)], capture_output=True,
+                              text=True).stdout.split()
+    assert len(children) == 2, children
+    for index in processes:  # children in start order: process 0, then process 1
+      os.kill(int(sorted(children, key=int)[index]), signum)
+    out, _ = launcher.communicate(timeout=180)
+  finally:
+    launcher.kill()
+  return launcher.returncode, out
+
+
 def test_sigterm_to_one_process_saves_one_step_on_both_and_resumes_exactly(
     tmp_path, tiny_data_dir):
   """Preemption seen by process 1 only: JAX's preemption sync point makes both
   processes save the same step and exit 0; the resumed run equals a straight one."""
   preempted, straight = tmp_path / "preempted", tmp_path / "straight"
-  launcher = _launch(preempted, tiny_data_dir, "--config.num_steps=100000",
-                     "--config.checkpoint_every=100000", port=_free_port())
-  try:
-    deadline = time.time() + 240
-    while _logged_steps(preempted) < 3 and time.time() < deadline:
-      time.sleep(0.2)
-    children = subprocess.run(["pgrep", "-P", str(launcher.pid)], capture_output=True,
-                              text=True).stdout.split()
-    assert len(children) == 2, children
-    # The second child started second: process 1. Only it gets the signal.
-    os.kill(int(sorted(children, key=int)[1]), signal.SIGTERM)
-    out, _ = launcher.communicate(timeout=180)
-  finally:
-    launcher.kill()
-  assert launcher.returncode == 0, out[-3000:]
+  # The second child started second: process 1. Only it gets the signal.
+  code, out = _signal_mid_run(preempted, tiny_data_dir, signal.SIGTERM, processes=[1])
+  assert code == 0, out[-3000:]
   saved = [int(d) for d in os.listdir(preempted / "checkpoints") if d.isdigit()]
   assert len(saved) == 1 and saved[0] >= 3, (saved, out[-2000:])
   assert f"SIGTERM: saved step {saved[0]}, exiting" in out
@@ -132,21 +140,9 @@ def test_ctrl_c_reaching_every_process_saves_one_step_on_both(tmp_path,
                                                              tiny_data_dir):
   """A terminal's Ctrl-C reaches every process, each at its own step: the SIGINT is
   passed to JAX's preemption sync point, so both save the same step, then exit 130."""
-  launcher = _launch(tmp_path, tiny_data_dir, "--config.num_steps=100000",
-                     "--config.checkpoint_every=100000", port=_free_port())
-  try:
-    deadline = time.time() + 240
-    while _logged_steps(tmp_path) < 3 and time.time() < deadline:
-      time.sleep(0.2)
-    children = subprocess.run(["pgrep", "-P", str(launcher.pid)], capture_output=True,
-                              text=True).stdout.split()
-    assert len(children) == 2, children
-    for child in children:
-      os.kill(int(child), signal.SIGINT)
-    out, _ = launcher.communicate(timeout=180)
-  finally:
-    launcher.kill()
-  assert launcher.returncode == 130, out[-3000:]
+  code, out = _signal_mid_run(tmp_path, tiny_data_dir, signal.SIGINT,
+                              processes=[0, 1])
+  assert code == 130, out[-3000:]
   saved = [int(d) for d in os.listdir(tmp_path / "checkpoints") if d.isdigit()]
   assert len(saved) == 1 and saved[0] >= 3, (saved, out[-2000:])
   assert f"Ctrl-C: saved step {saved[0]}, exiting" in out
