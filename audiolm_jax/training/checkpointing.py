@@ -64,15 +64,19 @@ class _DropWriteFailureNoise(logging.Filter):
     text = record.getMessage()
     if record.exc_info and record.exc_info[1] is not None:
       text += str(record.exc_info[1])
-    return not (record.levelno >= logging.ERROR and _is_disk_full_text(text))
+    return not (record.levelno >= logging.ERROR and (
+        _is_disk_full_text(text) or any(s in text for s in _FAILED_SAVE_SUMMARIES)))
 
 
 _WRITE_FAILURE_NOISE = _DropWriteFailureNoise()
 
 
 def _is_disk_full_text(text: str) -> bool:
-  return any(s in text for s in ("No space left", "ENOSPC", "os_error_code='28'",
-                                 "Save Finalize thread", "Handler Commit operations"))
+  return any(s in text for s in ("No space left", "ENOSPC", "os_error_code='28'"))
+
+
+# Orbax's summaries of a failed background save, logged besides its cause.
+_FAILED_SAVE_SUMMARIES = ("Save Finalize thread", "Handler Commit operations")
 
 
 class Checkpointer:
@@ -101,8 +105,9 @@ class Checkpointer:
         step, args=ocp.args.Composite(config=ocp.args.JsonRestore()))
     return restored["config"]
 
-  def check_compatible(self, step: int, config: dict) -> None:
-    """Raises CheckpointMismatchError if the saved model, objective or recipe differs."""
+  def check_compatible(self, step: int, config: dict) -> dict:
+    """The step's saved config; raises CheckpointMismatchError if its model,
+    objective or recipe differs from `config`'s."""
     saved = self.saved_config(step)
     if "model" not in saved:
       raise CheckpointMismatchError(f"{self.directory} holds checkpoints that were not "
@@ -125,6 +130,7 @@ class Checkpointer:
           f"{self.directory} holds checkpoints (latest step {step}) of another "
           f"model:\n  " + "\n  ".join(diffs) + "\nUse a new --workdir, or the config "
           "that trained it.")
+    return saved
 
   def save(self, step: int, state: Any, data_iterator, config: dict, *,
            force: bool = False) -> bool:
@@ -155,12 +161,17 @@ class Checkpointer:
     need = int(need * 1.1)
     free = _free_bytes(self.directory)
     if free is not None and free < need:
-      raise CheckpointWriteError(
-          f"could not write the checkpoint of step {step} to {self.directory}: the "
-          f"disk is full ({free / 2**20:.1f} MiB free, {need / 2**20:.1f} MiB "
-          f"needed). " + (f"Step {latest} is kept and resumes the run"
-                          if latest is not None else "No earlier step was saved")
-          + "; free space (or point --workdir elsewhere) and run again.")
+      raise self._write_error(step, f"the disk is full ({free / 2**20:.1f} MiB "
+                                    f"free, {need / 2**20:.1f} MiB needed)")
+
+  def _write_error(self, step: int, what: str) -> CheckpointWriteError:
+    """The one message of a checkpoint that could not be written."""
+    kept = self.manager.latest_step()
+    return CheckpointWriteError(
+        f"could not write the checkpoint of step {step} to {self.directory}: {what}. "
+        + (f"Step {kept} is kept and resumes the run" if kept is not None
+           else "No earlier step was saved")
+        + "; free space (or point --workdir elsewhere) and run again.")
 
   def step_dir(self, step: int) -> str:
     return os.path.join(self.directory, str(step))
@@ -198,9 +209,8 @@ class Checkpointer:
       try:
         try:
           integrity.check_metadata(self.step_dir(step), step)
-          self.check_compatible(step, config)
-          saved_procs = self.saved_config(step).get("runtime", {}).get(
-              "process_count")
+          saved = self.check_compatible(step, config)
+          saved_procs = saved.get("runtime", {}).get("process_count")
         except (CheckpointMismatchError, DamagedCheckpointError):
           raise
         except Exception as e:  # pylint: disable=broad-except  (unreadable config)
@@ -238,13 +248,9 @@ class Checkpointer:
       free = _free_bytes(self.directory)
       what = "the disk is full" if _is_disk_full(e) else _reason(e)
       self.manager.reload()
-      kept = self.manager.latest_step()
-      raise CheckpointWriteError(
-          f"could not write the checkpoint of step {failed} to {self.directory}: "
-          f"{what} ({'unknown' if free is None else f'{free / 2**20:.1f} MiB'} free). "
-          + (f"Step {kept} is kept and resumes the run" if kept is not None
-             else "No earlier step was saved")
-          + "; free space (or point --workdir elsewhere) and run again.") from None
+      raise self._write_error(failed, f"{what} ("
+                              + ("unknown" if free is None else
+                                 f"{free / 2**20:.1f} MiB") + " free)") from None
 
   def wait(self) -> None:
     with self._writes(self._writing or 0):
