@@ -8,25 +8,34 @@ multi-timbre built-in piano set (several pianos, rooms and levels; one piano hel
 for validation and test); `make demo` trains it for 1,900 steps of 4 x 512 targets,
 about 10 minutes on 2 CPU cores.
 
-  python -m audiolm_jax.train --config configs/default.py --workdir /tmp/run
-  python -m audiolm_jax.train --config configs/default.py:cpu ...    # family budget
-  python -m audiolm_jax.train --config configs/default.py:long ...   # about an hour
-  python -m audiolm_jax.train --config configs/default.py:tiny ...   # tests, seconds
+  --config configs/default.py[:dataset=DATASET,size=SIZE]   (":cpu" = "size=cpu")
+  dataset: music21_piano (the default, built in), youtube_mix
+           (--config.data.manual_dir=FOLDER on first build), audio_folder
+           (--config.data.folder_name=NAME, as built by audiolm_jax.data.build)
+  size: demo (the default: `make demo`), cpu, long or tiny
 
-`:cpu` trains the same model on the budget every family's `:cpu` variant shares (700
-steps of 8 x 512 targets, `cpu_budget`), for comparisons at equal work; the study
-runner and the README's family table use it. `:long` trains the demo's model and
-steps 6.3x as long (12,000 x 4, about an hour on 2 cores), the first budget at which
-it beats linear prediction on the held-out piano (README, Results).
+`size=cpu` trains the same model on the budget every family's `size=cpu` variant
+shares (700 steps of 8 x 512 targets, `cpu_budget`), for comparisons at equal work;
+the study runner and the baselines' comparison use it. `size=long` trains the demo's
+model and steps 6.3x as long (12,000 x 4, about an hour on 2 cores), the first budget
+at which it beats linear prediction on the held-out piano (docs/findings.md).
+`size=tiny` trains a 37,880-parameter model in seconds, for tests and smoke runs.
 """
 
 import ml_collections
 
+from audiolm_jax.training import config_args
 from audiolm_jax.training.config import base_config, cpu_budget, model_fields
+
+SIZES = ("demo", "cpu", "long", "tiny")
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+  keys = config_args.parse(arg, "configs/default.py", {
+      "dataset": config_args.dataset_choices("music21_piano"), "size": SIZES})
+  size = keys["size"]
   c = base_config()
+  c.data.dataset = keys["dataset"]
   c.model = model_fields(
       "paper_128k", chunk_size=500, context=4_000,          # 8 tokens of 500 samples
       conv_features=(64, 64, 32, 32, 16), token_dim=64, num_heads=4, mlp_dim=128,
@@ -36,7 +45,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       encoder_dropout=0.0, token_dropout=0.0, head_dropout=0.0)
   cpu_budget(c)                       # 700 steps of 8 x 512 targets, lr 1e-3
   c.optimizer.grad_clip_norm = 1.0
-  if arg != "cpu":
+  if size != "cpu":
     # The demo's budget: on a CPU the loss is limited by optimizer steps, not by
     # targets per step, so the demo takes more, smaller steps than cpu_budget; the
     # learning rate stays cpu_budget's (configs/study/lr_default.py compares it).
@@ -47,8 +56,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   # the NumPy upright) held out for validation and test (data/piano/timbres.py).
   c.data.renderer = "mix"
   # Gain augmentation (data.gain_db) stays off: on this budget it costs more at the
-  # stored level than it gains at lower ones (README, "Other pianos and levels").
-  if arg == "tiny":  # seconds on a CPU: tests and smoke runs
+  # stored level than it gains at lower ones (docs/findings.md, "Other pianos and levels").
+  if size == "tiny":  # seconds on a CPU: tests and smoke runs
     c.data.variant = "tiny"
     c.data.renderer = "numpy"
     c.data.worker_count = 0
@@ -63,12 +72,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.eval_every = 60
     c.eval_windows = 4
     c.checkpoint_every = 10
-  elif arg == "long":  # the demo's steps, 6.3x as many; measured in README, Results
+  elif size == "long":  # the demo's steps, 6.3x as many (docs/findings.md)
     c.num_steps = 12_000
     c.optimizer.decay_step = 10_000
     c.eval_every = 2_000
     c.checkpoint_every = 1_000
-  elif arg not in (None, "", "cpu"):
-    raise ValueError(f"unknown variant {arg!r} of configs/default.py; use 'cpu', "
-                     f"'long' or 'tiny'")
   return c

@@ -5,7 +5,7 @@ runs over recomputed time segments (a window holds a million positions of conv
 activations per row) and the Transformer over recomputed blocks of 128 targets
 (attention over 500 tokens holds targets x 8 x 500 x 500 probabilities).
 
-  --config configs/million.py[:DATASET[,OBJECTIVE]]
+  --config configs/million.py[:dataset=DATASET,objective=OBJECTIVE]
 """
 
 import ml_collections
@@ -14,7 +14,7 @@ from audiolm_jax.training.config import paper_config
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  c = paper_config("million", arg)
+  c = paper_config("million", arg, "configs/million.py")
   c.model.remat_encoder = True
   c.model.remat_block = 128
   return c

@@ -1,7 +1,7 @@
 """Table 1's 500,000-sample (250-token) model: the paper's second row.
 
 Same training setup and arguments as configs/paper_128k.py:
-  --config configs/paper_500k.py[:DATASET[,OBJECTIVE]]
+  --config configs/paper_500k.py[:dataset=DATASET,objective=OBJECTIVE]
 """
 
 import ml_collections
@@ -10,4 +10,4 @@ from audiolm_jax.training.config import paper_config
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  return paper_config("paper_500k", arg)
+  return paper_config("paper_500k", arg, "configs/paper_500k.py")

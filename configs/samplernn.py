@@ -6,10 +6,12 @@ time over consecutive 1,024-sample segments of each file (s4: 1,024 with 32 of
 overlap, which is our 32-sample lookback), AdamW lr 1e-3, gradients clipped by value
 at 1.0.
 
-  --config configs/samplernn.py[:DATASET[,cpu]]   (:cpu alone: the built-in set)
-  DATASET: youtube_mix (default; --config.data.manual_dir=FOLDER on first build),
-           music21_piano (built-in), audio_folder (--config.data.manual_dir=FOLDER)
-  cpu: the same three tiers, hidden 76 and a 32-dim embedding: 234,348 parameters,
+  --config configs/samplernn.py[:dataset=DATASET,size=SIZE]     (":cpu" = "size=cpu")
+  dataset: youtube_mix (the default; --config.data.manual_dir=FOLDER on first
+           build), music21_piano (built-in; the default with size=cpu),
+           audio_folder (--config.data.folder_name=NAME, as built)
+  size: full (the default), or cpu:
+       the same three tiers, hidden 76 and a 32-dim embedding: 234,348 parameters,
        within 3 % of configs/default.py's model, with default.py:cpu's schedule and
        number of training targets.
 
@@ -22,7 +24,7 @@ from audiolm_jax.training.config import cpu_budget, dataset_config, family_field
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  c, rest = dataset_config("music21_piano,cpu" if arg == "cpu" else arg)
+  c, keys = dataset_config(arg, "configs/samplernn.py")
   c.model = family_fields("samplernn")
   c.objective = "dense"                     # every position of each segment
   c.num_targets = 1024                      # the TBPTT segment
@@ -32,11 +34,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.optimizer.decayed_learning_rate = 1e-3
   c.optimizer.grad_clip_value = 1.0         # s4: clipped by value at 1.0
   c.data.recipe = "sashimi"  # s4's data: each 131,072-sample chunk min-max scaled
-  if rest == ["cpu"]:
+  if keys["size"] == "cpu":
     c.data.recipe = "mu_law"                # as configs/default.py: the same codes
     c.model = family_fields("samplernn", hidden=76, embedding_dim=32,
                             eval_context=4_000)
     cpu_budget(c)  # configs/default.py:cpu's budget and schedule: equal work
-  elif rest:
-    raise ValueError(f"unknown variant {rest} of configs/samplernn.py; use 'cpu'")
   return c

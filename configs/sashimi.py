@@ -6,10 +6,12 @@ no dropout; AdamW lr 4e-3 without weight decay and a plateau schedule (patience 
 batch 1. Each window is scored and trained at every position with its context reset at
 the window's start, as s4 trains SaShiMi on 131,072-sample chunks.
 
-  --config configs/sashimi.py[:DATASET[,cpu]]    (:cpu alone: the built-in set)
-  DATASET: youtube_mix (default; --config.data.manual_dir=FOLDER on first build),
-           music21_piano (built-in), audio_folder (--config.data.manual_dir=FOLDER)
-  cpu: channels 23 / 46 / 92, 3 layers per stage, state 32: 242,309 parameters,
+  --config configs/sashimi.py[:dataset=DATASET,size=SIZE]     (":cpu" = "size=cpu")
+  dataset: youtube_mix (the default; --config.data.manual_dir=FOLDER on first
+           build), music21_piano (built-in; the default with size=cpu),
+           audio_folder (--config.data.folder_name=NAME, as built)
+  size: full (the default), or cpu:
+       channels 23 / 46 / 92, 3 layers per stage, state 32: 242,309 parameters,
        within 1 % of configs/default.py's model; windows of 4,096 codes at batch 1
        (default.py:cpu's 4,096 targets per step) for its 700 steps and schedule.
 """
@@ -20,7 +22,7 @@ from audiolm_jax.training.config import cpu_budget, dataset_config, family_field
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  c, rest = dataset_config("music21_piano,cpu" if arg == "cpu" else arg)
+  c, keys = dataset_config(arg, "configs/sashimi.py")
   c.model = family_fields("sashimi")
   c.num_targets = 131_072                   # s4's chunk: every position a target
   c.batch_size = 1                          # s4's
@@ -30,7 +32,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.optimizer.plateau_factor = 0.2          # s4: ReduceLROnPlateau, patience 20
   c.optimizer.plateau_patience = 20
   c.data.recipe = "sashimi"  # s4's data: each 131,072-sample chunk min-max scaled
-  if rest == ["cpu"]:
+  if keys["size"] == "cpu":
     c.data.recipe = "mu_law"                # as configs/default.py: the same codes
     c.model = family_fields("sashimi", d_model=23, n_layers=3, state_size=32,
                             eval_context=4_000)
@@ -40,6 +42,4 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.optimizer.decayed_learning_rate = 4e-4
     c.optimizer.grad_clip_norm = 1.0
     c.optimizer.plateau_factor = 0.0
-  elif rest:
-    raise ValueError(f"unknown variant {rest} of configs/sashimi.py; use 'cpu'")
   return c

@@ -3,10 +3,12 @@ sources"): 4 blocks x 10 layers, kernel 2, 64 residual / 64 dilation / 1024 skip
 end channels, 4.24M parameters, receptive field 4,093; AdamW lr 1e-3 without weight
 decay, reduce-on-plateau (factor 0.2, patience 5).
 
-  --config configs/wavenet.py[:DATASET[,cpu]]     (:cpu alone: the built-in set)
-  DATASET: youtube_mix (default; --config.data.manual_dir=FOLDER on first build),
-           music21_piano (built-in), audio_folder (--config.data.manual_dir=FOLDER)
-  cpu: the same structure and receptive field, narrower (16 residual and dilation,
+  --config configs/wavenet.py[:dataset=DATASET,size=SIZE]     (":cpu" = "size=cpu")
+  dataset: youtube_mix (the default; --config.data.manual_dir=FOLDER on first
+           build), music21_piano (built-in; the default with size=cpu),
+           audio_folder (--config.data.folder_name=NAME, as built)
+  size: full (the default), or cpu:
+       the same structure and receptive field, narrower (16 residual and dilation,
        96 skip, 128 end channels, 64-dim embedding): 241,280 parameters, within 1 % of
        configs/default.py's model, with default.py:cpu's schedule and budget.
 
@@ -21,7 +23,7 @@ from audiolm_jax.training.config import cpu_budget, dataset_config, family_field
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  c, rest = dataset_config("music21_piano,cpu" if arg == "cpu" else arg)
+  c, keys = dataset_config(arg, "configs/wavenet.py")
   c.model = family_fields("wavenet")
   c.optimizer.learning_rate = 1e-3          # s4: AdamW 1e-3, weight decay 0
   c.optimizer.decay_step = 10 ** 9          # no step decay: the plateau does it
@@ -31,13 +33,11 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.num_targets = 4096                      # targets per window of 4,093 + 4,096
   c.batch_size = 8
   c.data.recipe = "sashimi"  # s4's data: each 131,072-sample chunk min-max scaled
-  if rest == ["cpu"]:
+  if keys["size"] == "cpu":
     c.data.recipe = "mu_law"                # as configs/default.py: the same codes
     c.model = family_fields("wavenet", residual_channels=16, dilation_channels=16,
                             skip_channels=96, end_channels=128, embedding_dim=64)
     cpu_budget(c)  # configs/default.py:cpu's budget and schedule: equal work
     c.optimizer.grad_clip_norm = 1.0
     c.optimizer.plateau_factor = 0.0
-  elif rest:
-    raise ValueError(f"unknown variant {rest} of configs/wavenet.py; use 'cpu'")
   return c

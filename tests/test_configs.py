@@ -27,8 +27,6 @@ def test_the_demo_config_is_the_cpu_model_on_more_smaller_steps():
   assert demo.batch_size < cpu.batch_size and demo.num_steps > cpu.num_steps
   for c in (demo, cpu):
     train_config.checked_model(c, device_count=1)
-  with pytest.raises(ValueError, match="unknown variant 'gpu'.*'cpu', 'long' or 'tiny'"):
-    train_config.load_config_file("configs/default.py:gpu")
 
 
 def test_the_long_config_is_the_demo_run_longer():
@@ -42,3 +40,47 @@ def test_the_long_config_is_the_demo_run_longer():
   assert long.optimizer.learning_rate == demo.optimizer.learning_rate
   assert (long.batch_size, long.num_steps, long.optimizer.decay_step) == (4, 12_000,
                                                                          10_000)
+
+
+TRAIN_CONFIGS = ("default", "paper_128k", "paper_500k", "million", "wavenet",
+                 "samplernn", "sashimi")
+
+
+@pytest.mark.parametrize("name", TRAIN_CONFIGS)
+def test_every_config_takes_the_dataset_the_same_way(name):
+  """One grammar: `dataset=` works on every config, a bare value is its key's
+  shorthand, and an unknown key or value is an error naming what the file takes."""
+  path = f"configs/{name}.py"
+  for dataset in ("music21_piano", "youtube_mix", "audio_folder"):
+    c = train_config.load_config_file(f"{path}:dataset={dataset}")
+    assert c.data.dataset == dataset
+    assert (train_config.load_config_file(f"{path}:{dataset}").to_dict()
+            == c.to_dict())
+  with pytest.raises(ValueError, match=rf"{path}: unknown key 'renderer'.*dataset="
+                     r"[a-z0-9_|]+; size="):
+    train_config.load_config_file(f"{path}:renderer=numpy")
+  with pytest.raises(ValueError, match=r"dataset='mnist' is not one of .*audio_folder"):
+    train_config.load_config_file(f"{path}:dataset=mnist")
+  with pytest.raises(ValueError, match="'gpu' is not a value of any key"):
+    train_config.load_config_file(f"{path}:gpu")
+  with pytest.raises(ValueError, match="dataset is given twice"):
+    train_config.load_config_file(f"{path}:dataset=youtube_mix,music21_piano")
+
+
+def test_sizes_and_their_shorthand_agree():
+  for spec, short in (("configs/default.py:size=cpu", "configs/default.py:cpu"),
+                      ("configs/default.py:dataset=audio_folder,size=tiny",
+                       "configs/default.py:tiny,audio_folder"),
+                      ("configs/wavenet.py:size=cpu", "configs/wavenet.py:cpu"),
+                      ("configs/paper_128k.py:objective=sampled",
+                       "configs/paper_128k.py:sampled")):
+    assert (train_config.load_config_file(spec).to_dict()
+            == train_config.load_config_file(short).to_dict())
+  # size=cpu runs on the built-in set unless a dataset is named.
+  assert train_config.load_config_file(
+      "configs/sashimi.py:size=cpu").data.dataset == "music21_piano"
+  assert train_config.load_config_file(
+      "configs/sashimi.py:size=cpu,dataset=audio_folder").data.dataset == "audio_folder"
+  assert train_config.load_config_file("configs/sashimi.py").data.dataset == "youtube_mix"
+  tiny = train_config.load_config_file("configs/default.py:size=tiny")
+  assert tiny.num_steps == 120 and tiny.data.dataset == "music21_piano"

@@ -62,7 +62,8 @@ def run(*, preset: str, contexts: list[int], memory_limit: int, remat_block: int
   rows = []
   for context in contexts:
     for remat in REMATS:
-      config = train_config.paper_config(preset, "music21_piano")
+      config = train_config.paper_config(preset, "dataset=music21_piano",
+                                         f"configs/{preset}.py")
       config.model.context = context
       config.model.remat_block = 0 if remat == "none" else remat_block
       config.model.remat_encoder = remat == "blocks+encoder"

@@ -19,6 +19,7 @@ import numpy as np
 from audiolm_jax import models
 from audiolm_jax.models import config as model_config
 from audiolm_jax.data import datasets, recipes
+from audiolm_jax.training import config_args
 
 
 def model_fields(preset: str = "paper_128k", **changes) -> ml_collections.ConfigDict:
@@ -197,26 +198,30 @@ def cpu_budget(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   return c
 
 
-def dataset_config(arg: str | None, default: str = "youtube_mix"
-                   ) -> tuple[ml_collections.ConfigDict, list[str]]:
-  """base_config() with the dataset of a config argument "DATASET[,MORE...]";
-  returns it and the remaining comma-separated words."""
-  dataset, *rest = (arg or default).split(",")
-  if dataset not in datasets.DATASETS:
-    raise ValueError(f"unknown dataset {dataset!r} in the config argument; use one "
-                     f"of {datasets.DATASETS}")
+def dataset_config(arg: str | None, file: str, sizes: tuple[str, ...] = ("full", "cpu"),
+                   objective: bool = False
+                   ) -> tuple[ml_collections.ConfigDict, dict[str, str]]:
+  """base_config() with the dataset of `file`'s argument `arg`, parsed by the one
+  grammar (`training/config_args.py`): keys `dataset`, `size` (`sizes`, the first the
+  default) and, with `objective`, `objective` (dense | sampled). Returns the config
+  and every key's value. `size=cpu` runs on the built-in set unless a dataset is
+  given; otherwise the default dataset is YouTubeMix, the paper's."""
+  choices = {"dataset": config_args.dataset_choices("youtube_mix"), "size": sizes}
+  if objective:
+    choices["objective"] = ("dense", "sampled")
+  keys = config_args.parse(
+      arg, file, choices,
+      lambda given: {"dataset": "music21_piano"} if given.get("size") == "cpu" else {})
   c = base_config()
-  c.data.dataset = dataset
-  return c, rest
+  c.data.dataset = keys["dataset"]
+  return c, keys
 
 
-def paper_config(preset: str, arg: str | None) -> ml_collections.ConfigDict:
-  """The paper's training setup for a model preset; arg = "DATASET[,OBJECTIVE]"."""
-  c, rest = dataset_config(arg)
+def paper_config(preset: str, arg: str | None, file: str) -> ml_collections.ConfigDict:
+  """The paper's training setup for a model preset; arg `dataset=D,objective=O`."""
+  c, keys = dataset_config(arg, file, sizes=("full",), objective=True)
   c.model = model_fields(preset)
-  c.objective = rest[0] if rest else "dense"
-  if c.objective not in ("dense", "sampled"):
-    raise ValueError(f"unknown objective {c.objective!r}; use dense or sampled")
+  c.objective = keys["objective"]
   return c
 
 
