@@ -9,7 +9,6 @@ and `main(argv)` can be called again with other arguments.
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import Sequence
 
@@ -64,7 +63,3 @@ def parse_with_arguments(flag_values: flags.FlagValues, argv: Sequence[str] | No
   return None, positional
 
 
-def show_progress() -> bool:
-  """False when AUDIOLM_NO_PROGRESS=1: train, evaluate and sample then draw no
-  progress bars (logs and CI stay readable)."""
-  return os.environ.get("AUDIOLM_NO_PROGRESS") != "1"

@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import sys
 
-import tqdm
 from absl import flags
 
 from audiolm_jax import cli
+from audiolm_jax.progress import bar as progress_bar
 from audiolm_jax.data.audio_io import SAMPLE_RATE
 from audiolm_jax.generation import sampler
 from audiolm_jax.generation.comparison import format_comparison
@@ -53,9 +53,8 @@ _OUT = flags.DEFINE_string("out", None, "output folder (default WORKDIR/samples)
 def main(argv=None) -> int:
   if (code := cli.parse(FLAGS, argv, "audiolm_jax.sample", __doc__)) is not None:
     return code
-  with tqdm.tqdm(total=int(max(_SECONDS.value, 0) * SAMPLE_RATE), unit="sample",
-                 unit_scale=True, file=sys.stdout,
-                 disable=not cli.show_progress()) as bar:
+  with progress_bar(int(max(_SECONDS.value, 0) * SAMPLE_RATE), unit="sample",
+                    unit_scale=True) as bar:
 
     def progress(samples: int, rtf: float) -> None:
       bar.update(samples)
@@ -68,7 +67,7 @@ def main(argv=None) -> int:
           prompt_seconds=_PROMPT_SECONDS.value, streams=_STREAMS.value,
           options=sampler.SamplingOptions(_TEMPERATURE.value, _TOP_P.value),
           seed=_SEED.value, block=_BLOCK.value, out=_OUT.value,
-          say=tqdm.tqdm.write, progress=progress)
+          say=bar.write, progress=progress)
     except (FileNotFoundError, ValueError) as e:
       print(f"error: {e}", file=sys.stderr)
       return 2

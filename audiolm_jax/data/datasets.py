@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import sys
 import tempfile
 
 import tensorflow_datasets as tfds
@@ -108,6 +109,9 @@ def build(spec: DatasetSpec, data_dir: str, *, strict: bool = False) -> str:
       builders.youtube_mix_files(spec.manual_dir, spec.allow_partial)
     else:
       builders.audio_folder_files(spec.manual_dir)
+  if not done and not (sys.stderr.isatty() or sys.stdout.isatty()):
+    # TFDS's bars redraw with carriage returns: thousands of updates in a log file.
+    tfds.disable_progress_bar()
   builder.download_and_prepare(download_config=download)
   return os.fspath(builder.data_dir)
 

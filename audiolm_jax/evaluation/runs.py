@@ -5,12 +5,10 @@ saved as WORKDIR/eval_{split|audio}_{protocol}[_gainGdB].json; `format_table` is
 from __future__ import annotations
 
 import os
-import sys
 import time
 
-import tqdm
 
-from audiolm_jax import cli, strict_json
+from audiolm_jax import progress, strict_json
 from audiolm_jax.data import datasets, pipeline
 from audiolm_jax.data.audio_io import SAMPLE_RATE
 from audiolm_jax.evaluation import protocols
@@ -48,8 +46,7 @@ def evaluate_run(workdir: str, *, split: str = "test", protocol: str = "full",
   scorer = Scorer(model, params, num_targets=num_targets, batch=batch)
   total = (num_positions if protocol == "sampled"
            else sum(min(len(f), limit or len(f)) for f in files))
-  bar = tqdm.tqdm(total=total, unit="sample", unit_scale=True,
-                  disable=not (show_progress and cli.show_progress()), file=sys.stdout)
+  bar = progress.bar(total, unit="sample", unit_scale=True, show=show_progress)
   start = time.time()
   result = protocols.evaluate_files(
       scorer, references, names, files, protocol, recipe=recipe,

@@ -12,12 +12,10 @@ from __future__ import annotations
 import json
 import math
 import os
-import sys
 import time
 
-import tqdm
 
-from audiolm_jax import cli, strict_json
+from audiolm_jax import progress, strict_json
 
 
 class MetricWriter:
@@ -37,9 +35,7 @@ class MetricWriter:
     self._jsonl = open(path, "a")
     self._tb = SummaryWriter(os.path.join(workdir, "tensorboard"),
                              purge_step=initial_step + 1)
-    self._bar = tqdm.tqdm(total=total_steps, initial=initial_step, unit="step",
-                          dynamic_ncols=True, file=sys.stdout,
-                          disable=not cli.show_progress())
+    self._bar = progress.bar(total_steps, initial=initial_step, unit="step")
 
   def write(self, step: int, metrics: dict[str, float], prefix: str = "train") -> None:
     if not self.enabled:
