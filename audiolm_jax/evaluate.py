@@ -34,7 +34,7 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "a training run's workdir",
                                flag_values=FLAGS, required=True)
 _SPLIT = flags.DEFINE_string("split", "test", "the split to score", flag_values=FLAGS)
 _PROTOCOL = flags.DEFINE_enum("protocol", "full", protocols.PROTOCOLS,
-                              "the NLL protocol (README, Evaluation)", flag_values=FLAGS)
+                              "the NLL protocol (docs/evaluation.md)", flag_values=FLAGS)
 _AUDIO = flags.DEFINE_string("audio", None, "score these recordings (a file or a "
                              "folder of them) instead of a dataset split",
                              flag_values=FLAGS)

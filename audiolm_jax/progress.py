@@ -32,6 +32,8 @@ def _interval() -> float:
 
 
 def _count(n: float, scale: bool) -> str:
+  if n < 10 and n != int(n):
+    return f"{n:.2f}"
   if not scale or n < 1000:
     return f"{n:,.0f}"
   for div, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
@@ -53,13 +55,18 @@ class LineProgress:
     self._interval = _interval() if interval is None else interval
     self._start = self._last = time.monotonic()
     self._initial = initial
+    self._first: tuple[float, int] | None = None   # (time, count) of the first update
     self._postfix = ""
     self._closed = False
 
   def update(self, n: int = 1) -> None:
-    self.n += n
     now = time.monotonic()
-    if not self.disable and now - self._last >= self._interval:
+    if self._first is None:
+      # The rate counts from the first update on: the time before it is compiling.
+      self._first = (now, self.n + n)
+    self.n += n
+    if (not self.disable and now - self._last >= self._interval
+        and self.n > self._first[1]):
       self._last = now
       self._line()
 
@@ -71,8 +78,10 @@ class LineProgress:
     print(message, file=self._file, flush=True)
 
   def _line(self) -> None:
-    elapsed = time.monotonic() - self._start
-    rate = (self.n - self._initial) / elapsed if elapsed > 0 else 0.0
+    now = time.monotonic()
+    elapsed = now - self._start
+    since, count = self._first or (self._start, self._initial)
+    rate = (self.n - count) / (now - since) if now > since else 0.0
     done = f"{_count(self.n, self.unit_scale)}/{_count(self.total, self.unit_scale)}"
     parts = [f"{done} {self.unit}s"]
     if self.total:

@@ -7,14 +7,14 @@ import os
 import pytest
 
 from audiolm_jax.bench import __main__ as bench_cli
-from audiolm_jax.bench import memory, report
+from audiolm_jax.bench import expected, memory, report
 from audiolm_jax.models.config import get_model_config
 from audiolm_jax.models.cost import encoder_macs
 from helpers import strict_loads
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COMMITTED_RESULTS = os.path.join(ROOT, "benchmarks", "results_cpu.json")
-TINY_PARAMS = 37_880  # the tiny preset (README, Presets)
+TINY_PARAMS = 37_880  # the tiny preset (docs/model.md, Presets)
 
 
 @pytest.fixture(scope="module")
@@ -143,11 +143,27 @@ def test_bad_flags_are_refused(capsys):
   assert "expected comma-separated integers" in capsys.readouterr().err
 
 
-def test_readme_performance_section_is_generated_from_committed_results():
+def test_performance_page_is_generated_from_committed_results():
   with open(COMMITTED_RESULTS) as f:
     section = report.markdown(json.load(f))
+  with open(os.path.join(ROOT, "docs", "performance.md")) as f:
+    page = f.read()
+  assert report.replace_section(page, section) == page, (
+      "docs/performance.md is stale: run python -m audiolm_jax.bench.report "
+      "--results benchmarks/results_cpu.json --doc docs/performance.md")
+
+
+def test_readme_expected_results_are_generated_from_committed_results():
+  """The README's expected-results table is what the committed results say."""
   with open(os.path.join(ROOT, "README.md")) as f:
     readme = f.read()
-  assert report.replace_section(readme, section) == readme, (
-      "README's Performance section is stale: run python -m audiolm_jax.bench.report "
-      "--results benchmarks/results_cpu.json --readme README.md")
+  section = expected.table(ROOT)
+  assert expected.replace_section(readme, section) == readme, (
+      "README's expected results are stale: run python -m audiolm_jax.bench.expected "
+      "--readme README.md")
+  # The numbers come from the files: a changed result changes the table.
+  with open(COMMITTED_RESULTS) as f:
+    bench = json.load(f)
+  flac = next(r for r in bench["codec"]["splits"]["test"]["rows"]
+              if r["method"] == "FLAC -8 of the 8-bit codes")
+  assert f"FLAC -8 {flac['bits_per_sample']:.2f}" in section

@@ -52,3 +52,17 @@ def test_off_switch_and_bad_interval(monkeypatch):
   monkeypatch.setenv("AUDIOLM_PROGRESS_SECONDS", "often")
   with pytest.raises(ValueError, match="AUDIOLM_PROGRESS_SECONDS='often'"):
     progress.bar(10, unit="step", file=log, show=True)
+
+
+def test_the_rate_leaves_out_the_compile_before_the_first_step(monkeypatch):
+  monkeypatch.delenv("AUDIOLM_NO_PROGRESS", raising=False)
+  now = [0.0]
+  monkeypatch.setattr(progress.time, "monotonic", lambda: now[0])
+  log = io.StringIO()
+  bar = progress.LineProgress(100, unit="step", file=log, interval=5)
+  now[0] = 60.0            # a minute of compiling, then the first step
+  bar.update()
+  assert log.getvalue() == ""  # one step says nothing about the rate yet
+  now[0] = 70.0            # 20 more steps in 10 s: 2 steps/s, 79 to go
+  bar.update(20)
+  assert "2 steps/s, 40 s left, 70 s" in log.getvalue(), log.getvalue()

@@ -179,7 +179,7 @@ def test_committed_studies_plan_one_budget(spec, runs):
 
 
 def test_the_learning_rate_study_trains_what_the_readme_measured():
-  """configs/study/lr_default.py: train.py's configs for the README's learning-rate
+  """configs/study/lr_default.py: train.py's configs for the learning-rate finding's
   table (`--config.seed=S`, and 2e-3 / 2e-4 for the other entry), up to the
   periodic validation and checkpoint cadence, which change no parameter."""
   from audiolm_jax.training import config as train_config  # pylint: disable=g-import-not-at-top
@@ -207,21 +207,22 @@ def test_a_preempted_run_is_not_marked_trained(tmp_path, monkeypatch):
   assert not runner.is_trained(str(tmp_path), run)
 
 
-def test_readme_study_section_is_generated_from_the_committed_results(tmp_path):
-  # The README's tables must be what the committed results.json files say: regenerate
-  # each study's section into a copy and compare (fails if either was edited by hand
-  # alone, or a committed study has no section).
-  readme = tmp_path / "README.md"
-  shutil.copy(os.path.join(REPO, "README.md"), readme)
+def test_studies_page_is_generated_from_the_committed_results(tmp_path):
+  # docs/studies.md's tables must be what the committed results.json files say:
+  # regenerate each study's section into a copy and compare (fails if either was
+  # edited by hand alone, or a committed study has no section).
+  page = tmp_path / "docs" / "studies.md"
+  page.parent.mkdir()
+  shutil.copy(os.path.join(REPO, "docs", "studies.md"), page)
   studies = sorted(os.listdir(os.path.join(REPO, "results")))
   assert "table1_cpu" in studies
   for study in studies:
     results = tmp_path / "results" / study / "results.json"
     results.parent.mkdir(parents=True)
     shutil.copy(os.path.join(REPO, "results", study, "results.json"), results)
-    report.update_readme(str(readme), str(results))
+    report.update_doc(str(page), str(results))
     assert json.loads(results.read_text())["missing"] == []  # not an interim report
-  assert readme.read_text() == open(os.path.join(REPO, "README.md")).read(), (
-      "README's study sections differ from results/*/results.json; run python -m "
-      "audiolm_jax.study.report --results results/STUDY/results.json --readme "
-      "README.md for each")
+  assert page.read_text() == open(os.path.join(REPO, "docs", "studies.md")).read(), (
+      "docs/studies.md's sections differ from results/*/results.json; run python -m "
+      "audiolm_jax.study.report --results results/STUDY/results.json --doc "
+      "docs/studies.md for each")

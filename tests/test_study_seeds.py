@@ -1,5 +1,5 @@
 """Studies over seeds: the plan's expansion, the statistics over seeds against
-scipy's, and a two-seed study end to end (trained, scored, tabled, in the README)."""
+scipy's, and a two-seed study end to end (trained, scored, tabled, in a docs page)."""
 
 import json
 import os
@@ -127,11 +127,11 @@ def test_a_seeded_study_reports_over_seeds(tmp_path, tiny_data_dir, capsys):
             for i in (0, 1)]
   marks = ", ".join(f"{i}{' †' if bad else ''}" for i, bad in enumerate(failed))
   assert "Over seeds" in table and f"| ctx4 | {marks} |" in table
-  # The README section named after the study is filled from these results alone.
+  # The docs section named after the study is filled from these results alone.
   readme = tmp_path / "README.md"
   readme.write_text("intro\n<!-- study:seeded_test:begin -->\nSTALE TABLE\n"
                     "<!-- study:seeded_test:end -->\nafter\n")
-  report.update_readme(str(readme), str(workdir / "results.json"))
+  report.update_doc(str(readme), str(workdir / "results.json"))
   text = readme.read_text()
   assert "STALE TABLE" not in text and "Over seeds" in text and text.endswith("after\n")
   # There the per-run rows give way to a link to results.md, which holds them.
@@ -140,7 +140,7 @@ def test_a_seeded_study_reports_over_seeds(tmp_path, tiny_data_dir, capsys):
   other = tmp_path / "OTHER.md"
   other.write_text("<!-- study:table1_cpu:begin -->\n<!-- study:table1_cpu:end -->\n")
   with pytest.raises(ValueError, match="study:seeded_test:begin"):
-    report.update_readme(str(other), str(workdir / "results.json"))
+    report.update_doc(str(other), str(workdir / "results.json"))
 
 
 def _scored(name, base, seed, nll, previous=5.0):

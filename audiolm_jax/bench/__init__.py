@@ -2,5 +2,5 @@
 
 Every suite returns a JSON-able dict with the environment it ran in (date, device,
 versions); `report.markdown` turns a results file into tables and `report.py
---readme` writes them into the README's Performance section.
+--doc docs/performance.md` writes them into the performance page.
 """

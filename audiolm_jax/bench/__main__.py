@@ -16,7 +16,7 @@ Suites (each records date, device and versions beside its numbers):
               prediction, FLAC, xz, zstd and gzip, bits/sample and samples/s
 Results merge into --out (a suite run again replaces its entry); the markdown tables
 of everything in it go to the same name with .md. `python -m audiolm_jax.bench.report
---results FILE --readme README.md` writes them into the README.
+--results FILE --doc docs/performance.md` writes them into the performance page.
 """
 
 from __future__ import annotations
@@ -100,7 +100,7 @@ flags.DEFINE_string("dataset_dir", "", "a built dataset folder, e.g. the one mak
                     "demo builds (.../music21_piano/full_mix_.../2.0.0)",
                     flag_values=FLAGS)
 flags.DEFINE_float("pipeline_step_seconds", 0.27, "measured configs/default.py step "
-                   "time (4 windows; README Results: 0.25-0.29 s on 2 cores) the "
+                   "time (4 windows; 0.25-0.29 s on 2 cores, docs/findings.md) the "
                    "pipeline must feed", flag_values=FLAGS)
 flags.DEFINE_string("codec_workdir", "runs/default", "codec suite: the trained run "
                     "whose model codes (make demo trains runs/default)",

@@ -1,8 +1,9 @@
-"""Markdown tables from a benchmark results file, and the README section made of them.
+"""Markdown tables from a benchmark results file, and the docs section made of them.
 
-    python -m audiolm_jax.bench.report --results benchmarks/cpu.json [--readme README.md]
+    python -m audiolm_jax.bench.report --results benchmarks/results_cpu.json \
+        [--doc docs/performance.md]
 
-Prints the tables; with --readme, replaces everything between the README's
+Prints the tables; with --doc, replaces everything between that file's
 `<!-- performance:begin -->` and `<!-- performance:end -->` lines with them.
 """
 
@@ -51,7 +52,7 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 
 def per_target(s: dict) -> list[str]:
-  lines = ["### Chunked vs dense, per target", ""] + _header(s)
+  lines = ["## Chunked vs dense, per target", ""] + _header(s)
   lines += [f"The paper model with random parameters; chunked = the paper's literal "
             f"computation on {s['chunked_batch']} contexts, dense = one row with K "
             f"targets. fwd = eval-mode forward, fwd+bwd = gradient of the mean "
@@ -88,7 +89,7 @@ def _remat(r: dict) -> str:
 
 def training(s: dict) -> list[str]:
   m = s["matmul"]
-  lines = ["### Training throughput and MFU", ""] + _header(s)
+  lines = ["## Training throughput and MFU", ""] + _header(s)
   lines += [f"The train step `train.py` compiles (data parallel, state donated) on "
             f"random windows. MFU = XLA's FLOPs of the step without rematerialization "
             f"and with recurrent scans unrolled per second / the measured "
@@ -108,7 +109,7 @@ def training(s: dict) -> list[str]:
 
 
 def generation(s: dict) -> list[str]:
-  lines = ["### Generation", ""] + _header(s)
+  lines = ["## Generation", ""] + _header(s)
   lines += [f"Random parameters and prompt. cached = each family's incremental state "
             f"(blocks of {s['block']} samples in one `lax.scan`), naive = its "
             f"prediction recomputed from the whole context per sample. Samples/s and "
@@ -126,7 +127,7 @@ def generation(s: dict) -> list[str]:
 
 
 def memory(s: dict) -> list[str]:
-  lines = ["### Training memory against context", ""] + _header(s)
+  lines = ["## Training memory against context", ""] + _header(s)
   lines += [f"Compiled memory per device of the train step (arguments + outputs + "
             f"temporaries, XLA's buffer assignment), dense objective with "
             f"{s['rows'][0]['num_targets']:,} targets per row; the largest batch is "
@@ -142,7 +143,7 @@ def memory(s: dict) -> list[str]:
 
 
 def torch(s: dict) -> list[str]:
-  lines = ["### PyTorch reference vs JAX", ""] + _header(s)
+  lines = ["## PyTorch reference vs JAX", ""] + _header(s)
   lines += [f"`audiolm_jax/bench/torch_reference.py` (the paper's model written from the "
             f"paper, our parameters ported in; a test checks equal log-probabilities "
             f"within 1e-4), context {_context(s['context'])}, forward only; chunked "
@@ -156,7 +157,7 @@ def torch(s: dict) -> list[str]:
 
 
 def pipeline(s: dict) -> list[str]:
-  lines = ["### Input pipeline", ""] + _header(s)
+  lines = ["## Input pipeline", ""] + _header(s)
   lines += [f"Windows of {s['context'] + s['num_targets']:,} codes in batches of "
             f"{s['batch']}; demand = one batch per {s['step_seconds']} s (the default "
             f"config's measured step).", ""]
@@ -171,7 +172,7 @@ _SPLIT_NAMES = {"test": "held-out piano (test)",
 
 
 def codec(s: dict) -> list[str]:
-  lines = ["### Lossless codec", ""] + _header(s)
+  lines = ["## Lossless codec", ""] + _header(s)
   lines += [f"Bits per sample of the 8-bit `{s['recipe']}` codes (8 = stored raw), "
             f"on the first {_num(s['seconds_per_file'])} s of every file; the "
             f"codec with the {s['model']} model of `{s['workdir']}` (step "
@@ -212,7 +213,7 @@ def markdown(results: dict) -> str:
 def replace_section(readme: str, section: str) -> str:
   """`readme` with the text between the performance markers replaced."""
   if readme.count(BEGIN) != 1 or readme.count(END) != 1:
-    raise ValueError(f"the README needs exactly one {BEGIN} line and one {END} line")
+    raise ValueError(f"the document needs exactly one {BEGIN} line and one {END} line")
   head, rest = readme.split(BEGIN)
   _, tail = rest.split(END)
   return f"{head}{BEGIN}\n{section.rstrip()}\n{END}{tail}"
@@ -221,8 +222,8 @@ def replace_section(readme: str, section: str) -> str:
 FLAGS = flags.FlagValues()
 _RESULTS = flags.DEFINE_string("results", None, "a results JSON file",
                                flag_values=FLAGS, required=True)
-_README = flags.DEFINE_string("readme", "", "a README whose performance section to "
-                              "rewrite", flag_values=FLAGS)
+_DOC = flags.DEFINE_string("doc", "", "a markdown file whose performance section to "
+                           "rewrite (docs/performance.md)", flag_values=FLAGS)
 
 
 def main(argv=None) -> int:
@@ -230,10 +231,10 @@ def main(argv=None) -> int:
     return code
   with open(_RESULTS.value) as f:
     section = markdown(json.load(f))
-  if _README.value:
-    with open(_README.value) as f:
+  if _DOC.value:
+    with open(_DOC.value) as f:
       text = replace_section(f.read(), section)
-    with open(_README.value, "w") as f:
+    with open(_DOC.value, "w") as f:
       f.write(text)
   print(section)
   return 0

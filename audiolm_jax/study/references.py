@@ -10,7 +10,7 @@ dataset, recipe, split, protocol and per-file cap, from the study config), and a
 beside the model's NLL; the runs need not exist any more. The references the file
 already holds are recomputed too and must agree, or nothing is written: that proves
 the samples are the same. Then the file, its results.md and its plots are rewritten;
-`python -m audiolm_jax.study.report` updates the README from them.
+`python -m audiolm_jax.study.report` updates docs/studies.md from them.
 """
 
 from __future__ import annotations

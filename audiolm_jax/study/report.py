@@ -1,8 +1,8 @@
 """A study's report: results.json, results.md (the tables) and three plots.
 
-    python -m audiolm_jax.study.report --results DIR/results.json --readme README.md
+    python -m audiolm_jax.study.report --results DIR/results.json --doc docs/studies.md
 
-rewrites the README's section for that study (between `<!-- study:NAME:begin -->`
+rewrites the document's section for that study (between `<!-- study:NAME:begin -->`
 and `<!-- study:NAME:end -->`, NAME the results' study name) from a committed
 results.json, copying nothing by hand. A study over seeds gets its over-seeds table
 there, and a link to results.md for the per-run rows.
@@ -25,7 +25,7 @@ from audiolm_jax.study import seeds  # pylint: disable=wrong-import-position
 
 
 def markers(study_name: str) -> tuple[str, str]:
-  """The README comments around a study's generated section."""
+  """The comments around a study's generated section of a document."""
   return f"<!-- study:{study_name}:begin -->", f"<!-- study:{study_name}:end -->"
 
 
@@ -57,7 +57,7 @@ def _fmt(v, ci=None, signed: bool = False) -> str:
 
 def markdown(results: dict, image_prefix: str = "", per_run: bool = True) -> str:
   """The report's tables; per_run=False keeps the over-seeds table and the plots
-  and points to results.md for every run's own row (a seed study's README part)."""
+  and points to results.md for every run's own row (a seed study's part of docs/studies.md)."""
   runs = results["runs"]
   protocols = list(runs[0]["eval"]) if runs else []
   first = runs[0]["eval"][protocols[0]] if protocols else {}
@@ -292,8 +292,9 @@ def write(results: dict, folder: str) -> None:
   plots(results, folder)
 
 
-def update_readme(readme: str, results_path: str) -> None:
-  """Replaces the README's section for the study of `results_path` with its tables."""
+def update_doc(readme: str, results_path: str) -> None:
+  """Replaces the section of the markdown file `readme` for the study of
+  `results_path` with its tables (image paths relative to that file)."""
   with open(results_path) as f:
     results = json.load(f)
   begin, end = markers(results["study"])
@@ -316,19 +317,19 @@ def update_readme(readme: str, results_path: str) -> None:
 FLAGS = flags.FlagValues()
 _RESULTS = flags.DEFINE_string("results", None, "a study's results.json",
                                flag_values=FLAGS, required=True)
-_README = flags.DEFINE_string("readme", "README.md", "the README to update",
-                              flag_values=FLAGS)
+_DOC = flags.DEFINE_string("doc", "docs/studies.md", "the markdown file to update",
+                           flag_values=FLAGS)
 
 
 def main(argv=None) -> int:
   if (code := cli.parse(FLAGS, argv, "audiolm_jax.study.report", __doc__)) is not None:
     return code
   try:
-    update_readme(_README.value, _RESULTS.value)
+    update_doc(_DOC.value, _RESULTS.value)
   except (FileNotFoundError, ValueError) as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
-  print(f"updated {_README.value} from {_RESULTS.value}")
+  print(f"updated {_DOC.value} from {_RESULTS.value}")
   return 0
 
 

@@ -1,0 +1,130 @@
+"""The README's "expected results" table, generated from committed results alone.
+
+    python -m audiolm_jax.bench.expected [--readme README.md]
+
+Reads `benchmarks/results_cpu.json` (the benchmark suites) and
+`results/STUDY/results.json` (the study runner's), and prints the table; with
+--readme, replaces the text between `<!-- expected:begin -->` and
+`<!-- expected:end -->` with it. A test fails when the README drifts from them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+from absl import flags
+
+from audiolm_jax import cli
+from audiolm_jax.bench import report
+
+BEGIN, END = "<!-- expected:begin -->", "<!-- expected:end -->"
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BENCHMARKS = "benchmarks/results_cpu.json"
+DEMO_STUDY = "results/context_seeds_default/results.json"   # make demo's model, seeds
+TABLE1_STUDY = "results/table1_cpu/results.json"            # the four families
+
+
+def _load(root: str, path: str) -> dict:
+  with open(os.path.join(root, path)) as f:
+    return json.load(f)
+
+
+def _demo_row(study: dict) -> list[str]:
+  """`make demo`'s config over the study's seeds: its range and the references."""
+  entry = next(r for r in study["seeds"]["full"] if r["base"] == "default_8tok")
+  run = next(r for r in study["runs"] if r["base"] == "default_8tok")
+  refs = run["eval"]["full"]["references"]
+  seeds = entry["seeds"]
+  lo, hi = min(entry["nll_bits"]), max(entry["nll_bits"])
+  return [f"`make demo`'s model, held-out piano (test, first 2 s of 24 files), "
+          f"seeds {seeds[0]}-{seeds[-1]}",
+          f"{lo:.2f}-{hi:.2f} bits/sample",
+          f"linear prediction {refs['linear_prediction']:.2f}, previous sample "
+          f"{refs['previous_sample']:.2f}, histogram {refs['marginal']:.2f}",
+          f"[studies](docs/studies.md)"]
+
+
+def _families_row(study: dict) -> list[str]:
+  runs = {r["name"]: r["eval"]["full"] for r in study["runs"]}
+  order = (("wavenet", "WaveNet"), ("samplernn", "SampleRNN"),
+           ("paper_8tok", "paper model (8 tokens)"), ("sashimi", "SaShiMi"))
+  got = ", ".join(f"{label} {runs[name]['nll_bits']:.2f}" for name, label in order)
+  refs = runs["wavenet"]["references"]
+  return ["Table 1's four families at ~240k parameters, 1.43M training targets each "
+          "(test, single-piano set)", got,
+          f"linear prediction {refs['linear_prediction']:.2f}, previous sample "
+          f"{refs['previous_sample']:.2f}",
+          "[studies](docs/studies.md)"]
+
+
+def _dense_row(bench: dict) -> list[str]:
+  ratio = next(r for r in bench["per_target"]["ratios"] if r["context"] == 128_000
+               and r["pass"] == "fwd+bwd" and r["num_targets"] == 16_384)
+  return ["training cost per target at 128k samples of context, chunked (the paper's) "
+          "/ dense (K = 16,384)",
+          f"{report._num(ratio['flop_ratio'])}x fewer FLOPs, "
+          f"{report._num(ratio['time_ratio'])}x faster",
+          "same model, same logits (tested)", "[performance](docs/performance.md)"]
+
+
+def _codec_row(bench: dict) -> list[str]:
+  rows = {r["method"]: r["bits_per_sample"]
+          for r in bench["codec"]["splits"]["test"]["rows"]}
+  codec, flac = rows["codec, 1 segment"], rows["FLAC -8 of the 8-bit codes"]
+  return ["lossless codec with `make demo`'s model, held-out piano (8-bit codes)",
+          f"{codec:.2f} bits/sample ({8 / codec:.2f}x)",
+          f"FLAC -8 {flac:.2f} ({8 / flac:.2f}x), xz -9e "
+          f"{rows['xz -9e of the code bytes']:.2f}",
+          "[codec](docs/codec.md)"]
+
+
+def table(root: str = REPO) -> str:
+  """The expected-results table (markdown) from the committed results under root."""
+  bench = _load(root, BENCHMARKS)
+  rows = [_demo_row(_load(root, DEMO_STUDY)), _families_row(_load(root, TABLE1_STUDY)),
+          _dense_row(bench), _codec_row(bench)]
+  head = ["what", "result", "against", "details"]
+  lines = [f"Measured on {bench['codec']['device']} with jax "
+           f"{bench['codec']['versions']['jax']}; generated from `{BENCHMARKS}`, "
+           f"`{DEMO_STUDY}` and `{TABLE1_STUDY}` by `python -m audiolm_jax.bench."
+           f"expected --readme README.md`.", ""]
+  lines += report._table(head, rows)
+  return "\n".join(lines)
+
+
+def replace_section(text: str, section: str) -> str:
+  """`text` with the lines between the expected-results markers replaced."""
+  if text.count(BEGIN) != 1 or text.count(END) != 1:
+    raise ValueError(f"the README needs exactly one {BEGIN} line and one {END} line")
+  head, rest = text.split(BEGIN)
+  _, tail = rest.split(END)
+  return f"{head}{BEGIN}\n{section.rstrip()}\n{END}{tail}"
+
+
+FLAGS = flags.FlagValues()
+_README = flags.DEFINE_string("readme", "", "a README whose expected-results table to "
+                              "rewrite", flag_values=FLAGS)
+
+
+def main(argv=None) -> int:
+  if (code := cli.parse(FLAGS, argv, "audiolm_jax.bench.expected", __doc__)) is not None:
+    return code
+  section = table()
+  if _README.value:
+    with open(_README.value) as f:
+      text = f.read()
+    try:
+      text = replace_section(text, section)
+    except ValueError as e:
+      print(f"error: {e}", file=sys.stderr)
+      return 2
+    with open(_README.value, "w") as f:
+      f.write(text)
+  print(section)
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())
