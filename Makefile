@@ -1,7 +1,7 @@
 # `make test` is the one command CI runs: it builds .venv from scratch if needed,
 # installs the package with its test and bench extras (bench: CPU PyTorch, for the
 # reference-model parity test), FluidSynth with its GM soundfont and shellcheck where
-# apt works (so the renderer behind the README's results is tested too), and runs
+# apt works (so the renderer behind the documented results is tested too), and runs
 # the whole suite. `make demo` installs only what the main job needs (no PyTorch).
 PYTHON ?= python3
 VENV ?= .venv
@@ -68,7 +68,7 @@ demo: install fluidsynth
 # Every benchmark suite on this machine, as committed in benchmarks/results_cpu.json
 # (the paper's model and the WaveNet, SampleRNN and SaShiMi baselines at their paper sizes in
 # the training and generation suites; about 45 min on 2 CPU cores; the million-sample config is left out of the training
-# suite on a CPU, see README Performance), plus the pipeline suite if the built-in set
+# suite on a CPU, see docs/performance.md), plus the pipeline suite if the built-in set
 # is built. On a GPU: python -m audiolm_jax.bench --train_dtype bfloat16 --out FILE.
 # The pipeline suite reads the set `make demo` builds (its name lists the timbres used).
 BENCH_DATA := $(firstword $(wildcard $(DATA_DIR)/music21_piano/full_mix_*/2.0.0))

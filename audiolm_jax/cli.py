@@ -15,6 +15,24 @@ from typing import Sequence
 from absl import flags
 
 
+def parse_args(flag_values: flags.FlagValues, program: str,
+               args: Sequence[str]) -> list[str]:
+  """`flag_values([program, *args])` from a clean state; returns the unparsed rest.
+
+  ml_collections' config flags find their `--config.x=...` overrides in sys.argv, not
+  in the arguments given, so sys.argv holds these arguments while they are parsed (a
+  command called as a function, with argv, keeps its overrides).
+  """
+  flag_values.unparse_flags()
+  for name in [n for n in flag_values if "." in n]:
+    delattr(flag_values, name)  # a config's overrides: the next parse defines them anew
+  saved, sys.argv = sys.argv, [program, *args]
+  try:
+    return flag_values([program, *args])
+  finally:
+    sys.argv = saved
+
+
 def parse(flag_values: flags.FlagValues, argv: Sequence[str] | None,
           program: str, doc: str) -> int | None:
   """Parses argv (without the program name; None: sys.argv) into `flag_values`.
@@ -27,9 +45,8 @@ def parse(flag_values: flags.FlagValues, argv: Sequence[str] | None,
     print(doc.strip())
     print(flag_values.get_help())
     return 0
-  flag_values.unparse_flags()
   try:
-    unparsed = flag_values([program, *args])
+    unparsed = parse_args(flag_values, program, args)
   except flags.Error as e:
     print(f"error: {e}\n(see python -m {program} --help)", file=sys.stderr)
     return 2
@@ -50,9 +67,8 @@ def parse_with_arguments(flag_values: flags.FlagValues, argv: Sequence[str] | No
     print(doc.strip())
     print(flag_values.get_help())
     return 0, []
-  flag_values.unparse_flags()
   try:
-    positional = flag_values([program, *args])[1:]
+    positional = parse_args(flag_values, program, args)[1:]
   except flags.Error as e:
     print(f"error: {e}\n(see python -m {program} --help)", file=sys.stderr)
     return 2, []

@@ -11,62 +11,60 @@ CELLS = [
     ("md", """# audiolm_jax: a raw-audio language model with a long context, in JAX
 
 This notebook builds the built-in piano dataset, listens to it, trains a small version
-of Verma's model (a CNN turns 500-sample chunks into tokens, a Transformer reads them
-and predicts the next sample as one of 256 mu-law codes), compares its NLL with two
-reference predictors, continues a test-set prompt, and shows the project's core idea:
-the **dense** computation that equals the paper's chunk-by-chunk one.
+of Verma's model on it (a CNN turns 500-sample chunks into tokens, a Transformer reads
+them and predicts the next sample as one of 256 mu-law codes), compares its NLL with
+three reference predictors, continues a test-set prompt from the same dataset, and
+shows the project's core idea: the **dense** computation that equals the paper's
+chunk-by-chunk one.
 
-On a CPU runtime it runs top to bottom in about 10 minutes; on a GPU runtime the
-parameter cell picks larger settings."""),
+**Time:** on a 2-core CPU runtime, top to bottom in about 10 minutes (TIME_NOTE).
+A GPU runtime gets larger settings (the parameter cell).
+
+**To run it** in a fresh runtime (Colab or any Jupyter): set `SOURCE` in the next
+cell to where the package is (a checkout folder, a wheel file, or a git URL of the
+repository), then run all cells. Run from a checkout's `notebooks/` folder, it finds
+the checkout itself."""),
     ("code", """# Parameters. CI sets AUDIOLM_NOTEBOOK_REDUCED=1 to run a tiny version in seconds.
 import os
+# Where to install audiolm_jax from: a checkout folder ("/content/audiolm_jax"), a wheel
+# ("audiolm_jax-0.1.0-py3-none-any.whl") or a git URL ("git+https://HOST/OWNER/audiolm_jax").
+# Empty: an installed audiolm_jax, else the checkout this notebook sits in.
+SOURCE = os.environ.get("AUDIOLM_SOURCE", "")
 REDUCED = os.environ.get("AUDIOLM_NOTEBOOK_REDUCED") == "1"
 WORKDIR = os.environ.get("AUDIOLM_NOTEBOOK_WORKDIR", "/tmp/audiolm_demo")
 DATA_DIR = os.environ.get("AUDIOLM_DATA_DIR", os.path.expanduser("~/tensorflow_datasets"))
 # The model family: "cnn_transformer" (the paper's, configs/default.py), or a Table 1
-# baseline at the same size: "wavenet", "samplernn" or "sashimi" (configs/X.py:cpu).
+# baseline at the same size: "wavenet", "samplernn" or "sashimi" (configs/X.py:size=cpu).
 MODEL = os.environ.get("AUDIOLM_NOTEBOOK_MODEL", "cnn_transformer")"""),
-    ("code", """# Install: in Colab, FluidSynth (a sampled piano) and this package. Elsewhere we
-# assume `pip install -e .` was run in the repository (the README's `make install`).
-import subprocess, sys
-if "google.colab" in sys.modules:
-    subprocess.run("apt-get -qq install -y fluidsynth fluid-soundfont-gm > /dev/null",
+    ("code", """# Install. Where apt works as root (Colab), FluidSynth and the soundfonts the
+# built-in set's pianos need; without them it renders with the built-in NumPy pianos.
+import importlib.util, shutil, subprocess, sys
+if shutil.which("apt-get") and os.geteuid() == 0 and not shutil.which("fluidsynth"):
+    subprocess.run("apt-get -qq update && apt-get -qq install -y fluidsynth "
+                   "fluid-soundfont-gm timgm6mb-soundfont csound-soundfont > /dev/null",
                    shell=True, check=False)
-    # Clone the repository first (or upload it), then install it:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "."], check=True)
+if not SOURCE and importlib.util.find_spec("audiolm_jax") is None:
+    if os.path.isfile("../setup.cfg"):
+        SOURCE = ".."  # this notebook's own checkout
+    else:
+        raise RuntimeError("audiolm_jax is not installed: set SOURCE in the cell above "
+                           "to a checkout folder, a wheel or a git URL of the repository")
+if SOURCE:
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", SOURCE], check=True)
+    importlib.invalidate_caches()
 import jax
 ON_GPU = jax.default_backend() == "gpu"
 print("JAX", jax.__version__, "on", jax.default_backend(), jax.devices())"""),
-    ("md", "## The data: real music, rendered offline\n\nBach chorales and solo keyboard "
-           "pieces from the music21 corpus, humanized and played on piano (FluidSynth's "
-           "FluidR3 grand where installed, else the built-in NumPy piano)."),
-    ("code", """from audiolm_jax.data import datasets, pipeline
-from audiolm_jax.data import quantization
-variant = "tiny" if REDUCED else "full"
-spec = datasets.DatasetSpec("music21_piano", variant=variant,
-                            renderer="numpy" if REDUCED else "auto")
-path = datasets.build(spec, DATA_DIR)
-print(datasets.describe(path))"""),
-    ("code", """import numpy as np
-from IPython.display import Audio, display
-train = pipeline.FlatSplit(path, "train")
-clip = quantization.decode(np.asarray(train.file(0)[:16_000 * 5]))
-print(train.names[0], f"{len(clip) / 16_000:.1f} s")
-display(Audio(clip, rate=16_000))"""),
-    ("md", "## Train\n\n`train_and_evaluate` is the same function the command line "
-           "calls: sharded jitted steps, Orbax checkpoints (run the cell again to "
-           "resume), metrics in `WORKDIR/metrics.jsonl`."),
-    ("code", """import importlib.util
-from audiolm_jax.training.loop import train_and_evaluate
+    ("md", "## The config: one model, one dataset\n\nThe config names the dataset; the "
+           "notebook builds that dataset, trains on it and takes its prompt from it."),
+    ("code", """from audiolm_jax.training import config as train_config
 CONFIG_FILE = {"cnn_transformer": "default.py", "wavenet": "wavenet.py",
                "samplernn": "samplernn.py", "sashimi": "sashimi.py"}[MODEL]
-configs = "../configs" if os.path.exists("../configs") else "configs"
-spec_ = importlib.util.spec_from_file_location("config", f"{configs}/{CONFIG_FILE}")
-cfg_module = importlib.util.module_from_spec(spec_); spec_.loader.exec_module(cfg_module)
 if MODEL == "cnn_transformer":
-    config = cfg_module.get_config("tiny" if REDUCED else None)
+    config = train_config.load_config_file(
+        f"configs/{CONFIG_FILE}:size=tiny" if REDUCED else f"configs/{CONFIG_FILE}")
 else:
-    config = cfg_module.get_config("cpu")
+    config = train_config.load_config_file(f"configs/{CONFIG_FILE}:size=cpu")
     if REDUCED:
         config.data.variant, config.data.renderer = "tiny", "numpy"
         config.num_targets, config.checkpoint_every = 256, 20
@@ -82,9 +80,30 @@ if REDUCED:
     config.num_steps, config.eval_every = 40, 20
 elif ON_GPU:
     config.batch_size, config.num_steps, config.eval_every = 32, 2000, 500
-else:  # the work of 500 steps of 8 windows (the default config takes 4 per step)
+else:  # the work of 500 steps of 8 windows: about half of `make demo`'s training
     config.num_steps = 500 * 8 // config.batch_size
     config.eval_every = config.num_steps // 2
+print(f"{MODEL}: {config.num_steps:,} steps of {config.batch_size} windows x "
+      f"{config.num_targets:,} targets on {config.data.dataset} "
+      f"({config.data.variant}, renderer {config.data.renderer})")"""),
+    ("md", "## The data: real music, rendered offline\n\nBach chorales and solo keyboard "
+           "pieces from the music21 corpus, humanized and played on several pianos in "
+           "several rooms and at several levels (FluidSynth's soundfonts where installed, "
+           "and the built-in NumPy pianos); one piano is held out for validation and test."),
+    ("code", """from audiolm_jax.data import datasets, pipeline
+from audiolm_jax.data import quantization
+path = datasets.build(train_config.to_dataset_spec(config), DATA_DIR)
+print(datasets.describe(path))"""),
+    ("code", """import numpy as np
+from IPython.display import Audio, display
+train = pipeline.FlatSplit(path, "train", config.data.recipe)
+clip = quantization.decode(np.asarray(train.file(0)[:16_000 * 5]))
+print(train.names[0], f"{len(clip) / 16_000:.1f} s")
+display(Audio(clip, rate=16_000))"""),
+    ("md", "## Train\n\n`train_and_evaluate` is the same function the command line "
+           "calls: sharded jitted steps, Orbax checkpoints (run the cell again to "
+           "resume), metrics in `WORKDIR/metrics.jsonl`."),
+    ("code", """from audiolm_jax.training.loop import train_and_evaluate
 RUN_DIR = os.path.join(WORKDIR, MODEL)
 result = train_and_evaluate(config, RUN_DIR)
 result["validation"]"""),
@@ -129,11 +148,11 @@ audio = quantization.decode(np.concatenate([prompt, codes[0].astype(np.uint8)]),
                            model.quantization)
 print("prompt:", what)
 # Flatness, level and band envelope against the prompt's, and what the recording's own
-# continuation scores: the yardstick (README, "Continuations").
+# continuation scores: the yardstick (docs/generation.md).
 real = real_continuation(path, "test", prompt_seconds=1.0, seconds=seconds)
 report = compare(audio, prompt.size, yardstick(prompt, real, model.quantization))
 # How unsure the model was along its continuation and along the recording's own, and
-# the flatness that spread implies (README, "Generation").
+# the flatness that spread implies (docs/generation.md).
 (report["uncertainty"],) = spread_report(model, params, prompt, [codes[0].astype(np.uint8)],
                                          options, real, report["prompt"]["median_flatness"])
 print(format_comparison(report))

@@ -1,4 +1,4 @@
-"""The committed configs keep the contracts the README states."""
+"""The committed configs keep the contracts the docs state, in one grammar."""
 
 import pytest
 
@@ -30,7 +30,7 @@ def test_the_demo_config_is_the_cpu_model_on_more_smaller_steps():
 
 
 def test_the_long_config_is_the_demo_run_longer():
-  """`:long` is what README, Results measured: the demo's model, data and steps,
+  """`:long` is what docs/findings.md measured: the demo's model, data and steps,
   12,000 of them with the learning-rate drop at 10,000."""
   demo = train_config.load_config_file("configs/default.py")
   long = train_config.load_config_file("configs/default.py:long")

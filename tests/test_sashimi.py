@@ -68,7 +68,7 @@ def test_parameter_counts_against_the_published_ones():
   assert abs(PAPER_8 / 4.05e6 - 1) < 0.03 and abs(PAPER_6 / 3.13e6 - 1) < 0.03
 
 
-PAPER_8, PAPER_6 = 4_070_912, 3_143_680  # ours (README): +0.5 % and +0.4 %
+PAPER_8, PAPER_6 = 4_070_912, 3_143_680  # ours (docs/baselines.md): +0.5 % and +0.4 %
 
 
 def test_causality(small, np_rng):

@@ -6,7 +6,7 @@
 The default model (configs/default.py: 8 tokens of 500 samples, 1,900 steps of
 4 x 512 targets on the multi-timbre set) against the same model with 1 token of
 context, each trained at seeds 0, 1 and 2, scored on the held-out piano's test split
-(the first 2 s of each file, as the README's other default numbers). Seed 0 at 8
+(the first 2 s of each file, as the other numbers docs/findings.md gives for the default). Seed 0 at 8
 tokens is `make demo`'s run. The report gives each context's mean over seeds with an
 interval over seeds, and 8 tokens minus 1 token by Welch's interval.
 
