@@ -17,7 +17,9 @@ three reference predictors, continues a test-set prompt from the same dataset, a
 shows the project's core idea: the **dense** computation that equals the paper's
 chunk-by-chunk one.
 
-**Time:** on a 2-core CPU runtime, top to bottom in about 10 minutes (TIME_NOTE).
+**Time:** on a 2-core CPU, top to bottom in 9 min 11 s, measured in a fresh Python
+environment with a fresh data folder: installing the package 50 s, building the
+dataset 2 min 8 s, training 1,000 steps 5 min 15 s, evaluating 26 s, generating 13 s.
 A GPU runtime gets larger settings (the parameter cell).
 
 **To run it** in a fresh runtime (Colab or any Jupyter): set `SOURCE` in the next
