@@ -33,6 +33,20 @@ def parse_args(flag_values: flags.FlagValues, program: str,
     sys.argv = saved
 
 
+def _one_message(error: Exception, args: Sequence[str] = ()) -> str:
+  """A flag error's message; for a config file that raised, ml_collections embeds the
+  whole traceback: keep its first line and the exception's own line."""
+  text = str(error)
+  if isinstance(error, (KeyError, AttributeError)):  # a --config.FIELD override
+    overrides = [a.split("=")[0] for a in args if a.startswith("--config.")]
+    return (f"{text.strip(chr(34))} is not a field of the config, in one of "
+            f"{overrides}: check them against the config file")
+  if "Traceback (most recent call last)" not in text:
+    return text
+  lines = [line for line in text.splitlines() if line.strip()]
+  return f"{lines[0]} {lines[-1]}"
+
+
 def parse(flag_values: flags.FlagValues, argv: Sequence[str] | None,
           program: str, doc: str) -> int | None:
   """Parses argv (without the program name; None: sys.argv) into `flag_values`.
@@ -47,8 +61,9 @@ def parse(flag_values: flags.FlagValues, argv: Sequence[str] | None,
     return 0
   try:
     unparsed = parse_args(flag_values, program, args)
-  except flags.Error as e:
-    print(f"error: {e}\n(see python -m {program} --help)", file=sys.stderr)
+  except (flags.Error, KeyError, AttributeError) as e:
+    print(f"error: {_one_message(e, args)}\n(see python -m {program} --help)",
+          file=sys.stderr)
     return 2
   if len(unparsed) > 1:
     print(f"error: unexpected arguments {unparsed[1:]}", file=sys.stderr)
@@ -69,8 +84,9 @@ def parse_with_arguments(flag_values: flags.FlagValues, argv: Sequence[str] | No
     return 0, []
   try:
     positional = parse_args(flag_values, program, args)[1:]
-  except flags.Error as e:
-    print(f"error: {e}\n(see python -m {program} --help)", file=sys.stderr)
+  except (flags.Error, KeyError, AttributeError) as e:
+    print(f"error: {_one_message(e, args)}\n(see python -m {program} --help)",
+          file=sys.stderr)
     return 2, []
   if len(positional) != len(names):
     print(f"error: expected {len(names)} arguments ({' '.join(names)}), got "

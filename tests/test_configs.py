@@ -84,3 +84,17 @@ def test_sizes_and_their_shorthand_agree():
   assert train_config.load_config_file("configs/sashimi.py").data.dataset == "youtube_mix"
   tiny = train_config.load_config_file("configs/default.py:size=tiny")
   assert tiny.num_steps == 120 and tiny.data.dataset == "music21_piano"
+
+
+def test_train_names_a_bad_config_argument_in_one_message(capsys):
+  from audiolm_jax import train
+  assert train.main(["--config", "configs/default.py:renderer=numpy",
+                     "--workdir", "/nonexistent/run"]) == 2
+  err = capsys.readouterr().err
+  assert "Traceback" not in err and len(err.strip().splitlines()) == 2, err
+  assert ("configs/default.py: unknown key 'renderer'" in err
+          and "size=demo|cpu|long|tiny" in err)
+  # An override of a field goes through the same parse, from the arguments given.
+  assert train.main(["--config", "configs/default.py:size=tiny",
+                     "--config.data.folder=mine", "--workdir", "/nonexistent/run"]) == 2
+  assert "folder" in capsys.readouterr().err

@@ -43,7 +43,7 @@ def _demo_row(study: dict) -> list[str]:
           f"{lo:.2f}-{hi:.2f} bits/sample",
           f"linear prediction {refs['linear_prediction']:.2f}, previous sample "
           f"{refs['previous_sample']:.2f}, histogram {refs['marginal']:.2f}",
-          f"[studies](docs/studies.md)"]
+          "[studies](docs/studies.md)"]
 
 
 def _families_row(study: dict) -> list[str]:
