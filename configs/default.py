@@ -56,7 +56,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   # the NumPy upright) held out for validation and test (data/piano/timbres.py).
   c.data.renderer = "mix"
   # Gain augmentation (data.gain_db) stays off: on this budget it costs more at the
-  # stored level than it gains at lower ones (docs/findings.md, "Other pianos and levels").
+  # stored level than it gains at lower ones (docs/findings.md, "Several pianos, rooms
+  # and levels; gain augmentation").
   if size == "tiny":  # seconds on a CPU: tests and smoke runs
     c.data.variant = "tiny"
     c.data.renderer = "numpy"

@@ -36,3 +36,20 @@ def test_every_design_reference_names_a_section():
   assert found >= 15
   assert not [p for p in _sources() if "DESIGN " in open(p).read()
               and not p.endswith("test_design_references.py")]
+
+
+# Any docs page cited by section name: its path, a comma and the quoted heading.
+PAGE_REFERENCE = re.compile(r'docs/(\w+)\.md`?, "([^"]+)"')
+
+
+def test_every_docs_section_reference_names_a_section():
+  found = 0
+  for path in _sources():
+    with open(path) as f:
+      text = re.sub(r"\s*\n\s*#?\s*", " ", f.read())
+    for page, name in PAGE_REFERENCE.findall(text):
+      found += 1
+      with open(os.path.join(REPO, "docs", f"{page}.md")) as f:
+        sections = {line.lstrip("#").strip() for line in f if line.startswith("#")}
+      assert name in sections, f"{os.path.relpath(path, REPO)} cites docs/{page}.md {name!r}"
+  assert found >= 3

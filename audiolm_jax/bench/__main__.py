@@ -100,7 +100,7 @@ flags.DEFINE_string("dataset_dir", "", "a built dataset folder, e.g. the one mak
                     "demo builds (.../music21_piano/full_mix_.../2.0.0)",
                     flag_values=FLAGS)
 flags.DEFINE_float("pipeline_step_seconds", 0.27, "measured configs/default.py step "
-                   "time (4 windows; 0.25-0.29 s on 2 cores, docs/findings.md) the "
+                   "time (4 windows; measured at 0.25-0.29 s on 2 cores) the "
                    "pipeline must feed", flag_values=FLAGS)
 flags.DEFINE_string("codec_workdir", "runs/default", "codec suite: the trained run "
                     "whose model codes (make demo trains runs/default)",
