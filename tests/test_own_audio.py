@@ -11,6 +11,7 @@ import math
 import os
 import re
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -64,8 +65,10 @@ def test_readme_own_audio_commands_run_as_written(tmp_path):
   commands = _readme_own_audio_commands()
   assert [c.split()[2] for c in commands] == list(SHORTER), commands
   names = _make_folder(tmp_path / "my_audio")
+  # `python` is this environment's, as in a shell where it is activated.
+  path = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
   env = dict(os.environ, HOME=str(tmp_path), AUDIOLM_DATA_DIR=str(tmp_path / "tfds"),
-             AUDIOLM_NO_PROGRESS="1")
+             AUDIOLM_NO_PROGRESS="1", PATH=path)
   for command in commands:
     module = command.split()[2]
     run = command.replace("runs/mine", str(tmp_path / "runs" / "mine")) + SHORTER[module]

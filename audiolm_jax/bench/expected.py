@@ -47,13 +47,15 @@ def _demo_row(study: dict) -> list[str]:
 
 
 def _families_row(study: dict) -> list[str]:
-  runs = {r["name"]: r["eval"]["full"] for r in study["runs"]}
-  order = (("wavenet", "WaveNet"), ("samplernn", "SampleRNN"),
-           ("paper_8tok", "paper model (8 tokens)"), ("sashimi", "SaShiMi"))
-  got = ", ".join(f"{label} {runs[name]['nll_bits']:.2f}" for name, label in order)
-  refs = runs["wavenet"]["references"]
-  return ["Table 1's four families at ~240k parameters, 1.43M training targets each "
-          "(test, single-piano set)", got,
+  """The runs the study draws as its family bars (one per model family), best first."""
+  bars = sorted((r for r in study["runs"] if r.get("family_bar")),
+                key=lambda r: r["eval"]["full"]["nll_bits"])
+  got = ", ".join(f"{r['model']} {r['eval']['full']['nll_bits']:.2f}" for r in bars)
+  refs = bars[0]["eval"]["full"]["references"]
+  params = sorted(r["params"] for r in bars)
+  return [f"Table 1's {len(bars)} families at {params[0] / 1e3:.0f}k-"
+          f"{params[-1] / 1e3:.0f}k parameters, {bars[0]['targets'] / 1e6:.2f}M "
+          f"training targets each (test, single-piano set)", got,
           f"linear prediction {refs['linear_prediction']:.2f}, previous sample "
           f"{refs['previous_sample']:.2f}",
           "[studies](docs/studies.md)"]
