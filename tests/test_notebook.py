@@ -17,9 +17,38 @@ def test_committed_notebook_has_no_outputs():
       assert not cell.outputs and cell.execution_count is None
 
 
-# The paper's model and one unbounded family (the notebook's other branch); every
-# family's train / evaluate / sample is tested in test_baselines_cli.py.
-@pytest.mark.parametrize("model", ["cnn_transformer", "samplernn"])
+def _cell(nb, first_line: str) -> str:
+  (source,) = [c.source for c in nb.cells if c.cell_type == "code"
+               and c.source.startswith(first_line)]
+  return source
+
+
+@pytest.mark.parametrize("model", ["cnn_transformer", "wavenet", "samplernn", "sashimi"])
+@pytest.mark.parametrize("reduced", ["1", ""])
+def test_every_family_gets_a_valid_config_on_one_dataset(monkeypatch, model, reduced):
+  """The parameter and config cells, run alone for each MODEL: a config that builds,
+  whose dataset is the one the data cell builds (the notebook trains, evaluates and
+  prompts from that one set)."""
+  from audiolm_jax.training import config as train_config
+  monkeypatch.setenv("AUDIOLM_NOTEBOOK_MODEL", model)
+  monkeypatch.setenv("AUDIOLM_NOTEBOOK_REDUCED", reduced)
+  monkeypatch.chdir(os.path.join(REPO, "notebooks"))
+  nb = nbformat.read(NOTEBOOK, as_version=4)
+  scope = {"ON_GPU": False}
+  exec(_cell(nb, "# Parameters."), scope)  # pylint: disable=exec-used
+  exec(_cell(nb, "from audiolm_jax.training import config"), scope)  # pylint: disable=exec-used
+  config = scope["config"]
+  train_config.checked_model(config, device_count=1)
+  assert config.data.dataset == "music21_piano"
+  assert (config.data.variant, config.data.renderer) == (
+      ("tiny", "numpy") if reduced else ("full", "mix" if model == "cnn_transformer"
+                                          else config.data.renderer))
+  assert "train_config.to_dataset_spec(config)" in _cell(nb, "from audiolm_jax.data")
+
+
+# The paper's model end to end; every family's train / evaluate / sample is tested in
+# test_baselines_cli.py, and the notebook's config for each family above.
+@pytest.mark.parametrize("model", ["cnn_transformer"])
 def test_notebook_executes_in_reduced_mode(tmp_path, tiny_data_dir, monkeypatch, model):
   monkeypatch.setenv("AUDIOLM_NOTEBOOK_MODEL", model)
   monkeypatch.setenv("AUDIOLM_NOTEBOOK_REDUCED", "1")
