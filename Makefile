@@ -30,9 +30,9 @@ install-test: $(VENV)/.installed-test
 
 # shellcheck lints launch/ in the tests (skipped where it cannot be installed).
 # Two pytest workers (one module each at a time): most tests wait on single-threaded
-# XLA compiles and fresh processes, so 2 cores finish in ~16-18 min instead of ~23;
-# tests/conftest.py gives every test process one XLA compilation cache: 17 min of tests
-# from a cold cache, 9-10 min with a warm one.
+# XLA compiles and fresh processes; tests/conftest.py gives every test process one XLA
+# compilation cache. From a fresh clone with a cold cache, 14.5-20.5 min of tests on a
+# shared 2-core VM (README).
 test: install-test fluidsynth
 	@command -v shellcheck >/dev/null || { command -v apt-get >/dev/null && \
 	  [ "$$(id -u)" = 0 ] && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
