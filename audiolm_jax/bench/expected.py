@@ -98,11 +98,7 @@ def table(root: str = REPO) -> str:
 
 def replace_section(text: str, section: str) -> str:
   """`text` with the lines between the expected-results markers replaced."""
-  if text.count(BEGIN) != 1 or text.count(END) != 1:
-    raise ValueError(f"the README needs exactly one {BEGIN} line and one {END} line")
-  head, rest = text.split(BEGIN)
-  _, tail = rest.split(END)
-  return f"{head}{BEGIN}\n{section.rstrip()}\n{END}{tail}"
+  return report.replace_section(text, section, BEGIN, END)
 
 
 FLAGS = flags.FlagValues()

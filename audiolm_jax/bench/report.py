@@ -210,13 +210,15 @@ def markdown(results: dict) -> str:
   return "\n".join(lines)
 
 
-def replace_section(readme: str, section: str) -> str:
-  """`readme` with the text between the performance markers replaced."""
-  if readme.count(BEGIN) != 1 or readme.count(END) != 1:
-    raise ValueError(f"the document needs exactly one {BEGIN} line and one {END} line")
-  head, rest = readme.split(BEGIN)
-  _, tail = rest.split(END)
-  return f"{head}{BEGIN}\n{section.rstrip()}\n{END}{tail}"
+def replace_section(readme: str, section: str, begin: str = BEGIN,
+                    end: str = END) -> str:
+  """`readme` with the text between the `begin` and `end` markers (by default the
+  performance page's) replaced by `section`."""
+  if readme.count(begin) != 1 or readme.count(end) != 1:
+    raise ValueError(f"the document needs exactly one {begin} line and one {end} line")
+  head, rest = readme.split(begin)
+  _, tail = rest.split(end)
+  return f"{head}{begin}\n{section.rstrip()}\n{end}{tail}"
 
 
 FLAGS = flags.FlagValues()
