@@ -1,5 +1,13 @@
 """audiolm_jax: Verma's million-sample-context raw-audio language model in JAX/Flax."""
 
+# Before anything starts a JAX backend: libtpu (the `tpu` extra) stays quiet on a
+# machine without TPUs (aot/libtpu.py).
+from audiolm_jax.aot import libtpu as _libtpu
+
+_libtpu.quiet_without_tpu()
+
+# pylint: disable=wrong-import-position
+
 from audiolm_jax.models import AudioModel, build, from_fields
 from audiolm_jax.models.audiolm import AudioLM, count_params, init_params
 from audiolm_jax.models.config import PRESETS, ModelConfig, get_model_config

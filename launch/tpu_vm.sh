@@ -51,7 +51,7 @@ repo="$(cd "$(dirname "$0")/.." && pwd)"
 run gcloud compute tpus tpu-vm scp --recurse --zone "${zone}" --worker=all \
   "${repo}" "${name}:~/audiolm_jax"
 run gcloud compute tpus tpu-vm ssh "${name}" --zone "${zone}" --worker=all \
-  --command "cd ~/audiolm_jax && python3 -m pip install -q 'jax[tpu]' -e ."
+  --command "cd ~/audiolm_jax && python3 -m pip install -q -e '.[tpu]'"
 train_args="$(printf '%q ' "$@")"
 run gcloud compute tpus tpu-vm ssh "${name}" --zone "${zone}" --worker=all \
   --command "cd ~/audiolm_jax && python3 -m audiolm_jax.train ${train_args}"

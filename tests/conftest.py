@@ -20,6 +20,9 @@ try:  # JAX bounds the cache only with filelock (the test extra); else it warns 
 except ImportError:
   pass
 
+# The package first: it keeps libtpu (installed by the test extra) quiet on this
+# machine without TPUs before any backend starts (aot/libtpu.py).
+import audiolm_jax  # pylint: disable=g-import-not-at-top,wrong-import-position,unused-import
 import jax  # pylint: disable=g-import-not-at-top,wrong-import-position
 import numpy as np
 import pytest

@@ -104,9 +104,11 @@ def window_targets(config: ml_collections.ConfigDict) -> int:
 
 
 def checked_model(config: ml_collections.ConfigDict, device_count: int,
-                  process_count: int = 1) -> models.AudioModel:
+                  process_count: int = 1, *, check_data: bool = True
+                  ) -> models.AudioModel:
   """The model `config` describes, after checking everything that can be checked
-  before any data or compilation.
+  before any data or compilation (`check_data=False`: nothing that needs the
+  dataset's files, for compiling without them).
 
   Raises ValueError with every problem found and what to change.
   """
@@ -158,7 +160,8 @@ def checked_model(config: ml_collections.ConfigDict, device_count: int,
   if config.data.dataset not in datasets.DATASETS:
     problems.append(f"data.dataset={config.data.dataset!r}; use one of "
                     f"{datasets.DATASETS}")
-  elif config.data.dataset != "music21_piano" and not config.data.manual_dir:
+  elif (check_data and config.data.dataset != "music21_piano"
+        and not config.data.manual_dir):
     built = datasets.dataset_dir(to_dataset_spec(config), data_dir(config))
     if not os.path.isfile(os.path.join(built, "dataset_info.json")):
       problems.append(f"data.dataset={config.data.dataset!r} is not built at {built} "
