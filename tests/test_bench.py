@@ -153,6 +153,23 @@ def test_performance_page_is_generated_from_committed_results():
       "--results benchmarks/results_cpu.json --doc docs/performance.md")
 
 
+def test_tpu_compile_tables_are_generated_from_committed_results():
+  from audiolm_jax.bench import aot  # pylint: disable=g-import-not-at-top
+  with open(os.path.join(ROOT, "benchmarks", "aot_tpu.json")) as f:
+    results = json.load(f)
+  section = aot.markdown(results)
+  with open(os.path.join(ROOT, "docs", "performance.md")) as f:
+    page = f.read()
+  assert report.replace_section(page, section, aot.BEGIN, aot.END) == page, (
+      "docs/performance.md's TPU tables are stale: run python -m audiolm_jax.bench."
+      "report --results benchmarks/aot_tpu.json --doc docs/performance.md")
+  # Every row the sweep plans appears in the tables or in the not-yet list.
+  for task in aot.tasks():
+    key = task["key"]
+    if key not in results["rows"]:
+      assert f"`{key}`" in section or len(aot.tasks()) - len(results["rows"]) > 40
+
+
 def test_readme_expected_results_are_generated_from_committed_results():
   """The README's expected-results table is what the committed results say."""
   with open(os.path.join(ROOT, "README.md")) as f:

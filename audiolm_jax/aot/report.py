@@ -47,7 +47,7 @@ def split_batch(batch_size: int, chips: int, round_batch: bool) -> tuple[int, st
 
 def _capacity_from(error: str) -> float | None:
   """The HBM the compiler said it had, in bytes, from its refusal ("of 15.75G")."""
-  m = re.search(r"(?:of|available HBM \()\s*([\d.]+)([GM])", error)
+  m = re.search(r"(?:[Uu]sed [\d.]+[GM] of|available HBM \()\s*([\d.]+)([GM])", error)
   if not m:
     return None
   return float(m.group(1)) * (GIB if m.group(2) == "G" else 2**20)
@@ -97,6 +97,14 @@ class Planner:
       config = aot.with_batch(self.config, per_chip * slice_.chips, **changes)
       mesh = self.mesh if slice_ == self.slice_ else None
       result = aot.compile_for_slice(config, slice_, mesh)
+      capacity = slice_.chip.hbm_gib * GIB
+      if result.fits and result.total_bytes > capacity:
+        # Seen for remat loops on v5e: accepted, yet its buffers exceed the HBM.
+        # Counted as not fitting: nothing promises the program would run.
+        result = dataclasses.replace(
+            result, fits=False,
+            error=f"accepted by the compiler, but its buffers ({result.total_bytes / GIB:.2f} "
+                  f"GiB per chip) exceed the chip's {slice_.chip.hbm_gib:g} GiB of HBM")
       self.say(f"  {'fits' if result.fits else 'does not fit'}: "
                + (f"{result.total_bytes / GIB:.2f} GiB per chip"
                   if result.fits else result.error)
@@ -115,7 +123,7 @@ class Planner:
     results = {known: known_result}
     b = known
     while not results[b].fits:  # halve until something fits
-      capacity = _capacity_from(results[b].error) or capacity
+      capacity = min(capacity, _capacity_from(results[b].error) or capacity)
       if b == 1:
         return None, True
       b //= 2
@@ -124,7 +132,7 @@ class Planner:
       if other >= 1 and other not in results:
         results[other] = self.compile(other, **changes)
         if not results[other].fits:
-          capacity = _capacity_from(results[other].error) or capacity
+          capacity = min(capacity, _capacity_from(results[other].error) or capacity)
       if sum(r.fits for r in results.values()) >= 2:
         break
     fits = sorted(k for k, r in results.items() if r.fits)

@@ -14,6 +14,9 @@ Suites (each records date, device and versions beside its numbers):
   pipeline    Grain windows/s from a built dataset (needs --dataset_dir)
   codec       the codec with a trained run (--codec_workdir) against linear
               prediction, FLAC, xz, zstd and gzip, bits/sample and samples/s
+  aot         every training config compiled for TPU slices by libtpu's compiler on
+              this CPU (the tpu extra): fits, HBM per chip, largest batch, roofline;
+              rows land in --aot_out as they compile, and a rerun resumes
 Results merge into --out (a suite run again replaces its entry); the markdown tables
 of everything in it go to the same name with .md. `python -m audiolm_jax.bench.report
 --results FILE --doc docs/performance.md` writes them into the performance page.
@@ -34,7 +37,7 @@ from audiolm_jax import cli, models, strict_json
 from audiolm_jax.bench import environment, report
 
 SUITES = ("per_target", "training", "generation", "memory", "torch", "pipeline",
-          "codec")
+          "codec", "aot")
 
 
 FLAGS = flags.FlagValues()
@@ -108,6 +111,10 @@ flags.DEFINE_string("codec_workdir", "runs/default", "codec suite: the trained r
 flags.DEFINE_float("codec_seconds", 2.0, "codec suite: seconds from the start of each "
                    "file (as make demo's evaluation)", flag_values=FLAGS)
 _define_ints("codec_segments", "1,16", "codec suite: segment counts")
+flags.DEFINE_string("aot_out", "benchmarks/aot_tpu.json", "aot suite: its rows "
+                    "(JSON, resumed)", flag_values=FLAGS)
+flags.DEFINE_string("aot_only", "", "aot suite: only these row kinds (batch40, pod, "
+                    "largest, baseline; comma-separated)", flag_values=FLAGS)
 _INT_LISTS = ("contexts", "num_targets", "generation_batches", "codec_segments")
 
 
@@ -183,6 +190,7 @@ _SUITE_FLAGS = {
               "--max_repeats"),
     "pipeline": ("--dataset_dir", "--pipeline_step_seconds"),
     "codec": ("--codec_workdir", "--codec_seconds", "--codec_segments"),
+    "aot": ("--aot_out", "--aot_only"),
 }
 
 
@@ -229,6 +237,12 @@ def main(argv: list[str] | None = None) -> dict | int:
       raise SystemExit(message)
     print(f"skipping the torch suite: {message}", flush=True)
     suites.remove("torch")
+  if "aot" in suites:  # its own resumable file, row by row
+    from audiolm_jax.bench import aot  # pylint: disable=import-outside-toplevel
+    suites.remove("aot")
+    aot.run(args.aot_out, only=args.aot_only, log=_log)
+    if not suites:
+      return 0
   results = {}
   if os.path.isfile(args.out):
     with open(args.out) as f:

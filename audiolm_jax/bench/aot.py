@@ -3,11 +3,11 @@
 Rows land in one JSON file as each compile finishes, and a rerun skips the rows it
 holds (a sweep takes hours on 2 cores: 1.5-4 minutes a compile). Ordered by value:
 1. the paper's three configs at its batch of 40 on 4 chips of v5e and v5p, float32
-   and bfloat16, then the largest batch per chip each of those fits;
-2. the same on v4 and v6e;
-3. the baselines (no remat settings) on 4 chips of each kind, at their own batch or
-   the smallest per-chip batch where it does not divide;
-4. the 500k config data-parallel on a pod slice (v5e-256).
+   and bfloat16, and the 500k config data-parallel on a v5e pod (256 chips);
+2. the same at batch 40 on v4 and v6e;
+3. the largest batch per chip that fits, for the rows of 1 (then of 2);
+4. the baselines (no remat settings) on 4 chips of each kind, at their own batch or
+   the nearest per-chip batch where it does not divide.
 Each row is `report.plan`'s report; `rows_markdown` makes the tables.
 """
 
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from typing import Callable
 
 from audiolm_jax import strict_json
@@ -34,20 +35,24 @@ def tasks() -> list[dict]:
     out.append({"key": f"{what}|{config}|{slice_name}|{dtype}", "config": config,
                 "slice": slice_name, "dtype": dtype, "what": what})
 
-  for kinds in (("v5litepod-4", "v5p-8"), ("v4-8", "v6e-4")):
+  first, second = ("v5litepod-4", "v5p-8"), ("v4-8", "v6e-4")
+  for kinds in (first, second):
     for slice_name in kinds:
       for config in PAPER:
         for dtype in DTYPES:
           add(config, slice_name, dtype, "batch40")
+    if kinds == first:
+      add("configs/paper_500k.py", "v5litepod-256", "bfloat16", "pod")
+  for kinds in (first, second):
     for slice_name in kinds:
       for config in PAPER:
         for dtype in DTYPES:
           add(config, slice_name, dtype, "largest")
-  for slice_name in ("v5litepod-4", "v5p-8", "v4-8", "v6e-4"):
-    for config in BASELINES:
-      add(config, slice_name, "float32", "baseline")
-  for dtype in DTYPES:
-    add("configs/paper_500k.py", "v5litepod-256", dtype, "pod")
+    if kinds == first:
+      for slice_name in ("v5litepod-4", "v5p-8", "v4-8", "v6e-4"):
+        for config in BASELINES:
+          add(config, slice_name, "float32", "baseline")
+  add("configs/paper_500k.py", "v5litepod-256", "float32", "pod")
   return out
 
 
@@ -79,7 +84,7 @@ def run_task(task: dict, done: dict, say: Callable[[str], None]) -> dict:
            "compiles": {f"{k[1]}/chip": report.step_summary(v)
                         for k, v in planner.compiles.items()}}
     return row
-  # pod: the largest per-chip batch that fits 4 chips of that kind, on 256.
+  # pod: the largest per-chip batch found on 4 chips of that kind (else 1), on 256.
   small = done.get(f"largest|{task['config']}|v5litepod-4|{task['dtype']}", {})
   per_chip = max(1, small.get("largest_batch_per_chip") or 1)
   config.batch_size = per_chip * slice_.chips
@@ -111,3 +116,91 @@ def run(out: str, only: str = "", log: Callable[[dict], None] = print,
     log({"key": task["key"], **{k: row.get(k) for k in ("fits", "memory",
                                                         "largest_batch_per_chip")}})
   return results
+
+
+# ---- Tables -------------------------------------------------------------------------
+
+BEGIN, END = "<!-- aot:begin -->", "<!-- aot:end -->"
+COMMAND = ("python -m audiolm_jax.bench --suites aot --aot_out "
+           "benchmarks/aot_tpu.json")
+
+
+def _short(config: str) -> str:
+  return os.path.splitext(os.path.basename(config))[0]
+
+
+def _fit_cell(row: dict) -> str:
+  m = row.get("memory", {})
+  if row.get("fits"):
+    return f"yes, {m['total_gib']:.1f} of {row['hbm_capacity_gib']:g} GiB"
+  error = m.get("error", row.get("error", ""))
+  if "accepted by the compiler" in error:
+    return f"no: buffers {m['total_gib']:.1f} GiB > {row['hbm_capacity_gib']:g} GiB"
+  found = re.search(r"temporaries \(([\d.]+G)\)", error) or re.search(
+      r"[Uu]sed ([\d.]+G)", error)
+  return f"no: needs {found.group(1)}iB" if found else "no"
+
+
+def _plan_rows(rows: list[dict]) -> list[str]:
+  out = ["| config | slice | dtype | batch/chip | fits (HBM per chip) | TFLOP/step/chip "
+         "| compute ms | HBM ms | all-reduce MiB, ms (ICI) | budget h | compile s |",
+         "|---|---|---|---|---|---|---|---|---|---|---|"]
+  for r in rows:
+    if "error" in r and "memory" not in r:
+      out.append(f"| {_short(r['config'])} | {r['slice']} | {r['dtype']} | | "
+                 f"refused: {r['error'][:80]} | | | | | | |")
+      continue
+    f, roof = r.get("flops", {}), r.get("roofline", {})
+    reduce = [c for c in r.get("collectives", []) if c["kind"] == "all-reduce"]
+    ici = roof.get("allreduce_ici_s")
+    comm = (f"{reduce[0]['bytes'] / 2**20:.1f}, "
+            + (f"{ici * 1e3:.2f}" if ici is not None else "n/a")) if reduce else ""
+    out.append(
+        f"| {_short(r['config'])} | {r['slice']} | {r['dtype']} | {r['batch_per_chip']} "
+        f"| {_fit_cell(r)} | {f.get('per_chip_per_step', 0) / 1e12:.2f} "
+        f"| {roof.get('compute_s', 0) * 1e3:.0f} | {roof.get('hbm_s', 0) * 1e3:.0f} "
+        f"| {comm} | {roof.get('budget_hours', 0):.0f} | {r['memory']['compile_s']:.0f} |")
+  return out
+
+
+def markdown(results: dict) -> str:
+  """The sweep's rows as tables (what is not compiled yet is listed, not guessed)."""
+  rows = results.get("rows", {})
+  by_kind = {}
+  for key, row in rows.items():
+    by_kind.setdefault(key.split("|")[0], []).append(row)
+  lines = [f"Reproduce: `{COMMAND}` (resumes; rows land as they compile). Compiled, "
+           f"not run: every time is a projection from the chip's published figures. "
+           f"compute: FLOPs / bf16 peak; HBM: the CPU compile's bytes accessed / HBM "
+           f"bandwidth (an upper bound: XLA's CPU backend fuses less than its TPU one); "
+           f"budget: the config's steps at the larger of the two.", ""]
+  if by_kind.get("batch40"):
+    lines += ["**The paper's configs at its batch of 40 on 4 chips.**", ""]
+    lines += _plan_rows(by_kind["batch40"]) + [""]
+  if by_kind.get("pod"):
+    lines += ["**Data-parallel on a pod slice.**", ""]
+    lines += _plan_rows(by_kind["pod"]) + [""]
+  if by_kind.get("largest"):
+    lines += ["**The largest batch per chip that fits** (compiled; \"confirmed\": the "
+              "next batch up was refused).", "",
+              "| config | slice | dtype | largest batch/chip | GiB per chip there "
+              "| compiles |", "|---|---|---|---|---|---|"]
+    for r in by_kind["largest"]:
+      best = r.get("largest_batch_per_chip")
+      at = r.get("compiles", {}).get(f"{best}/chip", {})
+      lines.append(
+          f"| {_short(r['config'])} | {r['slice']} | {r['dtype']} | "
+          + (f"{best}{' (confirmed)' if r.get('confirmed') else ''}" if best
+             else "none (1 does not fit)")
+          + f" | {at.get('total_gib', 0):.1f} | {len(r.get('compiles', {}))} |")
+    lines.append("")
+  if by_kind.get("baseline"):
+    lines += ["**The baselines on 4 chips** (their own batch, rounded to the chips).",
+              ""]
+    lines += _plan_rows(by_kind["baseline"]) + [""]
+  missing = [t["key"] for t in tasks() if t["key"] not in rows]
+  if missing:
+    lines += [f"Not compiled yet ({len(missing)} rows of the sweep): "
+              + ", ".join(f"`{k}`" for k in missing[:40])
+              + (" ..." if len(missing) > 40 else ""), ""]
+  return "\n".join(lines)

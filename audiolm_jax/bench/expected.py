@@ -24,6 +24,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 BENCHMARKS = "benchmarks/results_cpu.json"
 DEMO_STUDY = "results/context_seeds_default/results.json"   # make demo's model, seeds
 TABLE1_STUDY = "results/table1_cpu/results.json"            # the four families
+AOT = "benchmarks/aot_tpu.json"                             # TPU compiles (bench aot)
 
 
 def _load(root: str, path: str) -> dict:
@@ -82,15 +83,41 @@ def _codec_row(bench: dict) -> list[str]:
           "[codec](docs/codec.md)"]
 
 
+def _tpu_row(aot: dict) -> list[str]:
+  """Whether the paper's batch of 40 fits 4 chips of each TPU kind compiled so far."""
+  parts = []
+  for config, label in (("paper_128k", "128k"), ("paper_500k", "500k"),
+                        ("million", "1M")):
+    rows = [r for k, r in aot["rows"].items()
+            if k.startswith(f"batch40|configs/{config}.py|") and "memory" in r]
+    if not rows:
+      continue
+    remat = rows[0].get("remat", {})
+    how = ("remat " + "+".join(k.replace("remat_", "") + f"={v}"
+                               for k, v in remat.items() if v) if any(remat.values())
+           else "no remat")
+    kinds = {}
+    for r in rows:
+      kinds.setdefault(r["chip"], []).append(
+          f"{'bf16' if r['dtype'] == 'bfloat16' else 'f32'} "
+          + (f"{r['memory']['total_gib']:.1f}" if r["fits"] else "no"))
+    parts.append(f"{label} ({how}): " + "; ".join(
+        f"{chip} {', '.join(v)}" for chip, v in kinds.items()))
+  return ["the paper's batch of 40 on 4 TPU chips, its configs as shipped (compiled "
+          "by libtpu on this CPU, not run): GiB per chip or no",
+          "<br>".join(parts), "HBM per chip: v4 32, v5e 16, v5p 95, v6e 32",
+          "[scaling](docs/scaling.md#compiled-for-tpu-slices)"]
+
+
 def table(root: str = REPO) -> str:
   """The expected-results table (markdown) from the committed results under root."""
   bench = _load(root, BENCHMARKS)
   rows = [_demo_row(_load(root, DEMO_STUDY)), _families_row(_load(root, TABLE1_STUDY)),
-          _dense_row(bench), _codec_row(bench)]
+          _dense_row(bench), _codec_row(bench), _tpu_row(_load(root, AOT))]
   head = ["what", "result", "against", "details"]
   lines = [f"Measured on {bench['codec']['device']} with jax "
            f"{bench['codec']['versions']['jax']}; generated from `{BENCHMARKS}`, "
-           f"`{DEMO_STUDY}` and `{TABLE1_STUDY}` by `python -m audiolm_jax.bench."
+           f"`{DEMO_STUDY}`, `{TABLE1_STUDY}` and `{AOT}` by `python -m audiolm_jax.bench."
            f"expected --readme README.md`.", ""]
   lines += report._table(head, rows)
   return "\n".join(lines)

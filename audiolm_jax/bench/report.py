@@ -232,10 +232,16 @@ def main(argv=None) -> int:
   if (code := cli.parse(FLAGS, argv, "audiolm_jax.bench.report", __doc__)) is not None:
     return code
   with open(_RESULTS.value) as f:
-    section = markdown(json.load(f))
+    results = json.load(f)
+  markers = (BEGIN, END)
+  if "rows" in results:  # the aot suite's file: its own section
+    from audiolm_jax.bench import aot  # pylint: disable=import-outside-toplevel
+    section, markers = aot.markdown(results), (aot.BEGIN, aot.END)
+  else:
+    section = markdown(results)
   if _DOC.value:
     with open(_DOC.value) as f:
-      text = replace_section(f.read(), section)
+      text = replace_section(f.read(), section, *markers)
     with open(_DOC.value, "w") as f:
       f.write(text)
   print(section)
