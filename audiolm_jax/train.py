@@ -7,7 +7,8 @@ so a misspelt field is an error. Running again with the same workdir resumes.
 `--topology NAME` (v5p-8, v5litepod-4, v4-8, v6e-256, or v5e:2x2 ...) trains
 nothing: it compiles this exact step for that TPU slice with XLA's TPU compiler (on
 this machine, no TPU or dataset needed; the `tpu` extra), prints whether it fits a
-chip's HBM and what would fit if not, and writes DIR/compile_NAME.json.
+chip's HBM and what would fit if not, and writes DIR/compile_NAME.json. GPUs in one
+host (a100-40gbx4, a100-80gbx4, h100x8) compile the same way with the `cuda` extra.
 
 Exit status: 0 done (or fits), 1 a run or compile error, 2 a usage error (a bad
 flag, config field, slice name, or a batch that does not split over the chips), 3
@@ -71,17 +72,17 @@ flags.mark_flags_as_required(["config", "workdir"], flag_values=FLAGS)
 
 def _compile_for_topology() -> int:
   """--topology: the report, printed and written; 0 fits, 3 does not."""
-  from audiolm_jax.aot import libtpu, report, slices  # pylint: disable=g-import-not-at-top
+  from audiolm_jax.aot import gpus, libtpu, report, slices  # pylint: disable=g-import-not-at-top
   try:
     slice_ = slices.resolve(_TOPOLOGY.value)
-    libtpu.require()
+    (gpus if slice_.chip.platform == "cuda" else libtpu).require()
     result = report.plan(_CONFIG.value, slice_, config_name=FLAGS["config"].config_filename,
                          round_batch=_ROUND_BATCH.value,
                          search=_SEARCH.value, say=print)
   except (slices.UnknownSliceError, report.BatchSplitError) as e:
     print(f"error: {e}", file=sys.stderr)
     return EXIT_USAGE
-  except (ValueError, libtpu.LibtpuMissingError) as e:
+  except (ValueError, libtpu.LibtpuMissingError, gpus.CudaPluginMissingError) as e:
     print(f"error: {e}", file=sys.stderr)
     return 1
   path = os.path.join(_WORKDIR.value, f"compile_{slice_.name.replace(':', '_')}.json")

@@ -24,16 +24,41 @@ CONFIGS = {
 }
 
 
+def trained_like(params, seed: int = 0, scale: float = 0.3):
+  """`params` with every leaf perturbed, as training would move them.
+
+  A fresh init has every bias at 0 and every LayerNorm scale at 1 (and SampleRNN's
+  initial state at 0): a path that dropped or misplaced one of them computes the same
+  thing there. Constant leaves (zeros, ones, S4D's log_a_real) get `scale` x N(0, 1)
+  added, the others `scale / 3` x their own spread: the outputs move materially, and
+  parameters kept in log space (S4D's poles and step sizes) stay valid.
+  """
+  leaves, treedef = jax.tree.flatten(params)
+  keys = jax.random.split(jax.random.key(seed + 7919), len(leaves))
+  out = []
+  for key, leaf in zip(keys, leaves):
+    x = jnp.asarray(leaf)
+    spread = float(jnp.std(x)) if x.size > 1 else 0.0
+    sigma = scale / 3 * spread if spread > 1e-6 else scale
+    out.append((x + sigma * jax.random.normal(key, x.shape)).astype(x.dtype))
+  return jax.tree.unflatten(treedef, out)
+
+
 def make_model(cfg: ModelConfig, seed: int = 0):
-  """(the Flax AudioLM module, its parameters)."""
+  """(the Flax AudioLM module, trained-like parameters)."""
   model = AudioLM(cfg)
-  return model, init_params(model, jax.random.key(seed))
+  return model, trained_like(init_params(model, jax.random.key(seed)), seed)
 
 
 def make_family(cfg: ModelConfig, seed: int = 0):
-  """(the paper model as an AudioModel, its parameters)."""
+  """(the paper model as an AudioModel, trained-like parameters)."""
   model = CNNTransformer(cfg)
-  return model, model.init(jax.random.key(seed))
+  return model, trained_like(model.init(jax.random.key(seed)), seed)
+
+
+def init_trained_like(model, seed: int = 0):
+  """Trained-like parameters of any family's AudioModel."""
+  return trained_like(model.init(jax.random.key(seed)), seed)
 
 
 def random_codes(rng: np.random.Generator, batch: int, length: int) -> jax.Array:

@@ -90,7 +90,7 @@ def test_compressed_size_is_the_models_cross_entropy(sharp):
       params, codes[None].astype(np.int32))[0]
   nll = -np.asarray(jax.nn.log_softmax(logits))[np.arange(len(codes)), codes]
   bits = float(np.sum(nll) / np.log(2) / len(codes))
-  assert 1.0 < bits < 6.0  # peaked, not trivial
+  assert 0.3 < bits < 6.0  # peaked, not trivial
   data = codec.compress(model, params, codes, segments=1)
   payload = sum(size for _, _, size in codec.read_header(data).segments)
   assert abs(8 * payload / len(codes) - bits) < 0.01, (8 * payload / len(codes),

@@ -11,7 +11,7 @@ from audiolm_jax.data import pipeline
 from audiolm_jax.generation import sampler
 from audiolm_jax.models.audiolm import count_params
 from audiolm_jax.evaluation import protocols
-from helpers import random_codes
+from helpers import init_trained_like, random_codes
 
 SMALL = dict(hidden=24, embedding_dim=8)
 
@@ -19,7 +19,7 @@ SMALL = dict(hidden=24, embedding_dim=8)
 @pytest.fixture(scope="module")
 def small():
   model = models.build("samplernn", **SMALL)
-  return model, model.init(jax.random.key(0))
+  return model, init_trained_like(model, 0)
 
 
 def test_s4_size():

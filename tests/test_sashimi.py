@@ -10,7 +10,7 @@ from audiolm_jax import models
 from audiolm_jax.generation import sampler
 from audiolm_jax.models import sashimi
 from audiolm_jax.models.audiolm import count_params
-from helpers import random_codes
+from helpers import init_trained_like, random_codes, trained_like
 
 SMALL = dict(d_model=8, n_layers=2, state_size=8)
 
@@ -18,7 +18,7 @@ SMALL = dict(d_model=8, n_layers=2, state_size=8)
 @pytest.fixture(scope="module")
 def small():
   model = models.build("sashimi", **SMALL)
-  return model, model.init(jax.random.key(0))
+  return model, init_trained_like(model, 0)
 
 
 def test_legs_diagonal_initialization():
@@ -33,7 +33,7 @@ def test_s4d_convolution_equals_recurrence(length):
   cfg = sashimi.SashimiConfig(state_size=16)
   layer = sashimi.S4D(channels=6, config=cfg)
   u = jax.random.normal(jax.random.key(1), (2, length, 6))
-  params = layer.init(jax.random.key(2), u)
+  params = trained_like(layer.init(jax.random.key(2), u), 2)
   conv = layer.apply(params, u)
 
   def step(x, u_t):

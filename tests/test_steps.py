@@ -20,6 +20,8 @@ from audiolm_jax.training.sharding import data_mesh
 from audiolm_jax.training.validation import Validator
 from jax.sharding import NamedSharding, PartitionSpec as P
 
+from helpers import init_trained_like
+
 
 def _state(model, optimizer, seed=0):
   params = model.init(jax.random.key(seed))
@@ -128,7 +130,7 @@ def test_validator_and_scorer_agree_on_the_same_windows(tiny_data_dir):
   path = datasets.dataset_dir(datasets.DatasetSpec(
       "music21_piano", variant="tiny", renderer="numpy"), tiny_data_dir)
   model = CNNTransformer(get_model_config("tiny"))
-  params = model.init(jax.random.key(3))
+  params = init_trained_like(model, 3)
   config = ml_collections.ConfigDict({"num_targets": 64, "batch_size": 2,
                                       "seed": 5, "eval_windows": 4})
   mesh = data_mesh()

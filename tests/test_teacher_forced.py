@@ -7,7 +7,7 @@ import pytest
 
 from audiolm_jax import models
 from audiolm_jax.generation import teacher_forced
-from helpers import CONFIGS, make_family, random_codes
+from helpers import CONFIGS, init_trained_like, make_family, random_codes
 
 SMALL = {
     "wavenet": dict(layers=5, blocks=2, residual_channels=8, dilation_channels=8,
@@ -22,7 +22,7 @@ def family_and_params(name, seed=3):
   if name in CONFIGS:
     return make_family(CONFIGS[name], seed=seed)
   model = models.build(name, **SMALL[name])
-  return model, model.init(jax.random.key(seed))
+  return model, init_trained_like(model, seed)
 
 
 @pytest.mark.parametrize("name", ["tiny", "local", "odd", "wavenet", "samplernn",

@@ -9,7 +9,7 @@ from audiolm_jax import models
 from audiolm_jax.data import quantization
 from audiolm_jax.evaluation.linear_prediction import LinearPredictor
 from audiolm_jax.generation import sampler, spectrum, uncertainty
-from helpers import CONFIGS, make_family, random_codes
+from helpers import CONFIGS, init_trained_like, make_family, random_codes
 
 SR = 16_000
 
@@ -90,7 +90,7 @@ def test_predictive_variance_is_the_sampled_distributions(np_rng, family):
     small = {"samplernn": dict(hidden=24, embedding_dim=8),
              "sashimi": dict(d_model=8, n_layers=2, state_size=8)}[family]
     model = models.build(family, **small)
-    params = model.init(jax.random.key(4))
+    params = init_trained_like(model, 4)
   codes = np.asarray(random_codes(np_rng, 1, 300)[0], np.uint8)
   options = sampler.SamplingOptions(temperature=0.8, top_p=0.9)
   # Small windows and segments: the 300 positions cross several of them.

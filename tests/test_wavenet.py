@@ -10,7 +10,7 @@ import pytest
 from audiolm_jax import models
 from audiolm_jax.generation import sampler
 from audiolm_jax.models.audiolm import count_params
-from helpers import random_codes
+from helpers import init_trained_like, random_codes
 
 # s4's dilations (4 x 10, receptive field 4,093) with narrow channels: fast on a CPU.
 NARROW = dict(residual_channels=8, dilation_channels=8, skip_channels=16,
@@ -20,7 +20,7 @@ NARROW = dict(residual_channels=8, dilation_channels=8, skip_channels=16,
 @pytest.fixture(scope="module")
 def narrow():
   model = models.build("wavenet", **NARROW)
-  return model, model.init(jax.random.key(0))
+  return model, init_trained_like(model, 0)
 
 
 def test_s4_size_and_receptive_field():
@@ -73,7 +73,7 @@ def test_receptive_field_boundary_is_exact():
   """A smaller stack (2 x 5 layers, receptive field 63) where every path is visible
   in float32: 63 codes back change a target, 64 do not."""
   model = models.build("wavenet", layers=5, blocks=2, **NARROW)
-  params = model.init(jax.random.key(2))
+  params = init_trained_like(model, 2)
   assert model.left_context == 63
   codes = random_codes(np.random.default_rng(1), 1, 200)
   base = model.logits(params, codes, num_targets=1)
@@ -84,7 +84,7 @@ def test_receptive_field_boundary_is_exact():
 
 def test_dense_equals_one_target_at_a_time(np_rng):
   model = models.build("wavenet", layers=5, blocks=2, **NARROW)  # field 63
-  params = model.init(jax.random.key(3))
+  params = init_trained_like(model, 3)
   codes = random_codes(np_rng, 2, 100)
   dense = model.logits(params, codes, num_targets=60)  # the first ones: silence
   padded = jnp.pad(codes, ((0, 0), (63, 0)), constant_values=128)
@@ -96,7 +96,7 @@ def test_dense_equals_one_target_at_a_time(np_rng):
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
 def test_cached_generation_equals_naive(dtype):
   model = models.build("wavenet", layers=5, blocks=2, dtype=dtype, **NARROW)
-  params = model.init(jax.random.key(1))
+  params = init_trained_like(model, 1)
   prompt = random_codes(np.random.default_rng(3), 2, 45)
   options = sampler.SamplingOptions(temperature=1.0, top_p=0.95)
   key = jax.random.key(4)

@@ -23,7 +23,7 @@ from jax.experimental import mesh_utils, topologies
 from jax.experimental.compilation_cache import compilation_cache
 from jax.sharding import NamedSharding, PartitionSpec as P
 
-from audiolm_jax.aot import collectives, libtpu
+from audiolm_jax.aot import collectives, gpus, libtpu
 from audiolm_jax.aot.slices import Slice
 from audiolm_jax.training import config as train_config
 from audiolm_jax.training.sharding import ShardedStep
@@ -57,10 +57,18 @@ class StepCompile:
 
 
 def slice_mesh(slice_: Slice) -> jax.sharding.Mesh:
-  """A ("data",) mesh over the compile-only devices of `slice_` (no TPU needed)."""
-  libtpu.require()
-  topology = topologies.get_topology_desc(topology_name=slice_.topology,
-                                          platform="tpu", **slice_.topology_kwargs())
+  """A ("data",) mesh over the compile-only devices of `slice_` (no TPU or GPU
+  needed)."""
+  if slice_.chip.platform == "cuda":
+    gpus.require()
+    topology = topologies.get_topology_desc(
+        topology_name=slice_.topology, platform="cuda",
+        target_config=gpus.target_config(slice_.chip.kind), topology=slice_.topology)
+  else:
+    libtpu.require()
+    topology = topologies.get_topology_desc(topology_name=slice_.topology,
+                                            platform="tpu",
+                                            **slice_.topology_kwargs())
   devices = mesh_utils.create_device_mesh((len(topology.devices),),
                                           list(topology.devices))
   return jax.sharding.Mesh(devices, ("data",),
@@ -103,8 +111,8 @@ def is_out_of_memory(error: Exception) -> bool:
 
 @contextlib.contextmanager
 def _no_persistent_cache():
-  """JAX's persistent compilation cache off for a compile-only TPU executable: it
-  would store it, and reading it back needs a TPU client this machine lacks."""
+  """JAX's persistent compilation cache off for a compile-only executable: it would
+  store it, and reading it back needs a TPU or GPU client this machine lacks."""
   before = jax.config.jax_enable_compilation_cache
   jax.config.update("jax_enable_compilation_cache", False)
   compilation_cache.reset_cache()  # JAX decides once whether to use it: decide anew
@@ -124,7 +132,7 @@ def _step_compile(lowered_fn, seconds_from: float, tpu: bool = True) -> StepComp
       raise
     return StepCompile(False, time.perf_counter() - seconds_from, one_line(e))
   mem = compiled.memory_analysis()
-  cost = compiled.cost_analysis()
+  cost = compiled.cost_analysis()  # None for a compile-only GPU executable
   cost = (cost[0] if isinstance(cost, (list, tuple)) else cost) or {}
   return StepCompile(
       True, time.perf_counter() - seconds_from,

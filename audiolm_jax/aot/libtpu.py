@@ -39,7 +39,12 @@ def installed() -> bool:
 
 def quiet_without_tpu() -> None:
   """Sets libtpu's two host variables for this process when libtpu is installed and
-  no TPU is attached (a user's own settings win). Call before JAX starts a backend."""
+  no TPU is attached (a user's own settings win). Call before JAX starts a backend.
+  Likewise JAX's CUDA plugin without a GPU: its version check would refuse to load
+  it, and compiling for GPUs (`--topology a100-40gbx4`) needs it loaded."""
+  if (importlib.util.find_spec("jax_cuda12_plugin") is not None
+      and not glob.glob("/dev/nvidia[0-9]*")):
+    os.environ.setdefault("JAX_SKIP_CUDA_CONSTRAINTS_CHECK", "1")
   if not installed() or tpu_attached():
     return
   os.environ.setdefault("TPU_ACCELERATOR_TYPE", "v5litepod-1")

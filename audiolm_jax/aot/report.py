@@ -16,6 +16,7 @@ from typing import Callable
 import ml_collections
 
 from audiolm_jax.aot import compile as aot
+from audiolm_jax.aot import gpus
 from audiolm_jax.aot.slices import Slice
 
 GIB = 2**30
@@ -43,6 +44,13 @@ def split_batch(batch_size: int, chips: int, round_batch: bool) -> tuple[int, st
       f"batch_size={batch_size} does not divide over the slice's {chips} chips; use "
       f"{' or '.join(f'--config.batch_size={b}' for b in options)}, or "
       f"--round_batch to compile {chips * per_chip} ({per_chip} per chip)")
+
+
+def capacity_bytes(slice_: Slice) -> float:
+  """A chip's memory: a GPU's usable bytes as it reports them, a TPU's published HBM."""
+  if slice_.chip.platform == "cuda":
+    return float(gpus.usable_bytes(slice_.chip.kind))
+  return slice_.chip.hbm_gib * GIB
 
 
 def _capacity_from(error: str) -> float | None:
@@ -97,14 +105,14 @@ class Planner:
       config = aot.with_batch(self.config, per_chip * slice_.chips, **changes)
       mesh = self.mesh if slice_ == self.slice_ else None
       result = aot.compile_for_slice(config, slice_, mesh)
-      capacity = slice_.chip.hbm_gib * GIB
+      capacity = capacity_bytes(slice_)
       if result.fits and result.total_bytes > capacity:
         # Seen for remat loops on v5e: accepted, yet its buffers exceed the HBM.
         # Counted as not fitting: nothing promises the program would run.
         result = dataclasses.replace(
             result, fits=False,
             error=f"accepted by the compiler, but its buffers ({result.total_bytes / GIB:.2f} "
-                  f"GiB per chip) exceed the chip's {slice_.chip.hbm_gib:g} GiB of HBM")
+                  f"GiB per chip) exceed the chip's {capacity / GIB:.2f} GiB")
       self.say(f"  {'fits' if result.fits else 'does not fit'}: "
                + (f"{result.total_bytes / GIB:.2f} GiB per chip"
                   if result.fits else result.error)
@@ -119,7 +127,7 @@ class Planner:
     Memory is affine in the batch: two batches that fit predict the largest; then
     compiling confirms it and the next one up (a bisection if the guess is refused).
     """
-    capacity = self.slice_.chip.hbm_gib * GIB
+    capacity = capacity_bytes(self.slice_)
     results = {known: known_result}
     b = known
     while not results[b].fits:  # halve until something fits
@@ -211,7 +219,8 @@ def plan(config: ml_collections.ConfigDict, slice_: Slice, *, config_name: str =
       "remat": {k: config.model[k] for k in ("remat_encoder", "remat_block")
                 if k in config.model},
       "global_batch": batch, "batch_per_chip": per_chip,
-      "hbm_capacity_gib": slice_.chip.hbm_gib, "chip_source": slice_.chip.source,
+      "hbm_capacity_gib": round(capacity_bytes(slice_) / GIB, 2),
+      "chip_source": slice_.chip.source,
       **({"batch_note": note} if note else {}),
       "memory": step_summary(main), "fits": main.fits,
   }
@@ -227,7 +236,8 @@ def plan(config: ml_collections.ConfigDict, slice_: Slice, *, config_name: str =
         "method": "XLA cost analysis of the step compiled for one CPU device at one "
                   "chip's batch with remat off (the TPU compile counts a remat loop's "
                   "body once)",
-        "tpu_over_cpu": (main.flops / cpu.flops if main.fits and cpu.flops else None)}
+        "tpu_over_cpu": (main.flops / cpu.flops if main.fits and main.flops
+                         and cpu.flops else None)}
     report["roofline"] = roofline(slice_, cpu.flops, cpu.bytes_accessed, allreduce,
                                   config.num_steps)
   if not main.fits and search:

@@ -3,7 +3,9 @@
 A user rents `v5p-8` or `v5litepod-16`; XLA's TPU compiler wants a topology such as
 `v5:2x2x1`. The names count TensorCores for the two-core chips (v4, v5p: `v4-8` is 4
 chips) and chips for the one-core chips (v5e, v6e). Both spellings, and raw
-topologies (`v5e:2x2`, `v5p:2x2x1`), resolve to one `Slice`.
+topologies (`v5e:2x2`, `v5p:2x2x1`), resolve to one `Slice`. NVIDIA GPUs in one host
+(`a100-40gbx4`, the paper's machine, `h100x8`) resolve too: XLA's GPU compiler takes
+a target description instead of a device (`gpus.py`; needs the `cuda` extra).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ class Chip:
   cores_per_chip: int       # TensorCores per chip (2: a "megacore" JAX device per chip)
   three_d: bool             # 3-D torus (v4, v5p) or 2-D (v5e, v6e)
   source: str
+  platform: str = "tpu"     # "cuda": an NVIDIA GPU, one host of `gpus.MAX_PER_HOST`
 
 
 # Each row from the chip's Cloud TPU system-architecture page (docs/scaling.md has
@@ -41,6 +44,18 @@ CHIPS: dict[str, Chip] = {c.kind: c for c in (
     Chip("v6e", "v6e", "TPU v6 lite", 918.0, 32.0, 1638.0, 800.0, 1, False,
          "Cloud TPU v6e page: 918 TFLOP/s bf16, 32 GB HBM at 1,638 GB/s, ICI 800 GB/s"),
 )}
+# NVIDIA GPUs: dense bf16 tensor-core peak, HBM, HBM and NVLink bandwidth (GB/s).
+CHIPS.update({c.kind: c for c in (
+    Chip("a100-40gb", "", "NVIDIA A100-SXM4-40GB", 312.0, 40.0, 1555.0, 600.0, 1,
+         False, "NVIDIA A100 datasheet: 312 TFLOP/s bf16 dense, 40 GB HBM2 at 1,555 "
+         "GB/s, NVLink 600 GB/s", "cuda"),
+    Chip("a100-80gb", "", "NVIDIA A100-SXM4-80GB", 312.0, 80.0, 2039.0, 600.0, 1,
+         False, "NVIDIA A100 datasheet: 312 TFLOP/s bf16 dense, 80 GB HBM2e at 2,039 "
+         "GB/s, NVLink 600 GB/s", "cuda"),
+    Chip("h100", "", "NVIDIA H100 80GB HBM3", 989.0, 80.0, 3350.0, 900.0, 1, False,
+         "NVIDIA H100 SXM datasheet: 989 TFLOP/s bf16 dense, 80 GB HBM3 at 3,350 "
+         "GB/s, NVLink 900 GB/s", "cuda"),
+)})
 KIND_ALIASES = {"v5litepod": "v5e", "v5lite": "v5e", "v5": "v5p", "v6": "v6e"}
 
 # Slice shapes by chip count, as the Cloud TPU pages list them.
@@ -64,12 +79,17 @@ class Slice:
 
   @property
   def topology(self) -> str:
-    """The topology name libtpu's compiler takes, e.g. v5:2x2x1."""
+    """The topology name the compiler takes: v5:2x2x1 (TPU), 1x1x4 (GPUs: slices x
+    hosts x devices per host)."""
+    if self.chip.platform == "cuda":
+      return f"1x1x{self.chips}"
     return f"{self.chip.compiler_prefix}:{'x'.join(map(str, self.shape))}"
 
   @property
   def rental_name(self) -> str:
     """The accelerator type a user rents: v5p-8 (cores) or v5litepod-4 (chips)."""
+    if self.chip.platform == "cuda":
+      return f"{self.chip.kind}x{self.chips}"
     kind = "v5litepod" if self.chip.kind == "v5e" else self.chip.kind
     return f"{kind}-{self.chips * self.chip.cores_per_chip}"
 
@@ -88,6 +108,9 @@ class Slice:
 
   def with_chips(self, chips: int) -> "Slice | None":
     """The slice of the same kind with `chips` chips, if such a slice exists."""
+    if self.chip.platform == "cuda":
+      return (Slice(f"{self.chip.kind}x{chips}", self.chip, (chips,))
+              if chips <= GPUS_PER_HOST else None)
     shapes = _SHAPES_3D if self.chip.three_d else _SHAPES_2D
     if chips not in shapes:
       return None
@@ -95,10 +118,16 @@ class Slice:
     return dataclasses.replace(other, name=other.rental_name)
 
 
+GPUS_PER_HOST = 8
+
+
 def known_names() -> list[str]:
   """Every rental name `resolve` takes (raw topologies are taken too)."""
   names = []
   for chip in CHIPS.values():
+    if chip.platform == "cuda":
+      names += [f"{chip.kind}x{n}" for n in (1, 2, 4, 8)]
+      continue
     shapes = _SHAPES_3D if chip.three_d else _SHAPES_2D
     for chips in shapes:
       names.append(Slice("", chip, shapes[chips]).rental_name)
@@ -115,6 +144,9 @@ def resolve(name: str) -> Slice:
   """A slice from a rental name (v4-8, v5p-8, v5litepod-4, v5e-4, v6e-256) or a raw
   topology (v5e:2x2, v5p:2x2x1, v4:2x2x1). Raises UnknownSliceError in one line."""
   text = name.strip().lower()
+  gpus = re.fullmatch(r"([a-z]\d+(?:-\d+gb)?)x(\d+)", text)
+  if gpus and gpus.group(1) in CHIPS and 1 <= int(gpus.group(2)) <= GPUS_PER_HOST:
+    return Slice(name, CHIPS[gpus.group(1)], (int(gpus.group(2)),))
   raw = re.fullmatch(r"(v\w+?):(\d+(?:x\d+)+)", text)
   rental = re.fullmatch(r"(v\w+?)-(\d+)", text)
   kind = (raw or rental).group(1) if (raw or rental) else ""
@@ -131,5 +163,6 @@ def resolve(name: str) -> Slice:
     if not left and chips in shapes:
       return Slice(name, chip, shapes[chips])
   raise UnknownSliceError(
-      f"unknown TPU slice {name!r}; use a name such as {', '.join(known_names()[:4])} "
-      f"(known: {' '.join(known_names())}) or a topology such as v5e:2x2 or v5p:2x2x1")
+      f"unknown TPU slice or GPU host {name!r}; use a name such as "
+      f"{', '.join(known_names()[:4])} (known: {' '.join(known_names())}) or a "
+      f"topology such as v5e:2x2 or v5p:2x2x1")

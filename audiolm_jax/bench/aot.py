@@ -7,7 +7,10 @@ holds (a sweep takes hours on 2 cores: 1.5-4 minutes a compile). Ordered by valu
 2. the same at batch 40 on v4 and v6e;
 3. the largest batch per chip that fits, for the rows of 1 (then of 2);
 4. the baselines (no remat settings) on 4 chips of each kind, at their own batch or
-   the nearest per-chip batch where it does not divide.
+   the nearest per-chip batch where it does not divide;
+5. `gpu`: the paper's configs at batch 40 on 4 A100s (the paper's machine) and 4
+   H100s, through XLA's GPU compiler (in an environment with the `cuda` extra:
+   `--aot_only gpu`; the TPU and GPU sweeps may write one file).
 Each row is `report.plan`'s report; `rows_markdown` makes the tables.
 """
 
@@ -19,7 +22,7 @@ import re
 from typing import Callable
 
 from audiolm_jax import strict_json
-from audiolm_jax.aot import report, slices
+from audiolm_jax.aot import gpus, report, slices
 from audiolm_jax.training.config import load_config_file
 
 PAPER = ("configs/paper_128k.py", "configs/paper_500k.py", "configs/million.py")
@@ -53,6 +56,11 @@ def tasks() -> list[dict]:
         for config in BASELINES:
           add(config, slice_name, "float32", "baseline")
   add("configs/paper_500k.py", "v5litepod-256", "float32", "pod")
+  # The paper's own machine and today's: 4 GPUs in one host (needs the cuda extra).
+  for slice_name in ("a100-40gbx4", "a100-80gbx4", "h100x4"):
+    for config in PAPER:
+      for dtype in DTYPES:
+        add(config, slice_name, dtype, "gpu")
   return out
 
 
@@ -66,7 +74,7 @@ def run_task(task: dict, done: dict, say: Callable[[str], None]) -> dict:
   """One row of the sweep (a plan, or a largest-batch search)."""
   slice_ = slices.resolve(task["slice"])
   config = _config(task)
-  if task["what"] in ("batch40", "baseline"):
+  if task["what"] in ("batch40", "baseline", "gpu"):
     return report.plan(config, slice_, config_name=task["config"], round_batch=True,
                        search=False, say=say)
   if task["what"] == "largest":
@@ -92,6 +100,18 @@ def run_task(task: dict, done: dict, say: Callable[[str], None]) -> dict:
                      say=say)
 
 
+def _merge(out: str, key: str, row: dict) -> dict:
+  """Writes `row` into `out` as it is on disk now: two sweeps (the TPU rows and,
+  in an environment with the cuda extra, the GPU rows) may share one file."""
+  results = {"rows": {}}
+  if os.path.isfile(out):
+    with open(out, encoding="utf-8") as f:
+      results = json.load(f)
+  results["rows"][key] = row
+  strict_json.write(out, results, indent=1)
+  return results
+
+
 def run(out: str, only: str = "", log: Callable[[dict], None] = print,
         say: Callable[[str], None] = print) -> dict:
   """Runs the sweep's missing rows into `out` (JSON: {"rows": {key: row}}), writing
@@ -104,6 +124,9 @@ def run(out: str, only: str = "", log: Callable[[dict], None] = print,
   for task in tasks():
     if task["key"] in results["rows"] or (kinds and task["what"] not in kinds):
       continue
+    if task["what"] == "gpu" and not gpus.installed():
+      say(f"skipping {task['key']}: {gpus.INSTALL} first")
+      continue
     say(f"== {task['key']}")
     try:
       row = run_task(task, results["rows"], say)
@@ -111,8 +134,7 @@ def run(out: str, only: str = "", log: Callable[[dict], None] = print,
       row = {"config": task["config"], "slice": task["slice"], "dtype": task["dtype"],
              "error": str(e)}
     row["what"] = task["what"]
-    results["rows"][task["key"]] = row
-    strict_json.write(out, results, indent=1)
+    results = _merge(out, task["key"], row)
     log({"key": task["key"], **{k: row.get(k) for k in ("fits", "memory",
                                                         "largest_batch_per_chip")}})
   return results
@@ -194,6 +216,10 @@ def markdown(results: dict) -> str:
              else "none (1 does not fit)")
           + f" | {at.get('total_gib', 0):.1f} | {len(r.get('compiles', {}))} |")
     lines.append("")
+  if by_kind.get("gpu"):
+    lines += ["**4 GPUs in one host at the paper's batch of 40** (XLA's GPU compiler; "
+              "the paper trained on 4 A100s).", ""]
+    lines += _plan_rows(by_kind["gpu"]) + [""]
   if by_kind.get("baseline"):
     lines += ["**The baselines on 4 chips** (their own batch, rounded to the chips).",
               ""]
