@@ -20,6 +20,10 @@ try:  # JAX bounds the cache only with filelock (the test extra); else it warns 
 except ImportError:
   pass
 
+# No progress bars in any test, in-process or in the processes tests start (the
+# progress tests set it themselves); set once here, not by tests that leak it.
+os.environ.setdefault("AUDIOLM_NO_PROGRESS", "1")
+
 # The package first: it keeps libtpu (installed by the test extra) quiet on this
 # machine without TPUs before any backend starts (aot/libtpu.py).
 import audiolm_jax  # pylint: disable=g-import-not-at-top,wrong-import-position,unused-import
@@ -29,6 +33,16 @@ import pytest
 
 # Implicit rank promotion hides shape bugs; make it an error everywhere in tests.
 jax.config.update("jax_numpy_rank_promotion", "raise")
+
+# Hypothesis draws the same examples on every CI run (a failure there reproduces);
+# locally it explores as usual.
+try:
+  from hypothesis import settings  # pylint: disable=g-import-not-at-top
+  settings.register_profile("ci", derandomize=True)
+  if os.environ.get("CI"):
+    settings.load_profile("ci")
+except ImportError:
+  pass
 
 
 @pytest.fixture

@@ -37,7 +37,6 @@ def _config(family, data_dir):
 
 @pytest.mark.parametrize("family", ["wavenet", "samplernn", "sashimi"])
 def test_train_evaluate_sample(family, tmp_path, tiny_data_dir, capsys):
-  os.environ["AUDIOLM_NO_PROGRESS"] = "1"
   workdir = str(tmp_path / family)
   result = loop.train_and_evaluate(_config(family, tiny_data_dir), workdir)
   assert result["step"] == 4 and result["validation"]["nll_bits"] > 0

@@ -22,7 +22,6 @@ from test_train import _tiny_config
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory, tiny_data_dir):
   workdir = str(tmp_path_factory.mktemp("run"))
-  os.environ["AUDIOLM_NO_PROGRESS"] = "1"
   config = _tiny_config(**{"data.data_dir": tiny_data_dir, "num_steps": 4,
                            "eval_every": 0, "checkpoint_every": 4})
   loop.train_and_evaluate(config, workdir)

@@ -29,7 +29,7 @@ def sharp():
   model, params = make_family(CONFIGS["tiny"], seed=2)
   head = params["head"]["logits"]
   params = {**params, "head": {**params["head"], "logits": {
-      "kernel": head["kernel"] * 12.0, "bias": head["bias"] * 12.0}}}
+      "kernel": head["kernel"] * 6.0, "bias": head["bias"] * 6.0}}}
   codes = sampler.generate(model, params, jax.random.key(0), num_samples=6000,
                            batch=1, block=2000)[0].astype(np.uint8)
   return model, params, codes
@@ -192,7 +192,6 @@ def tiny_run(tmp_path_factory, tiny_data_dir):
   config.data.data_dir = tiny_data_dir
   config.num_steps, config.eval_every, config.checkpoint_every = 20, 0, 10
   workdir = str(tmp_path_factory.mktemp("codec_run"))
-  os.environ["AUDIOLM_NO_PROGRESS"] = "1"
   loop.train_and_evaluate(config, workdir)
   path = datasets.dataset_dir(datasets.DatasetSpec(
       "music21_piano", variant="tiny", renderer="numpy"), tiny_data_dir)

@@ -159,7 +159,6 @@ def test_resume_carries_the_state_exactly(tmp_path, tiny_data_dir):
     c.optimizer.warmup_steps = 0
     return c
 
-  os.environ["AUDIOLM_NO_PROGRESS"] = "1"
   loop.train_and_evaluate(config(6), str(tmp_path / "straight"))
   loop.train_and_evaluate(config(3), str(tmp_path / "resumed"))
   loop.train_and_evaluate(config(6), str(tmp_path / "resumed"))

@@ -58,7 +58,6 @@ def test_a_killed_study_resumes_without_retraining(tmp_path, tiny_data_dir, caps
   assert done.is_file() and not (workdir / "runs" / "ctx2" / "trained.json").exists()
   first = done.stat().st_mtime_ns
   # The resume runs in this process (only the kill needed a process of its own).
-  os.environ["AUDIOLM_NO_PROGRESS"] = "1"
   argv = ["--config", str(tmp_path / "study.py"), "--workdir", str(workdir)]
   # A report needs every run, unless asked for an interim one.
   assert study_main.main(argv + ["--report_only"]) == 2

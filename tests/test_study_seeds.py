@@ -100,7 +100,6 @@ def get_config():
 def test_a_seeded_study_reports_over_seeds(tmp_path, tiny_data_dir, capsys):
   (tmp_path / "study.py").write_text(STUDY.format(data_dir=tiny_data_dir))
   workdir = tmp_path / "study"
-  os.environ["AUDIOLM_NO_PROGRESS"] = "1"
   assert study_main.main(["--config", str(tmp_path / "study.py"),
                           "--workdir", str(workdir)]) == 0
   capsys.readouterr()
