@@ -39,7 +39,9 @@ def _config(family, data_dir):
 def test_train_evaluate_sample(family, tmp_path, tiny_data_dir, capsys):
   workdir = str(tmp_path / family)
   result = loop.train_and_evaluate(_config(family, tiny_data_dir), workdir)
-  assert result["step"] == 4 and result["validation"]["nll_bits"] > 0
+  # 8 bits is a uniform guess over the 256 codes: 4 steps from init land near it,
+  # and a broken head or a mis-scaled loss lands far from it.
+  assert result["step"] == 4 and 1.0 < result["validation"]["nll_bits"] < 9.0
   for protocol, extra in (("full", ["--max_seconds_per_file", "0.5"]),
                           ("sampled", ["--num_positions", "32"]),
                           ("sashimi", [])):
@@ -47,7 +49,7 @@ def test_train_evaluate_sample(family, tmp_path, tiny_data_dir, capsys):
                           protocol, *extra]) == 0, capsys.readouterr().err
     with open(os.path.join(workdir, f"eval_test_{protocol}.json")) as f:
       scored = json.load(f)
-    assert scored["samples"] > 0 and scored["nll_bits"] > 0
+    assert scored["samples"] > 0 and 1.0 < scored["nll_bits"] < 9.0, scored["nll_bits"]
   out = str(tmp_path / "samples")
   assert sample.main(["--workdir", workdir, "--prompt_split", "test",
                       "--prompt_seconds", "0.01", "--seconds", "0.01",

@@ -100,10 +100,14 @@ def test_stream_sampler_walks_files_in_order(tmp_path):
   s = pipeline.StreamSampler(flat, context=8, num_targets=50, seed=0, rows=2)
   for row in range(2):
     seen = [s(step * 2 + row) for step in range(12)]
+    contiguous = 0
     for prev, cur in zip(seen, seen[1:]):
       if not cur["reset"]:  # the same file: the segment right after the previous
         np.testing.assert_array_equal(cur["codes"][:8], prev["codes"][-8:])
+        contiguous += 1
     assert seen[0]["reset"]
+    # Both kinds of step happen in 12: continuing a file and starting the next.
+    assert contiguous >= 3 and sum(x["reset"] for x in seen) >= 2, contiguous
   # A pure function of the index: a fresh sampler agrees, whatever was asked first.
   t = pipeline.StreamSampler(flat, context=8, num_targets=50, seed=0, rows=2)
   np.testing.assert_array_equal(t(23)["codes"], s(23)["codes"])

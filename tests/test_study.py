@@ -84,7 +84,7 @@ def test_a_killed_study_resumes_without_retraining(tmp_path, tiny_data_dir, caps
       ev = r["eval"][protocol]
       # One test file in the tiny set: no interval, null in the JSON (strict_json),
       # which the table omits and the plots draw without an error bar.
-      assert ev["nll_bits"] > 0 and ev["samples"] > 0 and ev["units"] >= 1
+      assert 1.0 < ev["nll_bits"] < 9.0 and ev["samples"] > 0 and ev["units"] >= 1
       assert (ev["ci95_bits"] is None) == (ev["units"] == 1)
       assert set(ev["references"]) == {"marginal", "previous_sample",
                                         "linear_prediction"}
