@@ -38,29 +38,24 @@ def tasks() -> list[dict]:
     out.append({"key": f"{what}|{config}|{slice_name}|{dtype}", "config": config,
                 "slice": slice_name, "dtype": dtype, "what": what})
 
+  def paper(slice_names, what):  # every paper config in both dtypes on each slice
+    for slice_name in slice_names:
+      for config in PAPER:
+        for dtype in DTYPES:
+          add(config, slice_name, dtype, what)
+
   first, second = ("v5litepod-4", "v5p-8"), ("v4-8", "v6e-4")
-  for kinds in (first, second):
-    for slice_name in kinds:
-      for config in PAPER:
-        for dtype in DTYPES:
-          add(config, slice_name, dtype, "batch40")
-    if kinds == first:
-      add("configs/paper_500k.py", "v5litepod-256", "bfloat16", "pod")
-  for kinds in (first, second):
-    for slice_name in kinds:
-      for config in PAPER:
-        for dtype in DTYPES:
-          add(config, slice_name, dtype, "largest")
-    if kinds == first:
-      for slice_name in ("v5litepod-4", "v5p-8", "v4-8", "v6e-4"):
-        for config in BASELINES:
-          add(config, slice_name, "float32", "baseline")
+  paper(first, "batch40")
+  add("configs/paper_500k.py", "v5litepod-256", "bfloat16", "pod")
+  paper(second, "batch40")
+  paper(first, "largest")
+  for slice_name in first + second:
+    for config in BASELINES:
+      add(config, slice_name, "float32", "baseline")
+  paper(second, "largest")
   add("configs/paper_500k.py", "v5litepod-256", "float32", "pod")
   # The paper's own machine and today's: 4 GPUs in one host (needs the cuda extra).
-  for slice_name in ("a100-40gbx4", "a100-80gbx4", "h100x4"):
-    for config in PAPER:
-      for dtype in DTYPES:
-        add(config, slice_name, dtype, "gpu")
+  paper(("a100-40gbx4", "a100-80gbx4", "h100x4"), "gpu")
   return out
 
 
