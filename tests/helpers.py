@@ -1,5 +1,6 @@
 """Small random models and audio for the tests."""
 
+import dataclasses
 import functools
 import json
 
@@ -8,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from audiolm_jax import AudioLM, ModelConfig, get_model_config, init_params
+from audiolm_jax import models
 from audiolm_jax.models.cnn_transformer import CNNTransformer
 
 # Three geometries: the tiny preset; the paper's encoder with 4 tokens; and an odd
@@ -59,6 +61,28 @@ def make_family(cfg: ModelConfig, seed: int = 0):
 def init_trained_like(model, seed: int = 0):
   """Trained-like parameters of any family's AudioModel."""
   return trained_like(model.init(jax.random.key(seed)), seed)
+
+
+# Small instances of every registered family, for the family contract
+# (tests/test_family_contract.py) and the tests that run every family. The paper's
+# model comes in three geometries: its ring buffers and token paths differ.
+FAMILY_CASES = {
+    "cnn_transformer": ("cnn_transformer", dataclasses.asdict(CONFIGS["tiny"])),
+    "cnn_transformer/odd": ("cnn_transformer", dataclasses.asdict(CONFIGS["odd"])),
+    "cnn_transformer/local": ("cnn_transformer", dataclasses.asdict(CONFIGS["local"])),
+    "wavenet": ("wavenet", dict(layers=5, blocks=2, residual_channels=8,
+                                dilation_channels=8, skip_channels=16,
+                                end_channels=16, embedding_dim=8)),
+    "samplernn": ("samplernn", dict(hidden=24, embedding_dim=8)),
+    "sashimi": ("sashimi", dict(d_model=8, n_layers=2, state_size=8)),
+}
+
+
+def family_case(case: str, seed: int = 3, **overrides):
+  """(an AudioModel of a FAMILY_CASES entry, trained-like parameters)."""
+  name, fields = FAMILY_CASES[case]
+  model = models.build(name, **{**fields, **overrides})
+  return model, init_trained_like(model, seed)
 
 
 def random_codes(rng: np.random.Generator, batch: int, length: int) -> jax.Array:

@@ -19,8 +19,7 @@ from audiolm_jax.codec import __main__ as codec_cli
 from audiolm_jax.codec import container, streams
 from audiolm_jax.data import audio_io, quantization, recipes
 from audiolm_jax.generation import sampler
-from helpers import CONFIGS, make_family, random_codes
-from test_teacher_forced import family_and_params
+from helpers import CONFIGS, FAMILY_CASES, family_case, make_family, random_codes
 
 
 @pytest.fixture(scope="module")
@@ -39,10 +38,9 @@ def _modes(data):
   return [mode for _, mode, _ in codec.read_header(data).segments]
 
 
-@pytest.mark.parametrize("name", ["tiny", "local", "odd", "wavenet", "samplernn",
-                                  "sashimi"])
-def test_streams_round_trip_every_family(np_rng, name):
-  model, params = family_and_params(name)
+@pytest.mark.parametrize("case", sorted(FAMILY_CASES))
+def test_streams_round_trip_every_family(np_rng, case):
+  model, params = family_case(case)
   codes = np.asarray(random_codes(np_rng, 1, 301)[0], np.uint8)
   layout = streams.Layout.split(len(codes), 3)  # 101 + 100 + 100
   states, coded, bits = streams.encode(model, params, layout, codes)

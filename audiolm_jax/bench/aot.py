@@ -61,7 +61,8 @@ def tasks() -> list[dict]:
 
 def _config(task: dict):
   c = load_config_file(task["config"])
-  c.model.dtype = task["dtype"]
+  if "dtype" in c.model or task["dtype"] != "float32":  # SaShiMi's has no dtype field
+    c.model.dtype = task["dtype"]
   return c
 
 
