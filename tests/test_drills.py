@@ -17,10 +17,11 @@ import time
 
 import jax
 import numpy as np
+import orbax.checkpoint as ocp
 import pytest
 
 from audiolm_jax import evaluate
-from audiolm_jax.training import checkpointing, hooks
+from audiolm_jax.training import checkpointing, hooks, integrity
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG = os.path.join(REPO, "configs", "default.py")
@@ -108,14 +109,37 @@ def _data_files(step_dir):
                                recursive=True) if os.path.isfile(p)]
 
 
-def test_flipped_bytes_are_refused_by_readers_and_skipped_by_training(
-    run_copy, tiny_data_dir, capsys):
-  step30 = os.path.join(run_copy, "checkpoints", "30")
-  for path in _data_files(step30):  # the parameters' file among them
-    _flip_bytes(path)
+def _alter_array(step_dir, key):
+  """Rewrites the step's state with array `key`'s first value one ulp larger, its
+  checksum record left as saved: data files altered so that they still decode, which
+  only the checksum can tell."""
+  path = os.path.join(step_dir, "state")
+  checkpointer = ocp.StandardCheckpointer()
+  cpu = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+  target = jax.tree.map(lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=cpu),
+                        checkpointer.metadata(path).item_metadata.tree)
+  flat, treedef = jax.tree_util.tree_flatten_with_path(
+      jax.tree.map(np.array, checkpointer.restore(path, target)))
+  names = [integrity._key(p) for p, _ in flat]  # pylint: disable=protected-access
+  leaf = flat[names.index(key)][1]
+  leaf.flat[0] = np.nextafter(leaf.flat[0], np.float32(np.inf))
+  checkpointer.save(path + ".altered",
+                    jax.tree_util.tree_unflatten(treedef, [x for _, x in flat]))
+  checkpointer.wait_until_finished()
+  checkpointer.close()
+  shutil.rmtree(path)
+  os.rename(path + ".altered", path)
+
+
+PARAM, OPT = "params/head/logits/bias", "opt_state/1/0/mu/head/logits/kernel"
+
+
+def test_altered_parameters_are_named_by_the_checksum(run_copy, tiny_data_dir, capsys):
+  _alter_array(os.path.join(run_copy, "checkpoints", "30"), PARAM)
   code, out = _evaluate(run_copy, capsys)
   assert code == 2
-  assert "checkpoint step 30" in out.err and "is damaged" in out.err
+  assert (f"checkpoint step 30 in {os.path.join(run_copy, 'checkpoints', '30')} is "
+          f"damaged: array {PARAM} does not match the checksum saved with it") in out.err
   assert "Pass --step with another step ([10, 20])" in out.err
   code, out = _evaluate(run_copy, capsys, "--step=20")
   assert code == 0, out.err
@@ -124,12 +148,61 @@ def test_flipped_bytes_are_refused_by_readers_and_skipped_by_training(
 
   resumed = _train(run_copy, tiny_data_dir, "--config.num_steps=40")
   assert resumed.returncode == 0, resumed.stderr[-3000:]
-  assert "checkpoint step 30" in resumed.stdout
+  assert f"array {PARAM} does not match the checksum" in resumed.stdout
   assert "resumed from step 20, the newest intact one" in resumed.stdout
   moved = os.path.join(run_copy, "damaged_checkpoints", "30")
   assert os.path.isdir(os.path.join(moved, "state"))  # set aside, not deleted
   assert _steps(run_copy) == [10, 20, 30, 40]  # 30 trained again from 20
   assert _logged_steps(run_copy) == list(range(1, 41))
+
+
+def test_altered_optimizer_state_is_refused_only_where_it_is_read(
+    run_copy, tiny_data_dir, capsys):
+  """`evaluate` reads the parameters alone, and they are intact; `train` reads the
+  optimizer's moments too, and refuses the step by the altered array's name."""
+  _alter_array(os.path.join(run_copy, "checkpoints", "30"), OPT)
+  code, out = _evaluate(run_copy, capsys)
+  assert code == 0, out.err
+  with open(os.path.join(run_copy, "eval_test_full.json")) as f:
+    assert json.load(f)["step"] == 30
+  resumed = _train(run_copy, tiny_data_dir, "--config.num_steps=30")
+  assert resumed.returncode == 0, resumed.stderr[-3000:]
+  assert (f"checkpoint step 30 in {os.path.join(run_copy, 'checkpoints', '30')} is "
+          f"damaged: array {OPT} does not match the checksum") in resumed.stdout
+  assert "resumed from step 20, the newest intact one" in resumed.stdout
+  assert os.path.isdir(os.path.join(run_copy, "damaged_checkpoints", "30", "state"))
+
+
+def test_flipped_bytes_are_refused_by_readers_and_skipped_by_training(
+    run_copy, tiny_data_dir, capsys):
+  """Bytes flipped in every data file, the array index among them: Orbax cannot read
+  the step back, which is named as that, not as a crash."""
+  for path in _data_files(os.path.join(run_copy, "checkpoints", "30")):
+    _flip_bytes(path)
+  code, out = _evaluate(run_copy, capsys)
+  assert code == 2
+  assert ("checkpoint step 30 in " in out.err and "is damaged: the index of its "
+          "arrays under state/ cannot be read" in out.err), out.err[-2000:]
+  resumed = _train(run_copy, tiny_data_dir, "--config.num_steps=30")
+  assert resumed.returncode == 0, resumed.stderr[-3000:]
+  assert "checkpoint step 30" in resumed.stdout and "DATA_LOSS" in resumed.stdout
+  assert "resumed from step 20, the newest intact one" in resumed.stdout
+  assert os.path.isdir(os.path.join(run_copy, "damaged_checkpoints", "30", "state"))
+
+
+def test_a_step_without_its_checksum_record_is_named_damage(run_copy, tiny_data_dir,
+                                                            capsys):
+  """As a step saved before records existed would be: set aside, never trusted on
+  finite values alone."""
+  shutil.rmtree(os.path.join(run_copy, "checkpoints", "30", "integrity"))
+  code, out = _evaluate(run_copy, capsys)
+  assert code == 2
+  assert "step 30" in out.err and integrity.NO_RECORD in out.err
+  resumed = _train(run_copy, tiny_data_dir, "--config.num_steps=30")
+  assert resumed.returncode == 0, resumed.stderr[-3000:]
+  assert integrity.NO_RECORD in resumed.stdout
+  assert "resumed from step 20, the newest intact one" in resumed.stdout
+  assert os.path.isdir(os.path.join(run_copy, "damaged_checkpoints", "30", "state"))
 
 
 def test_missing_or_unreadable_metadata_counts_as_damage(run_copy, tiny_data_dir,

@@ -30,12 +30,19 @@ def test_verify_accepts_the_saved_values_and_names_an_altered_array(np_rng):
     integrity.verify(altered, record, step=7, path="/x")
 
 
-def test_non_finite_values_are_damage_even_without_a_record(np_rng):
+def test_non_finite_values_are_damage_whatever_the_record_says(np_rng):
   state = _state(np_rng)
   state["params"]["b"][2] = np.nan
+  record = integrity.checksums(state)  # a record of the NaN itself
   with pytest.raises(DamagedCheckpointError,
                      match="step 7 in /x is damaged: array params/b holds non-finite"):
-    integrity.verify(state, None, step=7, path="/x")
+    integrity.verify(state, record, step=7, path="/x")
+
+
+def test_no_record_is_named_damage(np_rng):
+  for record in (None, {}, {"format": 1}):
+    with pytest.raises(DamagedCheckpointError, match="it has no checksum record"):
+      integrity.verify(_state(np_rng), record, step=7, path="/x")
 
 
 def test_set_aside_never_overwrites(tmp_path):

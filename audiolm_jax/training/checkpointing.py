@@ -284,13 +284,12 @@ def _reason(error: BaseException) -> str:
   return f"{type(error).__name__}: {first[:300]}"
 
 
-def _read_integrity(step_dir: str, step: int) -> dict | None:
-  """The step's checksum record; None for a step saved before records existed."""
+def _read_integrity(step_dir: str, step: int) -> dict:
+  """The step's checksum record (DamagedCheckpointError where it is missing or
+  unreadable)."""
   folder = os.path.join(step_dir, "integrity")
   if not os.path.isdir(folder):
-    logging.warning("checkpoint step %d has no checksum record (saved by an older "
-                    "version): its arrays are checked for finite values only", step)
-    return None
+    raise DamagedCheckpointError(step, step_dir, integrity.NO_RECORD)
   try:
     with open(os.path.join(folder, "metadata")) as f:  # JsonSave's file
       return json.load(f)
@@ -367,10 +366,17 @@ def _load_params(directory: str, step: int | None) -> tuple[dict, Any, int]:
       path = os.path.join(step_dir, "state")
       checkpointer = ocp.StandardCheckpointer()
       device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+      saved = checkpointer.metadata(path).item_metadata
+      if saved is None:  # Orbax reads its array index from the data files
+        raise DamagedCheckpointError(step, step_dir, "the index of its arrays under "
+                                     "state/ cannot be read (its data files were "
+                                     "altered)")
       target = jax.tree.map(lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype,
                                                            sharding=device),
-                            checkpointer.metadata(path).item_metadata.tree)
+                            saved.tree)
       params = checkpointer.restore(path, target)["params"]
+    except DamagedCheckpointError:
+      raise
     except Exception as e:  # pylint: disable=broad-except  (any unreadable file)
       raise DamagedCheckpointError(step, step_dir, _reason(e)) from e
     integrity.verify(params, _read_integrity(step_dir, step), step=step,

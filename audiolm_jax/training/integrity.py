@@ -5,7 +5,10 @@ in a data file restore as a silently different model. So each saved step carries
 `integrity` item, {key path: "sha256:<hex> <dtype> <shape>"} of the state's arrays,
 computed on the host from the same values Orbax writes. A restore recomputes the
 checksums of what it read and compares; any difference, a missing or unreadable item,
-or a non-finite value (the loop never saves one) makes the step *damaged*.
+or a non-finite value (the loop never saves one) makes the step *damaged*. A step with
+no record at all (its `integrity/` folder removed, or saved before records existed)
+is damaged too, by name: without one, altered data files cannot be told from intact
+ones.
 
 Arrays sharded across processes (a stateful model's carry in a multi-process run) are
 not fully addressable from one process; they are recorded as unchecked.
@@ -60,16 +63,21 @@ def checksums(tree: Any) -> dict:
   return {"format": FORMAT, "arrays": arrays}
 
 
-def verify(tree: Any, record: dict | None, *, step: int, path: str,
-           prefix: str = "") -> None:
+NO_RECORD = ("it has no checksum record (integrity/), so altered data files could "
+             "not be told from intact ones; steps saved before checksums existed "
+             "have none either")
+
+
+def verify(tree: Any, record: dict, *, step: int, path: str, prefix: str = "") -> None:
   """Raises DamagedCheckpointError unless `tree` (restored from step `step` at `path`)
   matches `record` and holds only finite values.
 
   `prefix` names the subtree restored ("params/" when only parameters were read);
-  its leaves are compared with the record's entries under that prefix. A record of
-  None (a step saved before checksums existed) skips the comparison only.
+  its leaves are compared with the record's entries under that prefix.
   """
-  expected = (record or {}).get("arrays")
+  expected = record.get("arrays") if isinstance(record, dict) else None
+  if expected is None:
+    raise DamagedCheckpointError(step, path, NO_RECORD)
   for key_path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
     key = prefix + _key(key_path)
     host = _host(leaf)
@@ -78,8 +86,6 @@ def verify(tree: Any, record: dict | None, *, step: int, path: str,
     if np.issubdtype(host.dtype, np.floating) and not np.isfinite(host).all():
       raise DamagedCheckpointError(step, path, f"array {key} holds non-finite values "
                                    f"(training never saves them)")
-    if expected is None:
-      continue
     want = expected.get(key)
     if want is None:
       raise DamagedCheckpointError(step, path, f"array {key} is not in its checksum "
@@ -94,9 +100,9 @@ def verify(tree: Any, record: dict | None, *, step: int, path: str,
 # shardings, its config, its checksum record); the data iterator's lives under data/.
 METADATA_FILES = ("_CHECKPOINT_METADATA", "state/_METADATA", "state/_sharding",
                   "config/metadata", "integrity/metadata")
-# Absent from some valid steps: _sharding where only host arrays were saved, the
-# record where the step predates it.
-OPTIONAL = ("state/_sharding", "integrity/metadata")
+# Absent from some valid steps: _sharding where only host arrays were saved. A step
+# without its record folder is damaged by name (`NO_RECORD`), below.
+OPTIONAL = ("state/_sharding",)
 
 
 def check_metadata(step_dir: str, step: int) -> None:
@@ -104,9 +110,10 @@ def check_metadata(step_dir: str, step: int) -> None:
   missing or is not valid JSON (`OPTIONAL` ones are checked where present)."""
   for name in METADATA_FILES:
     path = os.path.join(step_dir, name)
-    if name in OPTIONAL and not os.path.exists(
-        path if name.endswith("_sharding") else os.path.dirname(path)):
+    if name in OPTIONAL and not os.path.exists(path):
       continue
+    if name == "integrity/metadata" and not os.path.isdir(os.path.dirname(path)):
+      raise DamagedCheckpointError(step, step_dir, NO_RECORD)
     if not os.path.isfile(path):
       raise DamagedCheckpointError(step, step_dir, f"its metadata file {name} is "
                                    f"missing")
