@@ -46,6 +46,37 @@ def test_full_protocol_equals_a_brute_force_chunked_loop(tiny, np_rng):
                                rtol=2e-5, atol=2e-5)
 
 
+def test_sampled_protocol_equals_a_brute_force_loop_over_its_positions(tiny, np_rng):
+  """Each drawn position scored through the chunked path from its own silence-padded
+  context, and each reference predictor as the whole file's computation started at
+  that position (`sequence_bits(codes, t)[0]`: linear prediction refitted there):
+  the protocol's per-file and overall means, whatever order it builds contexts and
+  regroups the references in. An off-by-one context moves the trained-like model's
+  NLL far beyond the tolerance."""
+  model, params = tiny
+  files = _files(np_rng, [700, 90, 1300])
+  refs = References.fit(np.concatenate(files))
+  scorer = evaluation.Scorer(CNNTransformer(model.config), params, batch=3)
+  got = evaluation.evaluate_files(scorer, refs, ["a", "b", "c"], files, "sampled",
+                                  num_positions=300, seed=5)
+  file_index, position = evaluation.sampled_positions([700, 90, 1300], 300, 5)
+  assert got["samples"] == 300 and len(set(file_index)) == 3
+  brute = [_brute_force_bits(model, params, codes) for codes in files]
+  nll = np.array([brute[f][p] for f, p in zip(file_index, position)])
+  ref = [{k: v[0] for k, v in refs.sequence_bits(files[f], p).items()}
+         for f, p in zip(file_index, position)]
+  assert got["nll_bits"] == pytest.approx(nll.mean(), rel=1e-5)
+  for k in ref[0]:
+    want = np.mean([r[k] for r in ref])
+    assert got["references"][k] == pytest.approx(want, rel=1e-9), k
+  for f, row in enumerate(got["per_file"]):
+    mask = file_index == f
+    assert row["samples"] == mask.sum()
+    assert row["nll_bits"] == pytest.approx(brute[f][position[mask]].mean(), rel=1e-5)
+    assert row["linear_prediction_bits"] == pytest.approx(
+        np.mean([r["linear_prediction"] for r, m in zip(ref, mask) if m]), rel=1e-9)
+
+
 def _histogram_model(tiny, probs):
   """The tiny model with its head rewired to output log(probs) whatever the input."""
   model, params = tiny

@@ -37,7 +37,7 @@ def test_slurm_and_tpu_dry_runs():
   assert "audiolm_jax.train" in lines[-1]
 
 
-@pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck missing")
+@pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck missing: the launch scripts are not linted")
 @pytest.mark.parametrize("script", SCRIPTS)
 def test_shellcheck(script):
   subprocess.run(["shellcheck", os.path.join(REPO, script)], check=True)

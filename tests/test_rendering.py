@@ -74,7 +74,7 @@ def test_numpy_piano_pitch_is_right():
   assert abs(np.argmax(spectrum) - 440) <= 2  # 1 Hz bins
 
 
-@pytest.mark.skipif(not fluidsynth.available(), reason="fluidsynth not installed")
+@pytest.mark.skipif(not fluidsynth.available(), reason="fluidsynth missing: the SoundFont rendering is not checked")
 def test_fluidsynth_renders_mono_16k():
   perf = humanize(_piece(), 0)
   audio = fluidsynth.render(perf)

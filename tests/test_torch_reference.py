@@ -4,7 +4,8 @@ import jax
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
+torch = pytest.importorskip(
+    "torch", reason="torch missing: the PyTorch port check needs the bench extra")
 
 from audiolm_jax.bench import torch_reference  # pylint: disable=wrong-import-position
 from helpers import CONFIGS, chunked, make_model, random_codes

@@ -193,15 +193,22 @@ def _split_by_past(per_unit: list[FileScore], horizon: int) -> dict:
   return out
 
 
-def _sampled(scorer: Scorer, references: References, names, files, num_positions,
-             seed, progress=None):
-  lengths = np.array([len(f) for f in files], np.int64)
+def sampled_positions(lengths: Sequence[int], num_positions: int, seed: int
+                      ) -> tuple[np.ndarray, np.ndarray]:
+  """The `sampled` protocol's draw: (file index [N], position in that file [N]),
+  uniform over every sample of the split (so files in proportion to length)."""
+  lengths = np.asarray(lengths, np.int64)
   if lengths.sum() == 0:
     raise ValueError("the split holds no samples")
-  rng = np.random.default_rng(seed)
-  flat = rng.integers(0, lengths.sum(), num_positions)
+  flat = np.random.default_rng(seed).integers(0, lengths.sum(), num_positions)
   file_index = np.searchsorted(np.cumsum(lengths), flat, side="right")
-  position = flat - np.concatenate([[0], np.cumsum(lengths)])[file_index]
+  return file_index, flat - np.concatenate([[0], np.cumsum(lengths)])[file_index]
+
+
+def _sampled(scorer: Scorer, references: References, names, files, num_positions,
+             seed, progress=None):
+  file_index, position = sampled_positions([len(f) for f in files], num_positions,
+                                           seed)
   one = TargetScorer(scorer.model, scorer.params, batch=scorer.batch)
   c, silence = one.context, scorer.silence
   nll = []
