@@ -132,13 +132,12 @@ print(format_table(res))"""),
            "cost one position of the conv stack plus one Transformer pass."),
     ("code", """import jax
 from audiolm_jax.generation import sampler
-from audiolm_jax.training.checkpointing import load_params
-from audiolm_jax.training.config import saved_model
+from audiolm_jax.checkpoints.run import open_run
 from audiolm_jax.generation.comparison import (compare, format_comparison,
                                                spread_report, yardstick)
 from audiolm_jax.generation.prompts import load_prompt, real_continuation
-saved, params, step = load_params(RUN_DIR)
-model = saved_model(saved)
+run = open_run(RUN_DIR)
+model, params = run.model, run.params
 prompt, what = load_prompt(None, model, dataset_dir=path, split="test", seconds=1.0)
 seconds = 0.1 if REDUCED else 2.0
 options = sampler.SamplingOptions(temperature=0.9, top_p=0.95)

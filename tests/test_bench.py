@@ -131,6 +131,18 @@ def test_reproducing_command_names_no_home_folder(monkeypatch, tmp_path):
       f"--dataset_dir {other}")
 
 
+def test_cpu_kind_names_the_vector_width(tmp_path):
+  """Results name the processor kind: the last digits of a CPU run differ between
+  AVX2 and AVX-512 machines."""
+  from audiolm_jax.bench import environment  # pylint: disable=g-import-not-at-top
+  info = tmp_path / "cpuinfo"
+  for flags, width in (("fpu sse2 avx avx2 fma", "AVX2"),
+                       ("fpu avx2 avx512f avx512bw", "AVX-512"), ("fpu sse2", "SSE")):
+    info.write_text(f"processor\t: 0\nmodel name\t: Some CPU\nflags\t\t: {flags}\n")
+    assert environment.cpu_kind(str(info)) == f"Some CPU, {width}"
+  assert environment.cpu_kind(str(tmp_path / "absent"))  # the machine name
+
+
 def test_number_format():
   assert [report._num(x) for x in (0.00225, 2.25, 201.4, 12_345.6, 0.5)] == [
       "0.00225", "2.25", "201", "12,346", "0.500"]

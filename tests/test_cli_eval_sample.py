@@ -12,8 +12,7 @@ from audiolm_jax import evaluate, sample, strict_json
 from audiolm_jax.generation import comparison, prompts
 from audiolm_jax.data import pipeline, quantization
 from audiolm_jax.generation import spectrum, uncertainty
-from audiolm_jax.training import config as train_config
-from audiolm_jax.training.checkpointing import load_params
+from audiolm_jax.checkpoints.run import open_run
 from audiolm_jax.training import loop
 from helpers import strict_loads
 from test_train import _tiny_config
@@ -49,10 +48,7 @@ def test_evaluate_audio_scores_recordings_as_the_split_scores_them(run_dir, tmp_
   """A validation file written to WAV and scored with --audio gets exactly its
   split score; a folder prints every file and the total; bad files are named."""
   from audiolm_jax.data import datasets
-  from audiolm_jax.training import config as train_config
-  from audiolm_jax.training.checkpointing import load_params
-  saved, _, _ = load_params(run_dir)
-  source = datasets.open_split(train_config.saved_dataset_dir(saved), "validation")
+  source = datasets.open_split(open_run(run_dir).dataset_dir, "validation")
   record = source[0]
   folder = tmp_path / "recordings"
   folder.mkdir()
@@ -155,9 +151,8 @@ def test_a_silent_continuation_is_strict_json_with_a_reason(np_rng):
 
 def test_a_split_prompt_is_read_against_the_recordings_own_continuation(
     run_dir, tmp_path, capsys):
-  saved, params, _ = load_params(run_dir)
-  data = train_config.saved_dataset_dir(saved)
-  model = train_config.saved_model(saved)
+  run = open_run(run_dir)
+  data, model, params = run.dataset_dir, run.model, run.params
   prompt, what = prompts.load_prompt(None, model, dataset_dir=data, split="test",
                                     seconds=0.2, seed=3)
   real = prompts.real_continuation(data, "test", prompt_seconds=0.2, seconds=0.3, seed=3)
@@ -301,14 +296,14 @@ def test_opening_a_run_logs_no_read_only_noise_but_keeps_other_warnings(run_dir,
   # Orbax warned three times per read-only open (evaluate, sample); other absl
   # warnings logged while a run is open still show.
   import logging
-  from audiolm_jax.training import checkpointing
+  from audiolm_jax.checkpoints import reading
   absl_logger = logging.getLogger("absl")
   with caplog.at_level(logging.WARNING):
-    checkpointing.load_params(run_dir)
-    with checkpointing._quiet_read_only_open():
+    reading.load_params(run_dir)
+    with reading._quiet_read_only_open():
       absl_logger.warning("a real problem")
   messages = [r.getMessage() for r in caplog.records]
   assert not [m for m in messages
-              if any(n in m for n in checkpointing._READ_ONLY_NOISE)], messages
+              if any(n in m for n in reading._READ_ONLY_NOISE)], messages
   assert "a real problem" in messages
   assert not absl_logger.filters  # the filter is gone once the run is open

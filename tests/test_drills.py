@@ -21,7 +21,9 @@ import orbax.checkpoint as ocp
 import pytest
 
 from audiolm_jax import evaluate
-from audiolm_jax.training import checkpointing, hooks, integrity
+from audiolm_jax.checkpoints import integrity
+from audiolm_jax.checkpoints.run import open_run
+from audiolm_jax.training import hooks
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG = os.path.join(REPO, "configs", "default.py")
@@ -314,6 +316,7 @@ def test_a_full_disk_is_one_clear_line_and_keeps_the_last_good_step(
   assert "MiB free" in errors[0] and "Step 10 is kept" in errors[0]
   assert not glob.glob(os.path.join(workdir, "checkpoints", "*tmp*"))
   assert _steps(workdir) == [10]
-  _, params, step = checkpointing.load_params(workdir)
+  run = open_run(workdir)
+  params, step = run.params, run.step
   assert step == 10
   assert all(np.isfinite(np.asarray(x)).all() for x in jax.tree.leaves(params))

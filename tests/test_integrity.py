@@ -7,9 +7,9 @@ import jax
 import numpy as np
 import pytest
 
-from audiolm_jax.training import integrity
+from audiolm_jax.checkpoints import integrity
 from audiolm_jax.training.checkpointing import Checkpointer
-from audiolm_jax.training.integrity import DamagedCheckpointError
+from audiolm_jax.checkpoints.integrity import DamagedCheckpointError
 
 
 def _state(rng):

@@ -36,8 +36,7 @@ from audiolm_jax.data import pipeline, quantization, recipes
 from audiolm_jax.data.audio_io import SAMPLE_RATE
 from audiolm_jax.evaluation.linear_prediction import LinearPredictor
 from audiolm_jax.evaluation.scorer import Scorer
-from audiolm_jax.training import config as train_config
-from audiolm_jax.training.checkpointing import load_params
+from audiolm_jax.checkpoints.run import open_run
 
 
 def _flac_bytes(data: np.ndarray, subtype: str) -> int:
@@ -180,10 +179,9 @@ def run(*, workdir: str, splits: tuple[str, ...] = ("test", "test_seen_timbres")
         seconds_per_file: float = 2.0, segment_counts: tuple[int, ...] = (1, 16),
         step: int | None = None, log=print) -> dict:
   """One table per split: bits per sample of every method, the codec's speed."""
-  config, params, step = load_params(workdir, step)
-  model = train_config.saved_model(config)
-  recipe = train_config.saved_recipe(config)
-  dataset_dir = train_config.saved_dataset_dir(config)
+  run = open_run(workdir, step)
+  model, params, step, recipe = run.model, run.params, run.step, run.recipe
+  dataset_dir = run.dataset_dir
   limit = int(seconds_per_file * SAMPLE_RATE)
   result = {"workdir": workdir, "step": step, "model": model.name, "recipe": recipe,
             "seconds_per_file": seconds_per_file, "splits": {}}

@@ -19,11 +19,30 @@ def _version(package: str) -> str:
     return "absent"
 
 
+def cpu_kind(cpuinfo: str = "/proc/cpuinfo") -> str:
+  """The processor's model and widest vector extension, e.g. 'AMD EPYC, AVX2' or
+  'Intel(R) Xeon(R) CPU @ 2.20GHz, AVX-512': XLA's CPU code, and so a run's last
+  digits, differ between the two (docs/findings.md). The machine name where the
+  file cannot be read."""
+  try:
+    with open(cpuinfo, encoding="utf-8") as f:
+      text = f.read()
+  except OSError:
+    return platform.processor() or platform.machine()
+  fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+  fields = {k.strip(): v.strip() for k, v in fields.items()}
+  flags = set(fields.get("flags", "").split())
+  width = ("AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags
+           else "SSE" if flags else "")
+  model = fields.get("model name") or platform.machine()
+  return f"{model}, {width}" if width else model
+
+
 def device_name() -> str:
-  """E.g. 'NVIDIA H100 80GB HBM3 x1' or 'cpu x1 (x86_64, 2 cores)'."""
+  """E.g. 'NVIDIA H100 80GB HBM3 x1' or 'cpu x1 (AMD EPYC, AVX2, 2 cores)'."""
   name = f"{jax.devices()[0].device_kind} x{jax.device_count()}"
   if jax.default_backend() == "cpu":
-    name += f" ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
+    name += f" ({cpu_kind()}, {os.cpu_count()} cores)"
   return name
 
 

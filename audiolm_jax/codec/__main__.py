@@ -19,8 +19,7 @@ from absl import flags
 from audiolm_jax import cli
 from audiolm_jax.codec import files
 from audiolm_jax.data.audio_io import SAMPLE_RATE
-from audiolm_jax.training import config as train_config
-from audiolm_jax.training.checkpointing import load_params
+from audiolm_jax.checkpoints.run import open_run
 
 FLAGS = flags.FlagValues()
 _WORKDIR = flags.DEFINE_string("workdir", None, "a training run's workdir",
@@ -77,12 +76,10 @@ def main(argv=None) -> int:
   try:
     if _SEGMENTS.value < 1:
       raise ValueError(f"--segments={_SEGMENTS.value} must be >= 1")
-    config, params, _ = load_params(_WORKDIR.value, _STEP.value)
-    model = train_config.saved_model(config)
+    run = open_run(_WORKDIR.value, _STEP.value)
     if command == "encode":
-      return _encode(model, params, train_config.saved_recipe(config), source,
-                     target)
-    return _decode(model, params, source, target)
+      return _encode(run.model, run.params, run.recipe, source, target)
+    return _decode(run.model, run.params, source, target)
   except (FileNotFoundError, ValueError) as e:
     print(f"error: {e}", file=sys.stderr)
     return 2

@@ -52,6 +52,14 @@ class DatasetSpec:
       raise ValueError(f"unknown dataset {self.name!r}; use one of {DATASETS}")
 
 
+def spec_from_fields(data) -> DatasetSpec:
+  """The DatasetSpec of a config's `data` fields (a ConfigDict, or the dict a run
+  saved with its checkpoints)."""
+  return DatasetSpec(name=data["dataset"], variant=data["variant"],
+                     renderer=data["renderer"], manual_dir=data.get("manual_dir") or None,
+                     folder_name=data.get("folder_name", "default"))
+
+
 @contextlib.contextmanager
 def scratch_tempdir():
   """Temporary folders made inside point into one folder removed on exit.

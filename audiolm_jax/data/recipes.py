@@ -20,9 +20,15 @@ import numpy as np
 from audiolm_jax.data import quantization
 
 RECIPES: tuple[str, ...] = ("mu_law", "linear", "sashimi")
+DEFAULT = "mu_law"  # a config's data.recipe unless set (and runs saved before recipes)
 RAW = "pcm16"  # not a recipe: a split flattened as its stored 16-bit audio
 SASHIMI_CHUNK = 131_072
 PCM_SCALE = 32768.0  # int16 full scale: what torchaudio and soundfile divide by
+
+
+def of_data(data_fields) -> str:
+  """The recipe of a config's or a saved run's `data` fields (a dict or ConfigDict)."""
+  return (data_fields or {}).get("recipe", DEFAULT)
 
 
 def check(recipe: str) -> None:

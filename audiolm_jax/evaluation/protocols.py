@@ -112,7 +112,7 @@ def _mean_references(per_unit: list[dict[str, np.ndarray]]) -> dict[str, float]:
 
 def evaluate_files(scorer: Scorer, references: References | None, names: Sequence[str],
                    files: Sequence[np.ndarray], protocol: str, *,
-                   recipe: str = "mu_law", num_positions: int = 10_000, seed: int = 0,
+                   recipe: str = recipes.DEFAULT, num_positions: int = 10_000, seed: int = 0,
                    max_samples_per_file: int | None = None, short_past: int = 0,
                    progress: Callable[[int], None] | None = None) -> dict:
   """Scores one split's files (codes made by `recipe`) under one protocol; returns

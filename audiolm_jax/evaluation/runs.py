@@ -9,13 +9,12 @@ import time
 
 
 from audiolm_jax import progress, strict_json
+from audiolm_jax.checkpoints.run import open_run
 from audiolm_jax.data import datasets, pipeline
 from audiolm_jax.data.audio_io import SAMPLE_RATE
 from audiolm_jax.evaluation import protocols
 from audiolm_jax.evaluation.scorer import Scorer
 from audiolm_jax.evaluation.recordings import load_recordings, training_references
-from audiolm_jax.training import config as train_config
-from audiolm_jax.training.checkpointing import load_params
 
 
 def evaluate_run(workdir: str, *, split: str = "test", protocol: str = "full",
@@ -28,11 +27,10 @@ def evaluate_run(workdir: str, *, split: str = "test", protocol: str = "full",
   by `gain_db`); returns and saves the results."""
   if protocol not in protocols.PROTOCOLS:
     raise ValueError(f"unknown protocol {protocol!r}; use one of {protocols.PROTOCOLS}")
-  config, params, step = load_params(workdir, step)
-  model = train_config.saved_model(config)
-  recipe = train_config.saved_recipe(config)
+  run = open_run(workdir, step)
+  model, params, step, recipe = run.model, run.params, run.step, run.recipe
   if dataset_dir is None:
-    dataset_dir = train_config.saved_dataset_dir(config)
+    dataset_dir = run.dataset_dir
   skipped = {}
   if audio:
     names, files, skipped = load_recordings(audio, recipe, gain_db)

@@ -10,9 +10,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from audiolm_jax.models.cost import flops_of
+from audiolm_jax.models import objective
 from audiolm_jax.models.interface import AudioModel
 from audiolm_jax.padding import pad_rows
-from audiolm_jax.training import steps
 
 
 PerPosition = Callable[[jax.Array, jax.Array], jax.Array]
@@ -37,7 +37,7 @@ class Scorer:
                batch: int = 4, per_position: PerPosition | None = None):
     self.model, self.params = model, params
     self.k, self.batch = num_targets, batch
-    self._per_position = per_position or steps.nll_bits
+    self._per_position = per_position or objective.nll_bits
     self.context = (model.left_context if model.left_context is not None
                     else model.eval_context)
     self.silence = model.silence
@@ -50,9 +50,9 @@ class Scorer:
       self._one_pass = jax.jit(self._one_pass_values)
 
   def _window_values(self, params, codes_BxW):
-    logits, labels = steps.logits_and_labels(self.model, params, codes_BxW,
-                                             objective="dense", num_targets=self.k,
-                                             train=False, rng=None)
+    logits, labels = objective.logits_and_labels(
+        self.model, params, codes_BxW, objective="dense", num_targets=self.k,
+        train=False, rng=None)
     return self._per_position(logits, labels)
 
   def _one_pass_values(self, params, codes_1xL):
@@ -137,7 +137,7 @@ class TargetScorer:
 
     def nll(params, contexts_BxC, targets_B):
       logits = model.target_logits(params, contexts_BxC.astype(jnp.int32))
-      return steps.nll_bits(logits, targets_B)
+      return objective.nll_bits(logits, targets_B)
 
     shapes = (jax.ShapeDtypeStruct((batch, self.context), jnp.uint8),
               jax.ShapeDtypeStruct((batch,), jnp.uint8))

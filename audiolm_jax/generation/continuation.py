@@ -18,14 +18,13 @@ import jax
 import numpy as np
 
 from audiolm_jax import strict_json
+from audiolm_jax.checkpoints.run import open_run
 from audiolm_jax.data import audio_io, quantization
 from audiolm_jax.data.audio_io import SAMPLE_RATE
 from audiolm_jax.generation import sampler
 from audiolm_jax.generation.comparison import compare, spread_report, yardstick
 from audiolm_jax.generation.plots import waveform_and_spectrogram
 from audiolm_jax.generation.prompts import load_prompt, real_continuation
-from audiolm_jax.training import config as train_config
-from audiolm_jax.training.checkpointing import load_params
 
 
 @dataclasses.dataclass
@@ -56,10 +55,9 @@ def continue_prompt(workdir: str, *, seconds: float, step: int | None = None,
   """
   if seconds <= 0 or streams < 1:
     raise ValueError("--seconds must be > 0 and --streams >= 1")
-  config, params, step = load_params(workdir, step)
-  model = train_config.saved_model(config)
-  recipe = train_config.saved_recipe(config)
-  dataset_dir = train_config.saved_dataset_dir(config) if prompt_split else None
+  run = open_run(workdir, step)
+  model, params, step, recipe = run.model, run.params, run.step, run.recipe
+  dataset_dir = run.dataset_dir if prompt_split else None
   codes, what = load_prompt(prompt, model, dataset_dir=dataset_dir,
                             split=prompt_split, seconds=prompt_seconds, seed=seed,
                             recipe=recipe)

@@ -43,7 +43,7 @@ def split_excerpt(dataset_dir: str, split: str, recipe: str, seconds: float,
 
 def load_prompt(path: str | None, model: AudioModel, *, dataset_dir: str | None = None,
                 split: str | None = None, seconds: float = 1.0, seed: int = 0,
-                recipe: str = "mu_law") -> tuple[np.ndarray, str]:
+                recipe: str = recipes.DEFAULT) -> tuple[np.ndarray, str]:
   """uint8 codes [P] of the prompt (at most `context` of them, made by the run's
   `recipe`) and a description."""
   if path and split:
@@ -66,7 +66,7 @@ def load_prompt(path: str | None, model: AudioModel, *, dataset_dir: str | None 
 
 
 def real_continuation(dataset_dir: str, split: str, *, prompt_seconds: float,
-                      seconds: float, seed: int = 0, recipe: str = "mu_law"
+                      seconds: float, seed: int = 0, recipe: str = recipes.DEFAULT
                       ) -> np.ndarray:
   """uint8 codes [<= seconds * 16 kHz]: what the recording does after the prompt
   `load_prompt` cuts from the split with the same arguments (shorter where the

@@ -24,9 +24,9 @@ from audiolm_jax.data import pipeline
 from audiolm_jax.study import truncation
 from audiolm_jax.models.audiolm import count_params
 from audiolm_jax.study.plan import Run
+from audiolm_jax.checkpoints.run import open_run
 from audiolm_jax.training import config as train_config
 from audiolm_jax.training import loop
-from audiolm_jax.training.checkpointing import load_params
 
 
 def _read_json(path: str):
@@ -74,7 +74,7 @@ def train(workdir: str, run: Run, log=print) -> dict:
         f"[{run.name}] training stopped at step {result.get('step')} of "
         f"{run.config.num_steps}" + (" (SIGTERM)" if result.get("preempted") else "")
         + "; run the study again to resume it")
-  _, params, _ = load_params(directory)
+  params = open_run(directory).params
   steps_here = max(run.config.num_steps - resumed_from, 1)
   summary = {
       "name": run.name, "base": run.base, "seed": run.config.seed,
@@ -98,7 +98,7 @@ def train(workdir: str, run: Run, log=print) -> dict:
 def score(workdir: str, run: Run, eval_cfg, log=print) -> dict:
   """{protocol: evaluate's result} on the study's split; scores only what is absent."""
   directory = run_dir(workdir, run)
-  _, _, step = load_params(directory)
+  step = open_run(directory).step
   out = {}
   caps = eval_cfg.get("max_seconds_per_file")
   for protocol in eval_cfg.protocols:
@@ -124,10 +124,9 @@ def truncated(workdir: str, run: Run, eval_cfg, log=print) -> dict:
   if os.path.isfile(path) and _read_json(path).get("run") == run.name:
     return _read_json(path)
   log(f"[{run.name}] scoring with its context cut to 1..n tokens")
-  saved, params, step = load_params(run_dir(workdir, run))
-  model = train_config.saved_model(saved)
-  flat = pipeline.FlatSplit(train_config.saved_dataset_dir(saved), eval_cfg.split,
-                            train_config.saved_recipe(saved))
+  trained = open_run(run_dir(workdir, run))
+  model, params, step = trained.model, trained.params, trained.step
+  flat = pipeline.FlatSplit(trained.dataset_dir, eval_cfg.split, trained.recipe)
   files = [flat.file(i) for i in range(len(flat.names))]
   tokens = list(range(1, model.context_tokens + 1))
   result = {"run": run.name, "step": step, "chunk_size": model.token_samples,

@@ -2,7 +2,8 @@
 
 Saves are asynchronous. Every step also holds the checksums of its arrays
 (`integrity.py`); `restore_newest_intact` resumes from the newest step that reads
-back whole, setting damaged ones aside, and `load_params` refuses a damaged step. A
+back whole, setting damaged ones aside (`checkpoints/reading.py`'s `load_params`,
+what every reader of a finished run uses, refuses a damaged step). A
 workdir whose saved model config differs from the current one is refused
 (`CheckpointMismatchError`), so a checkpoint is never silently overwritten by a run
 of another model. A save that fails (a full disk) raises `CheckpointWriteError`
@@ -24,8 +25,10 @@ import grain
 import jax
 import orbax.checkpoint as ocp
 
-from audiolm_jax.training import integrity
-from audiolm_jax.training.integrity import DamagedCheckpointError
+from audiolm_jax.checkpoints import integrity
+from audiolm_jax.checkpoints.integrity import DamagedCheckpointError
+from audiolm_jax.checkpoints.reading import read_integrity, reason
+from audiolm_jax.data import recipes
 
 
 class CheckpointMismatchError(ValueError):
@@ -120,8 +123,8 @@ class Checkpointer:
     if saved.get("objective") != config.get("objective"):
       diffs.append(f"objective: checkpoint {saved.get('objective')!r}, config "
                    f"{config.get('objective')!r}")
-    saved_recipe = saved.get("data", {}).get("recipe", "mu_law")
-    recipe = config.get("data", {}).get("recipe", "mu_law")
+    saved_recipe = recipes.of_data(saved.get("data"))
+    recipe = recipes.of_data(config.get("data"))
     if saved_recipe != recipe:
       diffs.append(f"data.recipe: checkpoint {saved_recipe!r}, config {recipe!r} "
                    f"(the codes it learned)")
@@ -187,8 +190,8 @@ class Checkpointer:
     try:
       state = self.manager.restore(step, args=ocp.args.Composite(**items))["state"]
     except Exception as e:  # pylint: disable=broad-except  (any unreadable file)
-      raise DamagedCheckpointError(step, self.step_dir(step), _reason(e)) from e
-    integrity.verify(state, _read_integrity(self.step_dir(step), step), step=step,
+      raise DamagedCheckpointError(step, self.step_dir(step), reason(e)) from e
+    integrity.verify(state, read_integrity(self.step_dir(step), step), step=step,
                      path=self.step_dir(step))
     return state
 
@@ -214,7 +217,7 @@ class Checkpointer:
         except (CheckpointMismatchError, DamagedCheckpointError):
           raise
         except Exception as e:  # pylint: disable=broad-except  (unreadable config)
-          raise DamagedCheckpointError(step, self.step_dir(step), _reason(e)) from e
+          raise DamagedCheckpointError(step, self.step_dir(step), reason(e)) from e
         same = saved_procs == config.get("runtime", {}).get("process_count")
         state = self.restore(step, abstract_state, data_iterator if same else None)
       except DamagedCheckpointError as e:
@@ -246,7 +249,7 @@ class Checkpointer:
       for partial in glob.glob(os.path.join(self.directory, "*.orbax-checkpoint-tmp*")):
         shutil.rmtree(partial, ignore_errors=True)
       free = _free_bytes(self.directory)
-      what = "the disk is full" if _is_disk_full(e) else _reason(e)
+      what = "the disk is full" if _is_disk_full(e) else reason(e)
       self.manager.reload()
       raise self._write_error(failed, f"{what} ("
                               + ("unknown" if free is None else
@@ -277,114 +280,6 @@ def _tree_bytes(path: str) -> int:
   return total
 
 
-def _reason(error: BaseException) -> str:
-  """One line for an Orbax/TensorStore failure: its type and the first line."""
-  text = str(error).strip().splitlines()
-  first = text[0] if text else ""
-  return f"{type(error).__name__}: {first[:300]}"
-
-
-def _read_integrity(step_dir: str, step: int) -> dict:
-  """The step's checksum record (DamagedCheckpointError where it is missing or
-  unreadable)."""
-  folder = os.path.join(step_dir, "integrity")
-  if not os.path.isdir(folder):
-    raise DamagedCheckpointError(step, step_dir, integrity.NO_RECORD)
-  try:
-    with open(os.path.join(folder, "metadata")) as f:  # JsonSave's file
-      return json.load(f)
-  except Exception as e:  # pylint: disable=broad-except
-    raise DamagedCheckpointError(step, step_dir, f"its checksum record is unreadable "
-                                 f"({_reason(e)})") from e
-
-
 def _canon(value):
   # Tuples from the config and lists from JSON compare equal.
   return json.loads(json.dumps(value))
-
-
-# What Orbax logs, at WARNING, every time a finished run is opened read-only as
-# `load_params` opens it: the read-only options it was given, and an item folder's
-# missing metadata file (Orbax writes it per step, then looks for it per item). Each
-# `evaluate` and `sample` call printed all three.
-_READ_ONLY_NOISE = ("CheckpointManagerOptions.read_only=True",
-                    "Given directory is read only",
-                    "Metadata file does not exist")
-
-
-class _DropReadOnlyNoise(logging.Filter):
-  def filter(self, record: logging.LogRecord) -> bool:
-    message = record.getMessage()
-    return not any(noise in message for noise in _READ_ONLY_NOISE)
-
-
-@contextlib.contextmanager
-def _quiet_read_only_open():
-  """Drops `_READ_ONLY_NOISE` from Orbax's (absl) logger while inside; other
-  warnings and every error still show."""
-  logger, drop = logging.getLogger("absl"), _DropReadOnlyNoise()
-  logger.addFilter(drop)
-  try:
-    yield
-  finally:
-    logger.removeFilter(drop)
-
-
-def load_params(workdir: str, step: int | None = None) -> tuple[dict, Any, int]:
-  """(saved config, parameters on this process's first device, step) of a run.
-
-  Reads only finished checkpoints (Orbax ignores half-written ones); raises
-  FileNotFoundError with what to do when there is none.
-  """
-  directory = os.path.abspath(os.path.join(workdir, "checkpoints"))
-  if not os.path.isdir(directory):
-    raise FileNotFoundError(f"no checkpoints in {workdir}: train first with "
-                            f"`python -m audiolm_jax.train --workdir {workdir} ...`")
-  with _quiet_read_only_open():
-    return _load_params(directory, step)
-
-
-def _load_params(directory: str, step: int | None) -> tuple[dict, Any, int]:
-  manager = ocp.CheckpointManager(directory, options=ocp.CheckpointManagerOptions(
-      create=False, read_only=True))
-  steps = sorted(manager.all_steps())
-  manager.close()
-  if not steps:
-    raise FileNotFoundError(f"{directory} holds no complete checkpoint (half-written "
-                            f"ones are ignored); train longer or resume the run")
-  if step is None:
-    step = steps[-1]
-  elif step not in steps:
-    raise FileNotFoundError(f"no checkpoint of step {step} in {directory}; it has "
-                            f"{steps}")
-  step_dir = os.path.join(directory, str(step))
-  try:
-    integrity.check_metadata(step_dir, step)
-    try:
-      with open(os.path.join(step_dir, "config", "metadata")) as f:
-        config = json.load(f)
-      path = os.path.join(step_dir, "state")
-      checkpointer = ocp.StandardCheckpointer()
-      device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
-      saved = checkpointer.metadata(path).item_metadata
-      if saved is None:  # Orbax reads its array index from the data files
-        raise DamagedCheckpointError(step, step_dir, "the index of its arrays under "
-                                     "state/ cannot be read (its data files were "
-                                     "altered)")
-      target = jax.tree.map(lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype,
-                                                           sharding=device),
-                            saved.tree)
-      params = checkpointer.restore(path, target)["params"]
-    except DamagedCheckpointError:
-      raise
-    except Exception as e:  # pylint: disable=broad-except  (any unreadable file)
-      raise DamagedCheckpointError(step, step_dir, _reason(e)) from e
-    integrity.verify(params, _read_integrity(step_dir, step), step=step,
-                     path=step_dir, prefix="params/")
-  except DamagedCheckpointError as e:
-    others = [s for s in steps if s != step]
-    raise DamagedCheckpointError(
-        step, step_dir, e.reason + (f". Pass --step with another step ({others})"
-                                    if others else ". It is the run's only step: "
-                                    "train again")) from None
-  return config, params, step

@@ -46,7 +46,7 @@ def base_config() -> ml_collections.ConfigDict:
       "manual_dir": "",            # youtube_mix / audio_folder: the audio files
       "folder_name": "default",    # audio_folder: the dataset's name
       "data_dir": "",              # TFDS data_dir ('' = $AUDIOLM_DATA_DIR or ~/tensorflow_datasets)
-      "recipe": "mu_law",          # audio -> codes: mu_law | linear | sashimi (data/recipes.py)
+      "recipe": recipes.DEFAULT,   # audio -> codes: mu_law | linear | sashimi (data/recipes.py)
       "gain_db": (),               # (lo, hi): a random gain per training window, in dB; () off
       "worker_count": 2,           # Grain worker processes per host (0 = in-process)
       "prefetch": 4,               # batches buffered per worker
@@ -88,10 +88,7 @@ def to_model(config: ml_collections.ConfigDict) -> models.AudioModel:
 
 
 def to_dataset_spec(config: ml_collections.ConfigDict) -> datasets.DatasetSpec:
-  d = config.data
-  return datasets.DatasetSpec(name=d.dataset, variant=d.variant, renderer=d.renderer,
-                              manual_dir=d.manual_dir or None,
-                              folder_name=d.folder_name)
+  return datasets.spec_from_fields(config.data)
 
 
 def data_dir(config: ml_collections.ConfigDict) -> str:
@@ -118,7 +115,7 @@ def checked_model(config: ml_collections.ConfigDict, device_count: int,
   except (ValueError, TypeError) as e:
     problems.append(str(e).replace("\n", "\n  "))
     model = None
-  recipe = config.data.get("recipe", "mu_law")
+  recipe = recipes.of_data(config.data)
   if recipe not in recipes.RECIPES:
     problems.append(f"data.recipe={recipe!r}; use one of {recipes.RECIPES}")
   elif model is not None and model.quantization != recipes.quantization_of(recipe):
@@ -253,19 +250,3 @@ def load_config_file(spec: str) -> ml_collections.ConfigDict:
   module = importlib.util.module_from_spec(module_spec)
   module_spec.loader.exec_module(module)
   return module.get_config(arg) if arg else module.get_config()
-
-
-def saved_model(saved: dict) -> models.AudioModel:
-  """The model of a run, from the config JSON saved with its checkpoints."""
-  return models.from_fields(saved["model"])
-
-
-def saved_recipe(saved: dict) -> str:
-  """The recipe a run trained with (runs saved before recipes existed: mu_law)."""
-  return saved.get("data", {}).get("recipe", "mu_law")
-
-
-def saved_dataset_dir(saved: dict) -> str:
-  """The dataset directory a run trained on, from its saved config JSON."""
-  config = ml_collections.ConfigDict(saved)
-  return datasets.dataset_dir(to_dataset_spec(config), data_dir(config))

@@ -1,16 +1,11 @@
 """The pure training and evaluation steps, and the state they carry.
 
-Two objectives over the same model:
-* dense: windows of context + K codes; every one of the last K codes is a target
-  (the dense path), so one window trains K targets.
-* sampled: windows of context + 1 codes; the paper's literal setup, one target per
-  context through the chunked path.
-Losses are mean cross-entropies in nats; metrics report bits (nats / ln 2).
+The objectives (dense, sampled) are `models/objective.py`'s. Losses are mean
+cross-entropies in nats; metrics report bits (nats / ln 2).
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import flax
@@ -19,8 +14,8 @@ import jax.numpy as jnp
 import optax
 
 from audiolm_jax.models.interface import AudioModel
+from audiolm_jax.models.objective import LN2, logits_and_labels, nll_bits
 
-LN2 = math.log(2.0)
 
 
 @flax.struct.dataclass
@@ -63,20 +58,6 @@ def make_optimizer(learning_rate: float, decay_step: int, decayed_learning_rate:
         factor=plateau_factor, patience=plateau_patience,
         accumulation_size=plateau_steps))
   return optax.chain(*parts), schedule
-
-
-def logits_and_labels(model: AudioModel, params, codes_BxW: jax.Array, *,
-                      objective: str, num_targets: int, train: bool,
-                      rng: jax.Array | None):
-  """Model logits and their integer labels for a batch of windows."""
-  if objective == "dense":
-    logits = model.logits(params, codes_BxW, num_targets=num_targets, train=train,
-                          rng=rng)
-    return logits, codes_BxW[:, -num_targets:]
-  if objective == "sampled":
-    logits = model.target_logits(params, codes_BxW[:, :-1], train=train, rng=rng)
-    return logits, codes_BxW[:, -1]
-  raise ValueError(f"objective must be 'dense' or 'sampled', got {objective!r}")
 
 
 def make_train_step(model: AudioModel, optimizer: optax.GradientTransformation,
@@ -126,12 +107,6 @@ def make_train_step(model: AudioModel, optimizer: optax.GradientTransformation,
                       jax.lax.stop_gradient(carry)), metrics
 
   return train_step
-
-
-def nll_bits(logits: jax.Array, labels: jax.Array) -> jax.Array:
-  """NLL in bits [...] of integer labels [...] under logits [..., V]."""
-  return optax.softmax_cross_entropy_with_integer_labels(
-      logits, labels.astype(jnp.int32)) / LN2
 
 
 def make_eval_step(model: AudioModel, *, num_targets: int):

@@ -8,7 +8,7 @@ import jax
 import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec as P
 
-from audiolm_jax.data import pipeline
+from audiolm_jax.data import pipeline, recipes
 from audiolm_jax.evaluation import schema
 from audiolm_jax.evaluation.intervals import mean_ci95
 from audiolm_jax.evaluation.references import References
@@ -26,7 +26,7 @@ class Validator:
   on the same codes."""
 
   def __init__(self, config, path: str, model: AudioModel, mesh, batch_sharding,
-               references: References, recipe: str = "mu_law"):
+               references: References, recipe: str = recipes.DEFAULT):
     self.k = config.num_targets
     self.batch = config.batch_size
     flat = pipeline.FlatSplit(path, "validation", recipe)
