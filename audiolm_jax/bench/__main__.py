@@ -24,20 +24,117 @@ of everything in it go to the same name with .md. `python -m audiolm_jax.bench.r
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import os
 import shlex
 import sys
 import types
+from typing import Callable
 
 from absl import flags
 
 from audiolm_jax import cli, models, strict_json
 from audiolm_jax.bench import environment, report
 
-SUITES = ("per_target", "training", "generation", "memory", "torch", "pipeline",
-          "codec", "aot")
+
+
+# Each suite once: the flags it reads (its reproducing command names only these) and
+# how it runs. Suites import only what they need.
+# pylint: disable=import-outside-toplevel
+
+
+def _per_target(args, limit):
+  from audiolm_jax.bench import per_target
+  return per_target.run(preset=args.preset, contexts=args.contexts,
+                        num_targets=args.num_targets, chunked_batch=args.chunked_batch,
+                        memory_limit=limit, budget_s=args.budget_s,
+                        max_repeats=args.max_repeats, remat_block=args.remat_block,
+                        log=_log)
+
+
+def _training(args, limit):
+  from audiolm_jax.bench import matmul, training
+  rate = matmul.rate()
+  _log({"matmul": rate})
+  return training.run(config_paths=args.train_configs.split(","),
+                      batch_size=args.train_batch or None, steps=args.train_steps,
+                      matmul=rate, memory_limit=limit, dtype=args.train_dtype or None,
+                      log=_log)
+
+
+def _generation(args, limit):
+  del limit
+  from audiolm_jax.bench import generation
+  return generation.run(preset=args.preset, batches=args.generation_batches,
+                        families=tuple(args.generation_models.split(",")),
+                        block=args.generation_block, blocks=args.generation_blocks,
+                        naive_steps=args.naive_steps, log=_log)
+
+
+def _memory(args, limit):
+  from audiolm_jax.bench import memory
+  return memory.run(preset=args.preset, contexts=args.contexts, memory_limit=limit,
+                    remat_block=args.remat_block,
+                    find_largest_batch=bool(args.largest_batch), log=_log)
+
+
+def _torch(args, limit):
+  del limit
+  from audiolm_jax.bench import torch_compare
+  return torch_compare.run(preset=args.preset, batch=args.torch_batch,
+                           num_targets=args.torch_num_targets,
+                           max_repeats=args.max_repeats, budget_s=args.budget_s,
+                           log=_log)
+
+
+def _pipeline(args, limit):
+  del limit
+  from audiolm_jax.bench import pipeline
+  return pipeline.run(dataset_dir=args.dataset_dir, workers=[0, 2], context=4000,
+                      num_targets=512, batch=4, step_seconds=args.pipeline_step_seconds,
+                      log=_log)
+
+
+def _codec(args, limit):
+  del limit
+  from audiolm_jax.bench import codec
+  return codec.run(workdir=args.codec_workdir, seconds_per_file=args.codec_seconds,
+                   segment_counts=tuple(args.codec_segments), log=_log)
+
+
+def _aot(args, limit):
+  del limit
+  from audiolm_jax.bench import aot
+  return aot.run(args.aot_out, only=args.aot_only, log=_log)
+
+
+@dataclasses.dataclass(frozen=True)
+class Suite:
+  flags: tuple[str, ...]                                   # the flags it reads
+  run: Callable[[types.SimpleNamespace, int | None], dict]  # (flags, memory limit)
+  own_file: bool = False  # writes its own resumable file (--aot_out), not --out
+
+
+REGISTRY = {
+    "per_target": Suite(("--preset", "--contexts", "--num_targets", "--chunked_batch",
+                         "--budget_s", "--max_repeats", "--remat_block"), _per_target),
+    "training": Suite(("--train_configs", "--train_batch", "--train_dtype",
+                       "--train_steps"), _training),
+    "generation": Suite(("--preset", "--generation_models", "--generation_batches",
+                         "--generation_block", "--generation_blocks", "--naive_steps"),
+                        _generation),
+    "memory": Suite(("--preset", "--contexts", "--remat_block", "--largest_batch"),
+                    _memory),
+    "torch": Suite(("--preset", "--torch_batch", "--torch_num_targets", "--budget_s",
+                    "--max_repeats"), _torch),
+    "pipeline": Suite(("--dataset_dir", "--pipeline_step_seconds"), _pipeline),
+    "codec": Suite(("--codec_workdir", "--codec_seconds", "--codec_segments"), _codec),
+    "aot": Suite(("--aot_out", "--aot_only"), _aot, own_file=True),
+}
+# pylint: enable=import-outside-toplevel
+SUITES = tuple(REGISTRY)
 
 
 FLAGS = flags.FlagValues()
@@ -130,70 +227,6 @@ def _log(row) -> None:
   print(json.dumps(row, default=str), flush=True)
 
 
-def run_suite(name: str, args: types.SimpleNamespace) -> dict:
-  """One suite's result dict (without the environment)."""
-  # pylint: disable=import-outside-toplevel  (each suite imports only what it needs)
-  limit = environment.memory_limit_bytes()
-  if name == "per_target":
-    from audiolm_jax.bench import per_target
-    return per_target.run(preset=args.preset, contexts=args.contexts,
-                          num_targets=args.num_targets,
-                          chunked_batch=args.chunked_batch, memory_limit=limit,
-                          budget_s=args.budget_s, max_repeats=args.max_repeats,
-                          remat_block=args.remat_block, log=_log)
-  if name == "training":
-    from audiolm_jax.bench import matmul, training
-    rate = matmul.rate()
-    _log({"matmul": rate})
-    return training.run(config_paths=args.train_configs.split(","),
-                        batch_size=args.train_batch or None, steps=args.train_steps,
-                        matmul=rate, memory_limit=limit,
-                        dtype=args.train_dtype or None, log=_log)
-  if name == "generation":
-    from audiolm_jax.bench import generation
-    return generation.run(preset=args.preset,
-                          batches=args.generation_batches,
-                          families=tuple(args.generation_models.split(",")),
-                          block=args.generation_block, blocks=args.generation_blocks,
-                          naive_steps=args.naive_steps, log=_log)
-  if name == "memory":
-    from audiolm_jax.bench import memory
-    return memory.run(preset=args.preset, contexts=args.contexts, memory_limit=limit,
-                      remat_block=args.remat_block,
-                      find_largest_batch=bool(args.largest_batch), log=_log)
-  if name == "torch":
-    from audiolm_jax.bench import torch_compare
-    return torch_compare.run(preset=args.preset, batch=args.torch_batch,
-                             num_targets=args.torch_num_targets,
-                             max_repeats=args.max_repeats, budget_s=args.budget_s,
-                             log=_log)
-  if name == "codec":
-    from audiolm_jax.bench import codec
-    return codec.run(workdir=args.codec_workdir, seconds_per_file=args.codec_seconds,
-                     segment_counts=tuple(args.codec_segments), log=_log)
-  from audiolm_jax.bench import pipeline
-  return pipeline.run(dataset_dir=args.dataset_dir, workers=[0, 2], context=4000,
-                      num_targets=512, batch=4, step_seconds=args.pipeline_step_seconds,
-                      log=_log)
-
-
-# The flags each suite reads: its reproducing command names only these.
-_SUITE_FLAGS = {
-    "per_target": ("--preset", "--contexts", "--num_targets", "--chunked_batch",
-                   "--budget_s", "--max_repeats", "--remat_block"),
-    "training": ("--train_configs", "--train_batch", "--train_dtype", "--train_steps"),
-    "generation": ("--preset", "--generation_models", "--generation_batches",
-                   "--generation_block",
-                   "--generation_blocks", "--naive_steps"),
-    "memory": ("--preset", "--contexts", "--remat_block", "--largest_batch"),
-    "torch": ("--preset", "--torch_batch", "--torch_num_targets", "--budget_s",
-              "--max_repeats"),
-    "pipeline": ("--dataset_dir", "--pipeline_step_seconds"),
-    "codec": ("--codec_workdir", "--codec_seconds", "--codec_segments"),
-    "aot": ("--aot_out", "--aot_only"),
-}
-
-
 def _shell_word(value: str) -> str:
   """`value` quoted for a shell, a path under this user's home as ~/... (the ~
   outside the quotes, where the shell expands it)."""
@@ -211,7 +244,7 @@ def _command(argv: list[str], suite: str) -> str:
     flag, eq, value = argv[i].partition("=")
     if not eq and i + 1 < len(argv):
       value, i = argv[i + 1], i + 1
-    if flag in _SUITE_FLAGS[suite]:
+    if flag in REGISTRY[suite].flags:
       words.append(f"{flag} {_shell_word(value)}")
     i += 1
   return " ".join(words)
@@ -237,12 +270,11 @@ def main(argv: list[str] | None = None) -> dict | int:
       raise SystemExit(message)
     print(f"skipping the torch suite: {message}", flush=True)
     suites.remove("torch")
-  if "aot" in suites:  # its own resumable file, row by row
-    from audiolm_jax.bench import aot  # pylint: disable=import-outside-toplevel
-    suites.remove("aot")
-    aot.run(args.aot_out, only=args.aot_only, log=_log)
-    if not suites:
-      return 0
+  for name in [n for n in suites if REGISTRY[n].own_file]:  # resumable, row by row
+    suites.remove(name)
+    REGISTRY[name].run(args, None)
+  if not suites:
+    return 0
   results = {}
   if os.path.isfile(args.out):
     with open(args.out) as f:
@@ -255,7 +287,7 @@ def main(argv: list[str] | None = None) -> dict | int:
   os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
   for name in suites:
     print(f"== {name} on {env['device']}", flush=True)
-    suite = run_suite(name, args)
+    suite = REGISTRY[name].run(args, environment.memory_limit_bytes())
     extra = ({"torch": suite["torch_version"]} if name == "torch" else {})
     results[name] = {**environment.environment(**extra),
                      "command": _command(argv, name), **suite}

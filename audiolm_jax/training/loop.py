@@ -48,9 +48,6 @@ class NonFiniteError(FloatingPointError):
   """The training loss, a gradient or an updated parameter became NaN or infinite."""
 
 
-NonFiniteLossError = NonFiniteError  # its name before gradients and parameters
-
-
 @dataclasses.dataclass
 class _Data:
   path: str                          # the built dataset
