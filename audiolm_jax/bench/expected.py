@@ -25,7 +25,7 @@ BENCHMARKS = "benchmarks/results_cpu.json"
 DEMO_STUDY = "results/context_seeds_default/results.json"   # make demo's model, seeds
 TABLE1_STUDY = "results/table1_cpu/results.json"            # the four families
 AOT = "benchmarks/aot_tpu.json"                             # TPU compiles (bench aot)
-OTHER_CPU = "results/demo_seeds_amd_epyc_avx2.json"          # make demo, another CPU
+OTHER_CPU = "benchmarks/demo_seeds_amd_epyc_avx2.json"  # make demo on another CPU kind
 
 
 def _load(root: str, path: str) -> dict:
