@@ -10,7 +10,6 @@ reader needs the saved run, not the machinery that wrote it.
 from __future__ import annotations
 
 import dataclasses
-import os
 from typing import Any
 
 from audiolm_jax import models
@@ -63,6 +62,4 @@ def saved_recipe(saved: dict) -> str:
 def saved_dataset_dir(saved: dict) -> str:
   """The dataset folder of a run, from its saved config."""
   d = saved.get("data", {})
-  spec = datasets.spec_from_fields(d)
-  data_dir = os.path.expanduser(d.get("data_dir") or "") or datasets.default_data_dir()
-  return datasets.dataset_dir(spec, data_dir)
+  return datasets.dataset_dir(datasets.spec_from_fields(d), datasets.data_dir_of(d))

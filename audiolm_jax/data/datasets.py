@@ -34,6 +34,12 @@ def default_data_dir() -> str:
                         os.path.join(os.path.expanduser("~"), "tensorflow_datasets"))
 
 
+def data_dir_of(data) -> str:
+  """The TFDS data_dir of a config's `data` fields (a ConfigDict or a saved run's
+  dict): its `data_dir`, or the default where that is empty."""
+  return os.path.expanduser(data.get("data_dir") or "") or default_data_dir()
+
+
 @dataclasses.dataclass(frozen=True)
 class DatasetSpec:
   """Which dataset: `music21_piano` (variant, renderer), `youtube_mix`, or

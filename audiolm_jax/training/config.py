@@ -92,7 +92,7 @@ def to_dataset_spec(config: ml_collections.ConfigDict) -> datasets.DatasetSpec:
 
 
 def data_dir(config: ml_collections.ConfigDict) -> str:
-  return os.path.expanduser(config.data.data_dir) or datasets.default_data_dir()
+  return datasets.data_dir_of(config.data)
 
 
 def window_targets(config: ml_collections.ConfigDict) -> int:
