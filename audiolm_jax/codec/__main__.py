@@ -1,13 +1,18 @@
 """Codec: `python -m audiolm_jax.codec encode|decode --workdir RUN IN OUT`.
 
-  encode: IN, an audio file or a folder of them (resampled to 16 kHz mono, then the
-          run's recipe to 8-bit codes: the one lossy step, whose SNR is printed),
-          to OUT, a .alc file (or a folder of them).
-  decode: IN, a .alc file or a folder of them, to OUT, a 16 kHz WAV of the decoded
-          codes (or a folder of them). decode(encode(x)) gives exactly x's codes.
+  encode: IN, an audio file or a folder of them, to OUT, a .alc file (or a folder
+          of them). --mode=pcm16 (the default): 16-bit PCM files at 16 kHz, stored
+          exactly, every channel; other files are refused with the reason.
+          --mode=codes: any audio, resampled to 16 kHz mono, then the run's recipe
+          to 8-bit codes (the one lossy step, whose SNR is printed), stored exactly.
+  decode: IN, a .alc file or a folder of them, to OUT, a 16 kHz WAV (or a folder
+          of them): the input's exact samples (pcm16), or its codes at their bins'
+          centres (codes). The mode is read from the file.
 
-The run's model (its latest checkpoint, or --step) gives every code's probability;
-decoding needs the same run and step, on a machine that computes them alike.
+--predictor=mix (the default) codes each 8-bit code with the online mix of the
+run's model (its latest checkpoint, or --step) and linear prediction; `model` or
+`linear` use one alone. Decoding needs the same run and step, on a machine that
+computes the probabilities alike.
 """
 
 from __future__ import annotations
@@ -17,7 +22,8 @@ import sys
 from absl import flags
 
 from audiolm_jax import cli
-from audiolm_jax.codec import files
+from audiolm_jax.codec import bins, files
+from audiolm_jax.codec.mixing import PREDICTORS, Mixing
 from audiolm_jax.data.audio_io import SAMPLE_RATE
 from audiolm_jax.checkpoints.run import open_run
 
@@ -29,23 +35,37 @@ _STEP = flags.DEFINE_integer("step", None, "checkpoint step (default: the latest
 _SEGMENTS = flags.DEFINE_integer(
     "segments", 16, "encode: independent streams per file, decoded side by side "
     "(more: faster decoding, slightly larger files)", flag_values=FLAGS)
+_MODE = flags.DEFINE_enum(
+    "mode", "pcm16", bins.MODES, "encode: pcm16 stores 16-bit PCM at 16 kHz exactly; "
+    "codes stores the run's 8-bit codes of any audio exactly", flag_values=FLAGS)
+_PREDICTOR = flags.DEFINE_enum(
+    "predictor", "mix", PREDICTORS, "encode: what predicts each code: the online mix "
+    "of the model and linear prediction, or one alone", flag_values=FLAGS)
 
 
 def _encode(model, params, recipe, source, target) -> int:
-  results, skipped = files.encode_path(model, params, recipe, source, target,
-                                       segments=_SEGMENTS.value)
+  mode = _MODE.value
+  results, skipped = files.encode_path(
+      model, params, recipe, source, target, segments=_SEGMENTS.value, mode=mode,
+      mixing=Mixing(predictor=_PREDICTOR.value))
   for name, reason in sorted(skipped.items()):
     print(f"skipped {name}: {reason}")
+  raw = 2 if mode == "pcm16" else 1
   for r in results:
-    snr = "n/a (the recipe rescales)" if r.snr_db is None else f"{r.snr_db:.1f} dB"
+    samples = r.num_samples * r.channels
+    if mode == "pcm16":
+      what = f"16-bit PCM, {r.channels} channel{'s' * (r.channels > 1)}, exact"
+    else:
+      snr = "n/a (the recipe rescales)" if r.snr_db is None else f"{r.snr_db:.1f} dB"
+      what = f"8-bit codes, SNR {snr}"
     print(f"{r.name}: {r.num_samples:,} samples ({r.num_samples / SAMPLE_RATE:.2f} s), "
-          f"8-bit codes SNR {snr}; {r.num_samples:,} code bytes -> "
-          f"{r.coded_bytes:,} bytes ({r.bits_per_sample:.3f} bits/sample), "
-          f"{r.num_samples / max(r.seconds, 1e-9):,.0f} samples/s -> {r.output}")
+          f"{what}; {raw * samples:,} bytes -> {r.coded_bytes:,} bytes "
+          f"({r.bits_per_sample:.3f} bits/sample), "
+          f"{samples / max(r.seconds, 1e-9):,.0f} samples/s -> {r.output}")
   if len(results) > 1:
-    samples = sum(r.num_samples for r in results)
+    samples = sum(r.num_samples * r.channels for r in results)
     coded = sum(r.coded_bytes for r in results)
-    print(f"total: {len(results)} files, {samples:,} code bytes -> {coded:,} bytes "
+    print(f"total: {len(results)} files, {raw * samples:,} bytes -> {coded:,} bytes "
           f"({8 * coded / max(samples, 1):.3f} bits/sample)")
   if not results:
     print("error: nothing was encoded", file=sys.stderr)

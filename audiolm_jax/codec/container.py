@@ -4,13 +4,20 @@
     | header (zlib-compressed UTF-8 JSON) | segment payloads, in file order
     | CRC-32 of all before
 
-The header holds the sample rate, the number of codes, the recipe that made them,
-the segment layout (each segment's length, whether it is rANS-coded or stored
-verbatim, and its payload size), the model's family and fingerprint, the platform
-and JAX version that encoded the file, and the SHA-256 of the codes. A rANS payload
-is the final state (4 bytes, little-endian) then the stream's bytes; a verbatim one
-is the codes themselves. The CRC catches a truncated or altered file before any
-decoding; the codes' hash catches a decoder whose arithmetic differs.
+The header holds the mode (16-bit PCM or 8-bit codes), the sample rate, the
+number of samples per channel and of channels, the recipe that made the codes, what
+predicted them (the mixing setup), the segment layout (channel by channel: each
+segment's length, whether it is rANS-coded or stored verbatim, and its payload
+size), the model's family and fingerprint, the platform and JAX version that encoded
+the file, and a SHA-256 of the samples (of each segment's, then of those digests). A
+rANS payload is the final state (4 bytes, little-endian) then the stream's bytes; a
+verbatim one is the samples themselves (uint8 codes, or int16 little-endian). The
+CRC catches a truncated or altered file before any decoding; `check_claims` refuses
+a header that claims more samples than its payload can hold (so a crafted file
+cannot make the decoder allocate or run without bound); the samples' hash catches a
+decoder whose arithmetic differs.
+
+Version 1 (8-bit codes, the model alone, one hash of all the codes) still decodes.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import os
 import platform
 import struct
@@ -28,7 +36,9 @@ import jax
 import numpy as np
 
 MAGIC = b"ALMC"
-VERSION = 1
+VERSION = 2
+READS = (1, 2)  # the versions this code decodes
+MAX_CHANNELS = 256
 EXTENSION = ".alc"
 RANS, VERBATIM = "rans", "verbatim"
 _PREFIX = struct.Struct("<4sBI")  # magic, version, header length
@@ -40,23 +50,35 @@ class CodecFileError(ValueError):
 
 @dataclasses.dataclass
 class Segment:
-  length: int    # codes in the segment
+  length: int    # samples in the segment
   mode: str      # RANS or VERBATIM
   payload: bytes
 
 
 @dataclasses.dataclass
 class Header:
-  num_samples: int
+  num_samples: int           # per channel
   sample_rate: int
   recipe: str
   quantization: str
   block: int                 # steps per jitted block, as the encoder ran them
   family: str
   fingerprint: str           # model_fingerprint() of the encoder's model
-  codes_sha256: str
+  samples_sha256: str        # samples_digest() of the samples
   encoder: dict              # platform, device, JAX and jaxlib versions
   segments: list             # [length, mode, payload bytes] per segment
+  mode: str = "codes"        # "pcm16" or "codes"
+  channels: int = 1
+  mixing: dict | None = None  # Mixing.to_json(); None: the model alone (version 1)
+  version: int = VERSION
+
+  @property
+  def bytes_per_sample(self) -> int:
+    return 2 if self.mode == "pcm16" else 1
+
+  @property
+  def segments_per_channel(self) -> int:
+    return len(self.segments) // max(self.channels, 1)
 
 
 def model_fingerprint(model, params) -> str:
@@ -74,7 +96,65 @@ def model_fingerprint(model, params) -> str:
 
 
 def codes_sha256(codes: np.ndarray) -> str:
+  """Version 1's hash: SHA-256 of all the codes."""
   return hashlib.sha256(np.asarray(codes, np.uint8).tobytes()).hexdigest()[:32]
+
+
+def sample_bytes(samples: np.ndarray, mode: str) -> bytes:
+  """How samples are stored verbatim and hashed: uint8 codes or int16 LE."""
+  return np.asarray(samples, "<i2" if mode == "pcm16" else np.uint8).tobytes()
+
+
+def samples_digest(segment_digests: list[bytes]) -> str:
+  """The file's hash: SHA-256 of each segment's SHA-256, in order (so a decoder
+  that writes segments side by side hashes each as it streams)."""
+  return hashlib.sha256(b"".join(segment_digests)).hexdigest()[:32]
+
+
+# The fewest bits a sample can cost: its code's frequency is at most 2^16 - 255
+# (`rans.frequencies_of_probs`), and rANS's state grows by at least that cost times
+# (1 - 2^-7) a symbol (its state is >= 2^7 f when it codes one).
+_MIN_BITS_PER_SAMPLE = math.log2(65536 / 65281) * (1 - 2 ** -7)
+
+
+def max_samples(payload_bytes: int) -> int:
+  """The most samples a rANS payload of this size can hold: its stream's bits plus
+  the state's 8 bits of headroom, over the cheapest sample."""
+  return int((8 * max(payload_bytes - 4, 0) + 8) / _MIN_BITS_PER_SAMPLE) + 1
+
+
+def check_claims(header: Header, name: str) -> None:
+  """CodecFileError unless the header's layout is one the encoder could write:
+  lengths add up, verbatim payloads are exactly their samples, and no rANS segment
+  claims more samples than its payload can hold."""
+  def bad(why):
+    return CodecFileError(f"{name} is corrupted or crafted: {why}; it was not "
+                          f"decoded")
+  if header.mode not in ("pcm16", "codes"):
+    raise bad(f"unknown mode {header.mode!r}")
+  if not 1 <= header.channels <= MAX_CHANNELS:
+    raise bad(f"{header.channels} channels (at most {MAX_CHANNELS})")
+  if header.num_samples < 0:
+    raise bad(f"a negative sample count ({header.num_samples})")
+  if header.num_samples and (not header.segments or
+                             len(header.segments) % header.channels):
+    raise bad(f"{len(header.segments)} segments for {header.channels} channels")
+  for i, (length, mode, size) in enumerate(header.segments):
+    if length < 1 or size < 0:
+      raise bad(f"segment {i} has length {length} and {size} bytes")
+    if mode == VERBATIM and size != length * header.bytes_per_sample:
+      raise bad(f"verbatim segment {i} has {size} bytes for {length} samples")
+    if mode == RANS and (size < 4 or length > max_samples(size)):
+      raise bad(f"segment {i} claims {length:,} samples; its {size:,} bytes can "
+                f"hold at most {max_samples(size):,}")
+    if mode not in (RANS, VERBATIM):
+      raise bad(f"segment {i} has unknown mode {mode!r}")
+  per_channel = header.segments_per_channel
+  for c in range(header.channels if header.segments else 0):
+    lengths = [s[0] for s in header.segments[c * per_channel:(c + 1) * per_channel]]
+    if sum(lengths) != header.num_samples:
+      raise bad(f"channel {c}'s segments hold {sum(lengths)} samples, not "
+                f"{header.num_samples}")
 
 
 def this_platform() -> dict:
@@ -97,7 +177,7 @@ def pack(header: Header, segments: list[Segment]) -> bytes:
   # zlib: the field names and the segment list repeat (~700 -> ~250 bytes).
   text = zlib.compress(json.dumps(dataclasses.asdict(header),
                                   separators=(",", ":")).encode(), 9)
-  body = _PREFIX.pack(MAGIC, VERSION, len(text)) + text + b"".join(
+  body = _PREFIX.pack(MAGIC, header.version, len(text)) + text + b"".join(
       s.payload for s in segments)
   return body + struct.pack("<I", zlib.crc32(body))
 
@@ -109,18 +189,25 @@ def unpack(data: bytes, name: str = "the input") -> tuple[Header, list[Segment]]
                          f"with {MAGIC!r}); encode audio with `python -m "
                          f"audiolm_jax.codec encode`")
   _, version, header_len = _PREFIX.unpack_from(data)
-  if version != VERSION:
+  if version not in READS:
     raise CodecFileError(f"{name} has codec format version {version}; this version "
-                         f"of audiolm_jax reads version {VERSION}")
+                         f"of audiolm_jax reads versions {READS}: decode it with the "
+                         f"audiolm_jax that wrote it")
   start = _PREFIX.size + header_len
   if len(data) < start + 4:
     raise CodecFileError(f"{name} is truncated: {len(data)} bytes, shorter than its "
                          f"own header")
   try:
     fields = json.loads(zlib.decompress(data[_PREFIX.size:start]))
+    if version == 1:  # 8-bit codes by the model alone, one hash of all the codes
+      fields["samples_sha256"] = fields.pop("codes_sha256")
+    fields["version"] = version
     header = Header(**fields)
-    sizes = [int(size) for _, _, size in header.segments]
-  except (ValueError, TypeError, zlib.error) as e:
+    header.segments = [[int(n), str(m), int(size)] for n, m, size in header.segments]
+    for key in ("num_samples", "channels", "sample_rate", "block"):
+      setattr(header, key, int(getattr(header, key)))
+    sizes = [size for _, _, size in header.segments]
+  except (ValueError, TypeError, KeyError, zlib.error) as e:
     raise CodecFileError(f"{name} is corrupted: its header does not parse "
                          f"({type(e).__name__})") from None
   expected = start + sum(sizes) + 4
@@ -131,6 +218,7 @@ def unpack(data: bytes, name: str = "the input") -> tuple[Header, list[Segment]]
   if zlib.crc32(data[:-4]) != crc:
     raise CodecFileError(f"{name} is corrupted: the CRC-32 of its bytes does not "
                          f"match the one stored at its end")
+  check_claims(header, name)
   segments, at = [], start
   for (length, mode, size) in header.segments:
     segments.append(Segment(int(length), mode, data[at:at + size]))

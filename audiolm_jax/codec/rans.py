@@ -33,16 +33,29 @@ MAX_BYTES_PER_STEP = 2
 
 
 def frequencies(logits_BxV: jax.Array) -> jax.Array:
-  """int32 frequencies [B, V] >= 1 summing to 2^16: floor(p * (2^16 - V)) + 1, the
-  rest (>= 0: the floors never sum above 2^16 - V) to the most likely symbol.
+  """int32 frequencies [B, V] >= 1 summing to 2^16 of the softmax of the logits
+  (`frequencies_of_probs`'s rule on the float32 softmax)."""
+  return frequencies_of_probs(jax.nn.softmax(logits_BxV.astype(jnp.float32), axis=-1))
 
-  One deterministic rule of the float32 softmax, so equal logits give equal
-  frequencies; the floor of 1 bounds any symbol's cost at 16 bits, and the largest
-  frequency is at most 2^16 - V + 1, so f * 2^16 < 2^32 below.
+
+def frequencies_of_probs(p_BxV: jax.Array, size_B: jax.Array | None = None
+                         ) -> jax.Array:
+  """int32 frequencies [B, V] summing to 2^16: floor(p * (2^16 - n)) + 1 for the
+  first n = size_B symbols of a row (default all V), 0 for the rest, and what is
+  left (>= 0: the floors never sum above 2^16 - n) to the most likely symbol.
+
+  p must be >= 0 and sum to at most 1 over the first n (float rounding aside). One
+  deterministic rule, so equal inputs give equal frequencies; the floor of 1 bounds
+  any symbol's cost at 16 bits, and every frequency is at most 2^16 - n + 1 (2^16
+  for n = 1: a certain symbol, which costs nothing), so f * 2^15 <= 2^31 below.
   """
-  vocab = logits_BxV.shape[-1]
-  p = jax.nn.softmax(logits_BxV.astype(jnp.float32), axis=-1)
-  freq = jnp.floor(p * jnp.float32(TOTAL - vocab)).astype(jnp.int32) + 1
+  vocab = p_BxV.shape[-1]
+  if size_B is None:
+    size_B = jnp.full(p_BxV.shape[:1], vocab, jnp.int32)
+  inside = jnp.arange(vocab)[None, :] < size_B[:, None]
+  p = jnp.where(inside, p_BxV.astype(jnp.float32), 0.0)
+  room = (TOTAL - size_B).astype(jnp.float32)[:, None]
+  freq = jnp.where(inside, jnp.floor(p * room).astype(jnp.int32) + 1, 0)
   rest = TOTAL - jnp.sum(freq, axis=-1)
   top = jax.nn.one_hot(jnp.argmax(p, axis=-1), vocab, dtype=jnp.int32)
   return freq + top * rest[:, None]
@@ -55,7 +68,7 @@ def decode_step(freq_BxV: jax.Array, x_B: jax.Array, bytes_Bx2: jax.Array):
   slot = (x_B & SLOT_MASK).astype(jnp.int32)
   symbol = jnp.sum(cum <= slot[:, None], axis=-1).astype(jnp.int32)
   f, start = symbol_interval(freq_BxV, cum, symbol)
-  # x >> 16 < 2^15 and slot - start < f <= 2^16 - 255: the sum is < 2^31.
+  # x >> 16 < 2^15 and slot - start < f <= 2^16: the sum is < 2^31 + 2^16.
   x = f.astype(jnp.uint32) * (x_B >> 16) + (slot - start).astype(jnp.uint32)
   read = jnp.zeros(x.shape, jnp.int32)
   for _ in range(MAX_BYTES_PER_STEP):  # x >= 1 here: two bytes lift it past 2^23
@@ -86,7 +99,7 @@ def encode_streams(start_BxT: jax.Array, freq_BxT: jax.Array, valid_BxT: jax.Arr
   def step(x, inputs):
     start, f, valid = inputs
     f = jnp.where(valid, f, 1).astype(jnp.uint32)  # padding: no division by 0
-    bound = f << 15  # f <= 2^16 - 255: < 2^31
+    bound = f << 15  # f <= 2^16: <= 2^31
     emitted = []
     for _ in range(MAX_BYTES_PER_STEP):  # x < 2^31: two shifts bring it below bound
       emit = valid & (x >= bound)
