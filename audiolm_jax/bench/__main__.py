@@ -12,8 +12,9 @@ Suites (each records date, device and versions beside its numbers):
   memory      compiled train-step memory vs context, with/without remat, largest batch
   torch       PyTorch reference (eager, torch.compile) vs JAX chunked and dense
   pipeline    Grain windows/s from a built dataset (needs --dataset_dir)
-  codec       the codec with a trained run (--codec_workdir) against linear
-              prediction, FLAC, xz, zstd and gzip, bits/sample and samples/s
+  codec       the codec with a trained run (--codec_workdir): 8-bit codes by the
+              model, linear prediction and their mix against FLAC, xz, zstd and
+              gzip; 16-bit PCM against FLAC, WavPack, TTA, ALAC and xz
   aot         every training config compiled for TPU slices by libtpu's compiler on
               this CPU (the tpu extra): fits, HBM per chip, largest batch, roofline;
               rows land in --aot_out as they compile, and a rerun resumes
@@ -101,7 +102,7 @@ def _codec(args, limit):
   del limit
   from audiolm_jax.bench import codec
   return codec.run(workdir=args.codec_workdir, seconds_per_file=args.codec_seconds,
-                   segment_counts=tuple(args.codec_segments), log=_log)
+                   log=_log)
 
 
 def _aot(args, limit):
@@ -130,7 +131,7 @@ REGISTRY = {
     "torch": Suite(("--preset", "--torch_batch", "--torch_num_targets", "--budget_s",
                     "--max_repeats"), _torch),
     "pipeline": Suite(("--dataset_dir", "--pipeline_step_seconds"), _pipeline),
-    "codec": Suite(("--codec_workdir", "--codec_seconds", "--codec_segments"), _codec),
+    "codec": Suite(("--codec_workdir", "--codec_seconds"), _codec),
     "aot": Suite(("--aot_out", "--aot_only"), _aot, own_file=True),
 }
 # pylint: enable=import-outside-toplevel
@@ -207,12 +208,11 @@ flags.DEFINE_string("codec_workdir", "runs/default", "codec suite: the trained r
                     flag_values=FLAGS)
 flags.DEFINE_float("codec_seconds", 2.0, "codec suite: seconds from the start of each "
                    "file (as make demo's evaluation)", flag_values=FLAGS)
-_define_ints("codec_segments", "1,16", "codec suite: segment counts")
 flags.DEFINE_string("aot_out", "benchmarks/aot_tpu.json", "aot suite: its rows "
                     "(JSON, resumed)", flag_values=FLAGS)
 flags.DEFINE_string("aot_only", "", "aot suite: only these row kinds (batch40, pod, "
                     "largest, baseline; comma-separated)", flag_values=FLAGS)
-_INT_LISTS = ("contexts", "num_targets", "generation_batches", "codec_segments")
+_INT_LISTS = ("contexts", "num_targets", "generation_batches")
 
 
 def _args() -> types.SimpleNamespace:

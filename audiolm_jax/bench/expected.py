@@ -76,13 +76,22 @@ def _dense_row(bench: dict) -> list[str]:
 
 
 def _codec_row(bench: dict) -> list[str]:
-  rows = {r["method"]: r["bits_per_sample"]
-          for r in bench["codec"]["splits"]["test"]["rows"]}
-  codec, flac = rows["codec, 1 segment"], rows["FLAC -8 of the 8-bit codes"]
-  return ["lossless codec with `make demo`'s model, held-out piano (8-bit codes)",
-          f"{codec:.2f} bits/sample ({8 / codec:.2f}x)",
-          f"FLAC -8 {flac:.2f} ({8 / flac:.2f}x), xz -9e "
-          f"{rows['xz -9e of the code bytes']:.2f}",
+  split = bench["codec"]["splits"]["test"]
+  codes = {r["method"]: r["bits_per_sample"] for r in split["rows"]}
+  pcm = {r["method"]: r["bits_per_sample"] for r in split["pcm16_rows"]}
+  mix = codes["codec, the mix, 16 segments"]
+  lossless = pcm["codec, lossless 16-bit, the mix, 16 segments"]
+  wavpack = pcm.get("WavPack -hhx")
+  return ["lossless codec with `make demo`'s model, held-out piano: 16-bit PCM; "
+          "its 8-bit codes (16 segments)",
+          f"16-bit: {lossless:.2f} bits/sample ({16 / lossless:.2f}x); 8-bit codes: "
+          f"the mix {mix:.2f}",
+          f"16-bit: FLAC -8 {pcm['FLAC -8']:.2f}"
+          + (f", WavPack -hhx {wavpack:.2f}" if wavpack else "")
+          + f"; 8-bit: model alone {codes['codec, the model alone, 16 segments']:.2f}, "
+          f"linear prediction alone "
+          f"{codes['codec, linear prediction alone, 16 segments']:.2f}, FLAC -8 "
+          f"{codes['FLAC -8 of the codes as 8-bit PCM']:.2f}",
           "[codec](docs/codec.md)"]
 
 

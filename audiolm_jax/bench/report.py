@@ -171,29 +171,44 @@ _SPLIT_NAMES = {"test": "held-out piano (test)",
                 "test_seen_timbres": "training pianos (test_seen_timbres)"}
 
 
+def _cell(r, key):
+  if key not in r:
+    return ""
+  return "not installed" if r[key] is None else _num(r[key])
+
+
 def codec(s: dict) -> list[str]:
   lines = ["## Lossless codec", ""] + _header(s)
-  lines += [f"Bits per sample of the 8-bit `{s['recipe']}` codes (8 = stored raw), "
-            f"on the first {_num(s['seconds_per_file'])} s of every file; the "
-            f"codec with the {s['model']} model of `{s['workdir']}` (step "
-            f"{s['step']}), file bytes with the header, its payload alone, and the "
-            f"model's NLL on the same segments (each from silence); the "
-            f"linear-prediction reference's distributions through the same rANS "
-            f"coder; FLAC, xz, zstd and gzip at their highest levels. Speeds after a "
-            f"warm-up file (compiles excluded), on this machine.", ""]
+  lines += [f"On the first {_num(s['seconds_per_file'])} s of every file, with the "
+            f"{s['model']} model of `{s['workdir']}` (step {s['step']}, recipe "
+            f"`{s['recipe']}`). 8-bit codes: bits per sample (8 = raw) of the codec "
+            f"with each predictor (file bytes, header included), the model's NLL on "
+            f"the model-alone row's segments (each from silence), and general-purpose "
+            f"coders. 16-bit PCM (16 = raw): the codec's lossless mode (its bits "
+            f"split into the 8-bit codes and the offsets inside their bins) against "
+            f"lossless audio coders at their strongest settings; every output was "
+            f"decoded and compared. Speeds in samples/s after a warm-up file "
+            f"(compiles excluded); an external tool's include its process start.", ""]
   for split, part in s["splits"].items():
+    margin = part["mix_margin"]
     lines += [f"**{_SPLIT_NAMES.get(split, split)}**: {part['files']} files, "
-              f"{part['samples']:,} samples", ""]
-    rows = [[r["method"], _num(r["bits_per_sample"]) if r["bits_per_sample"]
-             is not None else "not installed",
-             _num(r.get("payload_bits_per_sample")) if "payload_bits_per_sample" in r
-             else "", _num(r["nll_bits_per_sample"]) if "nll_bits_per_sample" in r
-             else "",
-             _num(r["encode_samples_per_s"]) if "encode_samples_per_s" in r else "",
-             _num(r["decode_samples_per_s"]) if "decode_samples_per_s" in r else ""]
+              f"{part['samples']:,} samples. The mix came above the better of its "
+              f"two members on {margin['files_above_best']} of {margin['files']} "
+              f"files (16 segments), by at most "
+              f"{_num(margin['worst_excess_bits_per_sample'])} bits/sample.", ""]
+    rows = [[r["method"], _cell(r, "bits_per_sample"), _cell(r, "nll_bits_per_sample"),
+             _cell(r, "encode_samples_per_s"), _cell(r, "decode_samples_per_s")]
             for r in part["rows"]]
-    lines += _table(["method", "bits/sample", "payload bits/sample", "NLL bits/sample",
+    lines += _table(["8-bit codes", "bits/sample", "model NLL bits/sample",
                      "encode samples/s", "decode samples/s"], rows) + [""]
+    rows = [[r["method"], _cell(r, "bits_per_sample"),
+             _num(16 / r["bits_per_sample"]) + "x" if r["bits_per_sample"] else "",
+             _cell(r, "code_bits_per_sample"), _cell(r, "offset_bits_per_sample"),
+             _cell(r, "encode_samples_per_s"), _cell(r, "decode_samples_per_s")]
+            for r in part["pcm16_rows"]]
+    lines += _table(["16-bit PCM", "bits/sample", "ratio", "of which codes",
+                     "of which offsets", "encode samples/s", "decode samples/s"],
+                    rows) + [""]
   return lines
 
 
