@@ -37,7 +37,10 @@ class Mixing:
   """What a codec file's codes were predicted with (recorded in its header)."""
 
   predictor: str = "mix"
-  rate: float = 0.002          # geometric weights' learning rate (per code, nats)
+  # The geometric weights' learning rate (per code, on log-probabilities in nats):
+  # on the demo run's validation split (8-bit codes, 16 segments) 0.0005, 0.002,
+  # 0.008 and 0.02 gave 2.869, 2.841, 2.818 and 2.812 bits per sample.
+  rate: float = 0.02
   share: float = 1.0 / 1024    # fixed-share switching rate of the Bayesian layer
   initial: tuple[float, float] = (0.5, 0.5)  # geometric weights at a segment's start
   linear: LinearSetup = LinearSetup()
