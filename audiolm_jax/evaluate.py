@@ -24,7 +24,7 @@ from absl import flags
 from audiolm_jax import cli
 from audiolm_jax.data import builders
 from audiolm_jax.evaluation import protocols
-from audiolm_jax.evaluation.runs import evaluate_run, format_table
+from audiolm_jax.evaluation.runs import EvalConfig, evaluate_run, format_table
 
 
 FLAGS = flags.FlagValues()
@@ -88,12 +88,12 @@ def main(argv=None) -> int:
   results = []
   try:
     for gain in parse_gains(_GAINS.value):
-      result = evaluate_run(
-          _WORKDIR.value, split=_SPLIT.value, protocol=_PROTOCOL.value,
+      result = evaluate_run(_WORKDIR.value, EvalConfig(
+          split=_SPLIT.value, protocol=_PROTOCOL.value,
           dataset_dir=_DATASET_DIR.value, audio=_AUDIO.value,
           num_targets=_NUM_TARGETS.value, batch=_BATCH.value,
           num_positions=_NUM_POSITIONS.value, max_seconds_per_file=_MAX_SECONDS.value,
-          seed=_SEED.value, gain_db=gain, step=_STEP.value)
+          seed=_SEED.value, gain_db=gain, step=_STEP.value))
       print(format_table(result))
       print(f"written to {result['path']}")
       results.append(result)

@@ -124,9 +124,9 @@ ax.axhline(va[-1]["linear_prediction_bits"], color="grey", ls=":",
 ax.set_xlabel("step"); ax.set_ylabel("bits per sample"); ax.legend(); plt.show()"""),
     ("md", "## Evaluate\n\nNLL in bits per sample on the test split (`full` protocol: every "
            "sample with all its left context), with the three reference predictors."),
-    ("code", """from audiolm_jax.evaluation.runs import evaluate_run, format_table
-res = evaluate_run(RUN_DIR, split="test", max_seconds_per_file=0.5 if REDUCED else 2,
-                   show_progress=False)
+    ("code", """from audiolm_jax.evaluation.runs import EvalConfig, evaluate_run, format_table
+res = evaluate_run(RUN_DIR, EvalConfig(split="test", show_progress=False,
+                                       max_seconds_per_file=0.5 if REDUCED else 2))
 print(format_table(res))"""),
     ("md", "## Generate\n\nCached generation: per-layer ring buffers make each new sample "
            "cost one position of the conv stack plus one Transformer pass."),

@@ -7,9 +7,10 @@ import optax
 import pytest
 
 from audiolm_jax.data import quantization, recipes
-from audiolm_jax.evaluation import intervals, protocols as evaluation
+from audiolm_jax.evaluation import intervals, protocols as evaluation, units
 from audiolm_jax.evaluation.references import References
 from audiolm_jax.models.cnn_transformer import CNNTransformer
+from audiolm_jax.models import token_context
 from helpers import CONFIGS, chunked, left_context, make_model, random_codes
 
 
@@ -166,7 +167,7 @@ def test_a_histogram_model_scores_its_cross_entropy_on_sashimi_chunks(tiny, np_r
 
 def test_sashimi_resets_the_context_at_each_chunk(tiny, np_rng, monkeypatch):
   model, params = tiny
-  monkeypatch.setattr(evaluation, "SASHIMI_CHUNK", 200)
+  monkeypatch.setattr(units, "SASHIMI_CHUNK", 200)
   files = _files(np_rng, [450])
   scorer = evaluation.Scorer(CNNTransformer(model.config), params, num_targets=64,
                              batch=2)
@@ -215,7 +216,7 @@ def test_reference_summary_is_what_a_model_evaluation_reports(tiny, np_rng,
   # equal those of a real evaluation, on the same samples: capped files, chunks,
   # and the short-past split.
   model, params = tiny
-  monkeypatch.setattr(evaluation, "SASHIMI_CHUNK", 200)
+  monkeypatch.setattr(units, "SASHIMI_CHUNK", 200)
   files = _files(np_rng, [700, 450, 90])
   refs = References.fit(_files(np_rng, [2000])[0])
   scorer = evaluation.Scorer(CNNTransformer(model.config), params, num_targets=128)
@@ -245,8 +246,9 @@ def test_truncated_context_equals_the_chunked_path_on_silenced_contexts(name, np
   cfg = model.config
   contexts = np.asarray(random_codes(np_rng, 7, cfg.context), np.uint8)
   targets = np_rng.integers(0, 256, 7).astype(np.uint8)
-  got = CNNTransformer(cfg).truncated_context_bits(
-      params, contexts, targets, range(1, cfg.num_tokens + 1), batch=3)
+  got = token_context.truncated_context_bits(
+      CNNTransformer(cfg), params, contexts, targets, range(1, cfg.num_tokens + 1),
+      batch=3)
   for n, bits in got.items():
     seen = contexts.copy()
     seen[:, :cfg.context - n * cfg.chunk_size] = quantization.silence_code(cfg.quantization)
@@ -263,9 +265,9 @@ def test_truncated_context_refuses_more_tokens_than_the_model_reads(tiny, np_rng
   cfg = model.config
   contexts = np.asarray(random_codes(np_rng, 2, cfg.context), np.uint8)
   with pytest.raises(ValueError, match="reads 1 to"):
-    CNNTransformer(cfg).truncated_context_bits(params, contexts,
-                                               np.array([1, 2], np.uint8),
-                                               [cfg.num_tokens + 1])
+    token_context.truncated_context_bits(CNNTransformer(cfg), params, contexts,
+                                      np.array([1, 2], np.uint8),
+                                      [cfg.num_tokens + 1])
 
 
 def test_truncated_context_draws_shared_positions_and_refuses_other_families(np_rng):
@@ -274,9 +276,11 @@ def test_truncated_context_draws_shared_positions_and_refuses_other_families(np_
   model, params = make_model(CONFIGS["tiny"], seed=4)
   family = CNNTransformer(model.config)
   files = [np.asarray(random_codes(np_rng, 1, n)[0], np.uint8) for n in (400, 700)]
-  got = truncation.truncated_context(family, params, files, [1, 2, 4],
-                                     num_positions=40, batch=8)
+  got = truncation.TruncatedContext((1, 2, 4), num_positions=40, batch=8).run(
+      family, params, files)
   assert sorted(got) == [1, 2, 4] and got[4]["positions"] == 40
+  assert {"nll_bits", "ci95_bits", "interval", "samples", "units",
+          "references"} <= set(got[1])  # the one result schema
   assert got[4]["minus_longest_bits"] == 0.0  # paired with itself
   assert got[1]["nll_bits"] == pytest.approx(got[4]["nll_bits"]
                                              + got[1]["minus_longest_bits"])

@@ -137,7 +137,7 @@ def test_validator_and_scorer_agree_on_the_same_windows(tiny_data_dir):
   refs = References.fit(pipeline.FlatSplit(path, "train"))
   validator = Validator(config, path, model, mesh, NamedSharding(mesh, P("data")),
                         refs)
-  got = validator(params)
+  got = validator.run(params)
   # The scorer sees each window as a file: its last 64 codes have their full
   # context inside it, so their NLLs are the validator's targets.
   windows = np.concatenate(validator.local)

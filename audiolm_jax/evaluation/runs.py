@@ -4,12 +4,14 @@ saved as WORKDIR/eval_{split|audio}_{protocol}[_gainGdB].json; `format_table` is
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 
-
 from audiolm_jax import progress, strict_json
 from audiolm_jax.checkpoints.run import open_run
+import numpy as np
+
 from audiolm_jax.data import datasets, pipeline
 from audiolm_jax.data.audio_io import SAMPLE_RATE
 from audiolm_jax.evaluation import protocols
@@ -17,48 +19,64 @@ from audiolm_jax.evaluation.scorer import Scorer
 from audiolm_jax.evaluation.recordings import load_recordings, training_references
 
 
-def evaluate_run(workdir: str, *, split: str = "test", protocol: str = "full",
-        dataset_dir: str | None = None, audio: str | None = None,
-        num_targets: int = 4096, batch: int = 4, num_positions: int = 10_000,
-        max_seconds_per_file: float | None = None, seed: int = 0,
-        short_past: int = 0, gain_db: float = 0.0, show_progress: bool = True,
-        step: int | None = None) -> dict:
-  """Evaluates checkpoint `step` (default: the latest) in `workdir` (on audio scaled
-  by `gain_db`); returns and saves the results."""
-  if protocol not in protocols.PROTOCOLS:
-    raise ValueError(f"unknown protocol {protocol!r}; use one of {protocols.PROTOCOLS}")
-  run = open_run(workdir, step)
+@dataclasses.dataclass(frozen=True)
+class EvalConfig:
+  """What `evaluate_run` scores, and how."""
+
+  split: str = "test"                  # the run's dataset split (unless `audio`)
+  protocol: str = "full"               # full, sashimi or sampled
+  dataset_dir: str | None = None       # default: the run's own dataset
+  audio: str | None = None             # a file or folder of recordings instead
+  num_targets: int = 4096              # targets a scoring pass computes at once
+  batch: int = 4
+  num_positions: int = 10_000          # sampled: positions drawn
+  max_seconds_per_file: float | None = None  # score each file's start only
+  seed: int = 0                        # sampled: the draw
+  short_past: int = 0                  # full: also split by past shorter than this
+  gain_db: float = 0.0                 # the audio scaled first
+  show_progress: bool = True
+  step: int | None = None              # default: the latest checkpoint
+
+
+def evaluate_run(workdir: str, config: EvalConfig = EvalConfig()) -> dict:
+  """Evaluates checkpoint `config.step` (default: the latest) in `workdir`; returns
+  and saves the results."""
+  if config.protocol not in protocols.PROTOCOLS:
+    raise ValueError(f"unknown protocol {config.protocol!r}; use one of "
+                     f"{protocols.PROTOCOLS}")
+  run = open_run(workdir, config.step)
   model, params, step, recipe = run.model, run.params, run.step, run.recipe
-  if dataset_dir is None:
-    dataset_dir = run.dataset_dir
+  evaluator = protocols.evaluator(config.protocol, recipe=recipe,
+                                  num_positions=config.num_positions,
+                                  seed=config.seed, short_past=config.short_past)
+  dataset_dir = config.dataset_dir or run.dataset_dir
+  gain_db, audio = config.gain_db, config.audio
   skipped = {}
   if audio:
     names, files, skipped = load_recordings(audio, recipe, gain_db)
-    references = training_references(dataset_dir, recipe, gain_db)
   else:
-    datasets.open_split(dataset_dir, split)  # clear error on a bad split or version
-    flat = pipeline.FlatSplit(dataset_dir, split, recipe, gain_db)
+    datasets.open_split(dataset_dir, config.split)  # a clear error on a bad split
+    flat = pipeline.FlatSplit(dataset_dir, config.split, recipe, gain_db)
     names, files = flat.names, [flat.file(i) for i in range(len(flat.names))]
-    references = training_references(dataset_dir, recipe, gain_db)
-  limit = int(max_seconds_per_file * SAMPLE_RATE) if max_seconds_per_file else None
-  scorer = Scorer(model, params, num_targets=num_targets, batch=batch)
-  total = (num_positions if protocol == "sampled"
-           else sum(min(len(f), limit or len(f)) for f in files))
-  bar = progress.bar(total, unit="sample", unit_scale=True, show=show_progress)
+  references = training_references(dataset_dir, recipe, gain_db)
+  limit = (int(config.max_seconds_per_file * SAMPLE_RATE)
+           if config.max_seconds_per_file else None)
+  files = [np.asarray(f, np.uint8)[:limit] for f in files]
+  scorer = Scorer(model, params, num_targets=config.num_targets, batch=config.batch)
+  total = (config.num_positions if config.protocol == "sampled"
+           else sum(len(f) for f in files))
+  bar = progress.bar(total, unit="sample", unit_scale=True, show=config.show_progress)
   start = time.time()
-  result = protocols.evaluate_files(
-      scorer, references, names, files, protocol, recipe=recipe,
-      num_positions=num_positions, seed=seed, max_samples_per_file=limit,
-      short_past=short_past, progress=bar.update)
+  result = evaluator.run(scorer, references, names, files, bar.update)
   bar.close()
   result.update(workdir=os.path.abspath(workdir), step=step, model=model.name,
-                split="audio" if audio else split,
+                split="audio" if audio else config.split,
                 source=os.path.abspath(audio) if audio else dataset_dir,
                 references_from=(f"{dataset_dir} [train]" if references else None),
                 skipped=skipped, seconds=time.time() - start,
-                max_seconds_per_file=max_seconds_per_file, gain_db=gain_db)
+                max_seconds_per_file=config.max_seconds_per_file, gain_db=gain_db)
   tag = f"_gain{gain_db:+g}dB" if gain_db else ""
-  out = os.path.join(workdir, f"eval_{result['split']}_{protocol}{tag}.json")
+  out = os.path.join(workdir, f"eval_{result['split']}_{config.protocol}{tag}.json")
   strict_json.write(out, result)
   result["path"] = out
   return result

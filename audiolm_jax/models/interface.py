@@ -145,15 +145,6 @@ class AudioModel(abc.ABC):
     """What `target_logits` computes, in words (evaluation reports name it)."""
     return f"{self.name}'s target_logits"
 
-  def truncated_context_bits(self, params: Params, contexts_PxC, targets_P,
-                             tokens, *, batch: int = 16) -> dict:
-    """{n: NLL bits [P] of each target given only the last n of its context's
-    tokens, the older chunks silence}: context at inference, for a family with
-    `context_tokens`."""
-    raise NotImplementedError(f"{self.name} does not read its context as chunk tokens: "
-                              f"context truncation at inference needs a family with "
-                              f"context_tokens")
-
 
 _COMPILED_INITS: dict = {}
 

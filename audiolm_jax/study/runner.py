@@ -19,7 +19,7 @@ import os
 import time
 
 from audiolm_jax import strict_json
-from audiolm_jax.evaluation.runs import evaluate_run
+from audiolm_jax.evaluation.runs import EvalConfig, evaluate_run
 from audiolm_jax.data import pipeline
 from audiolm_jax.study import truncation
 from audiolm_jax.models.audiolm import count_params
@@ -108,12 +108,12 @@ def score(workdir: str, run: Run, eval_cfg, log=print) -> dict:
       out[protocol] = _read_json(path)
       continue
     log(f"[{run.name}] scoring {eval_cfg.split} under {protocol}")
-    out[protocol] = evaluate_run(
-        directory, split=eval_cfg.split, protocol=protocol,
+    out[protocol] = evaluate_run(directory, EvalConfig(
+        split=eval_cfg.split, protocol=protocol,
         num_targets=eval_cfg.num_targets, batch=eval_cfg.batch,
         max_seconds_per_file=cap,
         short_past=eval_cfg.get("short_past_samples", 0) if protocol == "full" else 0,
-        show_progress=False)
+        show_progress=False))
   return out
 
 
@@ -131,8 +131,8 @@ def truncated(workdir: str, run: Run, eval_cfg, log=print) -> dict:
   tokens = list(range(1, model.context_tokens + 1))
   result = {"run": run.name, "step": step, "chunk_size": model.token_samples,
             "split": eval_cfg.split,
-            "tokens": truncation.truncated_context(
-                model, params, files, tokens,
-                num_positions=eval_cfg.get("truncated_positions", 2000))}
+            "tokens": truncation.TruncatedContext(
+                tuple(tokens), num_positions=eval_cfg.get("truncated_positions", 2000)
+            ).run(model, params, files)}
   strict_json.write(path, result)
   return result

@@ -191,7 +191,7 @@ def describe_validation(v: dict) -> str:
 def _log_validation(validator: Validator, params, step: int,
                     writer: MetricWriter) -> dict:
   """Scores the validation windows, logs and prints the score; returns it."""
-  result = validator(params)
+  result = validator.run(params)
   writer.write(step, schema.flat(result), prefix="validation")
   writer.print(f"step {step}: {describe_validation(result)}")
   return result

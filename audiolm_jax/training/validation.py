@@ -1,4 +1,6 @@
-"""Validation NLL during training, on a fixed, seeded set of windows."""
+"""Validation NLL during training, on a fixed, seeded set of windows: an evaluator
+(`run(params)`, the one result schema) that lives in training because it scores
+through the sharded eval step."""
 
 from __future__ import annotations
 
@@ -49,8 +51,9 @@ class Validator:
     return np.concatenate([to_host(global_batch(b, self.sharding))
                            for b in self.local])
 
-  def __call__(self, params) -> dict:
-    """The validation score in the evaluation schema (`evaluation/schema.py`)."""
+  def run(self, params) -> dict:
+    """The validation score in the one result schema (`evaluation/schema.py`): the
+    evaluators' shape (`evaluation/protocols.py`), during training."""
     # The replicated result is whole on every process: read the local copy.
     nll = np.concatenate([
         np.asarray(self.step(params, global_batch(b, self.sharding))
