@@ -174,7 +174,7 @@ def _split_rows(model, params, names, files, pcms, recipe, runs, log):
                            ("offset_bits", stats.offset_bits)):
         totals.add("pcm16|mix|16", field, value)
       flac, enc = _timed(_flac_pcm16, pcm)
-      back, dec = _timed(sf.read, io.BytesIO(flac), dtype="int16")
+      (back, _), dec = _timed(sf.read, io.BytesIO(flac), dtype="int16")
       if not np.array_equal(back, pcm):
         raise AssertionError("FLAC did not round-trip exactly")
       for field, value in (("bytes", len(flac)), ("encode_s", enc), ("decode_s", dec)):
@@ -185,7 +185,8 @@ def _split_rows(model, params, names, files, pcms, recipe, runs, log):
           totals.add("pcm16|" + label, field, None if out is None else out[i])
       totals.add("pcm16|xz", "bytes", len(lzma.compress(
           pcm.astype("<i2").tobytes(), preset=9 | lzma.PRESET_EXTREME)))
-      log({"file": name, "samples": len(codes), "bits": per_file})
+      log({"file": name, "samples": len(codes),
+           "bits_per_sample": {f"{p} {n}": v for (p, n), v in per_file.items()}})
   bps = lambda nbytes, per: None if nbytes is None else 8 * nbytes / samples / per
   speed = lambda row, field: (None if row.get(field) is None
                               else samples / row[field])
