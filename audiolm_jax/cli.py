@@ -14,6 +14,15 @@ from typing import Sequence
 
 from absl import flags
 
+# Every command's exit status (`main` returns it):
+EXIT_OK = 0
+EXIT_FAILED = 1        # the job ran and failed: a non-finite loss, a workdir another
+                       # run holds, a disk that filled; what was saved is kept
+EXIT_USAGE = 2         # nothing was done: fix the command or its inputs (flags, a
+                       # config, a missing or unreadable file, a missing extra)
+EXIT_DOES_NOT_FIT = 3  # train --topology: the step does not fit the slice's memory
+EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT, as shells report it)
+
 
 def parse_args(flag_values: flags.FlagValues, program: str,
                args: Sequence[str]) -> list[str]:
@@ -64,10 +73,10 @@ def parse(flag_values: flags.FlagValues, argv: Sequence[str] | None,
   except (flags.Error, KeyError, AttributeError) as e:
     print(f"error: {_one_message(e, args)}\n(see python -m {program} --help)",
           file=sys.stderr)
-    return 2
+    return EXIT_USAGE
   if len(unparsed) > 1:
     print(f"error: unexpected arguments {unparsed[1:]}", file=sys.stderr)
-    return 2
+    return EXIT_USAGE
   return None
 
 
@@ -87,11 +96,11 @@ def parse_with_arguments(flag_values: flags.FlagValues, argv: Sequence[str] | No
   except (flags.Error, KeyError, AttributeError) as e:
     print(f"error: {_one_message(e, args)}\n(see python -m {program} --help)",
           file=sys.stderr)
-    return 2, []
+    return EXIT_USAGE, []
   if len(positional) != len(names):
     print(f"error: expected {len(names)} arguments ({' '.join(names)}), got "
           f"{positional}\n(see python -m {program} --help)", file=sys.stderr)
-    return 2, []
+    return EXIT_USAGE, []
   return None, positional
 
 

@@ -62,13 +62,13 @@ def main(argv=None) -> int:
     print(f"error: A and B are the same predictor of the same result; pass --b "
           f"another result, or --b_predictor one of {compare.REFERENCES}",
           file=sys.stderr)
-    return 2
+    return cli.EXIT_USAGE
   try:
     a, b = _load(_A.value), _load(b_path)
     r = compare.paired(a, b, _A_PREDICTOR.value, _B_PREDICTOR.value)
   except ValueError as e:
     print(f"error: {e}", file=sys.stderr)
-    return 2
+    return cli.EXIT_USAGE
   r = {"a": _label(_A.value, a, _A_PREDICTOR.value),
        "b": _label(b_path, b, _B_PREDICTOR.value),
        "protocol": a.get("protocol"), "split": a.get("split"), **r}

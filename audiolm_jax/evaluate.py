@@ -99,7 +99,7 @@ def main(argv=None) -> int:
       results.append(result)
   except (FileNotFoundError, ValueError, builders.BuildError) as e:
     print(f"error: {e}", file=sys.stderr)
-    return 2
+    return cli.EXIT_USAGE
   if len(results) > 1 and results[0]["references"]:
     print(format_gains(results))
   return 0

@@ -70,7 +70,7 @@ def main(argv=None) -> int:
           say=bar.write, progress=progress)
     except (FileNotFoundError, ValueError) as e:
       print(f"error: {e}", file=sys.stderr)
-      return 2
+      return cli.EXIT_USAGE
   for r in results:
     print(format_comparison(r.report))
     print(f"wrote {r.stem}.wav, .png and .json")

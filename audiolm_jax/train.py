@@ -31,11 +31,8 @@ from audiolm_jax.training.checkpointing import (CheckpointMismatchError,
                                                 CheckpointWriteError)
 from audiolm_jax.training.workdir_lock import WorkdirBusyError
 
-# The exit status of a run stopped by Ctrl-C (128 + SIGINT, as shells report it).
-EXIT_INTERRUPTED = 130
-EXIT_USAGE = 2
-# --topology: the compiled step does not fit the slice's HBM.
-EXIT_DOES_NOT_FIT = 3
+EXIT_INTERRUPTED, EXIT_USAGE = cli.EXIT_INTERRUPTED, cli.EXIT_USAGE
+EXIT_DOES_NOT_FIT = cli.EXIT_DOES_NOT_FIT
 
 FLAGS = flags.FlagValues()
 _CONFIG = config_flags.DEFINE_config_file(
@@ -84,7 +81,7 @@ def _compile_for_topology() -> int:
     return EXIT_USAGE
   except (ValueError, libtpu.LibtpuMissingError, gpus.CudaPluginMissingError) as e:
     print(f"error: {e}", file=sys.stderr)
-    return 1
+    return EXIT_USAGE
   path = os.path.join(_WORKDIR.value, f"compile_{slice_.name.replace(':', '_')}.json")
   os.makedirs(_WORKDIR.value, exist_ok=True)
   strict_json.write(path, result)
@@ -104,10 +101,12 @@ def main(argv=None) -> int:
     distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value,
                            heartbeat_timeout_s=_HEARTBEAT.value)
     result = loop.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
-  except (ValueError, BuildError, CheckpointMismatchError, FileNotFoundError,
-          CheckpointWriteError, WorkdirBusyError, loop.NonFiniteError) as e:
+  except (ValueError, BuildError, CheckpointMismatchError, FileNotFoundError) as e:
+    print(f"error: {e}", file=sys.stderr)  # the config, its data or its workdir
+    return EXIT_USAGE
+  except (CheckpointWriteError, WorkdirBusyError, loop.NonFiniteError) as e:
     print(f"error: {e}", file=sys.stderr)
-    return 1
+    return cli.EXIT_FAILED
   except KeyboardInterrupt:
     print("Ctrl-C again (or before the first step): aborted without saving; the "
           "last saved step is kept", file=sys.stderr)

@@ -96,6 +96,7 @@ def test_pcm16_round_trips_bit_for_bit(sharp):
     out, header = codec.decompress(model, params, data)
     np.testing.assert_array_equal(out, pcm, err_msg=name)
     assert out.dtype == np.int16 and header.mode == "pcm16"
+    assert Mixing.from_json(header.mixing).linear.white_noise == 1e-6  # the mode's
     payload = sum(size for _, _, size in header.segments)
     assert payload <= 2 * pcm.size, name
   # White noise cannot be predicted: stored as PCM. A note codes well below 16 bits.

@@ -220,8 +220,8 @@ def _split_rows(model, params, names, files, pcms, recipe, runs, log):
                      ("pcm16|xz", "xz -9e of the PCM bytes")):
     row = totals[key]
     pcm_rows.append({"method": label, "bits_per_sample": bps(row["bytes"], 1),
-                     "encode_samples_per_s": speed(row, "encode_s"),
-                     "decode_samples_per_s": speed(row, "decode_s")})
+                     **{f"{side}_samples_per_s": speed(row, f"{side}_s")
+                        for side in ("encode", "decode") if f"{side}_s" in row}})
   mix_margin = {"files": len(excess),
                 "files_above_best": int(np.sum(np.asarray(excess) > 0)),
                 "worst_excess_bits_per_sample": float(max(excess)) if excess else None}

@@ -159,7 +159,7 @@ def main(argv=None) -> int:
       text = replace_section(text, section)
     except ValueError as e:
       print(f"error: {e}", file=sys.stderr)
-      return 2
+      return cli.EXIT_USAGE
     with open(_README.value, "w") as f:
       f.write(text)
   print(section)

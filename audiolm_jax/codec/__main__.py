@@ -69,7 +69,7 @@ def _encode(model, params, recipe, source, target) -> int:
           f"({8 * coded / max(samples, 1):.3f} bits/sample)")
   if not results:
     print("error: nothing was encoded", file=sys.stderr)
-    return 2
+    return cli.EXIT_USAGE
   return 0
 
 
@@ -80,7 +80,7 @@ def _decode(model, params, source, target) -> int:
           f"{r.num_samples / max(r.seconds, 1e-9):,.0f} samples/s -> {r.output}")
   for name, reason in sorted(failed.items()):
     print(f"error: {reason}", file=sys.stderr)
-  return 2 if failed or not results else 0
+  return cli.EXIT_USAGE if failed or not results else 0
 
 
 def main(argv=None) -> int:
@@ -92,7 +92,7 @@ def main(argv=None) -> int:
   if command not in ("encode", "decode"):
     print(f"error: unknown command {command!r}; use encode or decode",
           file=sys.stderr)
-    return 2
+    return cli.EXIT_USAGE
   try:
     if _SEGMENTS.value < 1:
       raise ValueError(f"--segments={_SEGMENTS.value} must be >= 1")
@@ -102,7 +102,7 @@ def main(argv=None) -> int:
     return _decode(run.model, run.params, source, target)
   except (FileNotFoundError, ValueError) as e:
     print(f"error: {e}", file=sys.stderr)
-    return 2
+    return cli.EXIT_USAGE
 
 
 if __name__ == "__main__":

@@ -31,8 +31,9 @@ import numpy as np
 from jax import lax
 
 _LAG_WINDOW_HZ = 40.0
-_WHITE_NOISE = 1e-4
+CODES_WHITE_NOISE = 1e-4
 _MIN_SCALE = 1e-6
+PCM16_WHITE_NOISE = 1e-6
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,11 +45,30 @@ class LinearSetup:
   refit: int = 250     # positions between refits
   floor: float = 0.01  # weight of the uniform distribution mixed into the code's
   sample_rate: int = 16_000
+  # The logistic's scale: 0, the window's fit (held for `refit` positions); N > 0, a
+  # running mean of |residual| over about the last N positions (it follows a note's
+  # attack and decay within a block), the fit's until there is one. On the demo
+  # run's validation split (16 segments) 16 took linear prediction alone from 2.96 to
+  # 2.77 bits per sample on 8-bit codes, and from 6.32 to 6.03 on 16-bit PCM.
+  scale_memory: int = 16
+  # Regularization of the fit: a white-noise floor added to r[0] and a Gaussian lag
+  # window (Hz). 1e-4 (-40 dB) is about 8-bit codes' quantization noise; 16-bit PCM
+  # takes `PCM16` (1e-6: 6.03 -> 5.48 bits per sample there; 1e-5 gave 5.66, 3e-7
+  # 5.47, 1e-8 5.77, float32's Levinson losing its footing).
+  white_noise: float | None = None  # None: the mode's (`for_mode`)
+  lag_window_hz: float = _LAG_WINDOW_HZ
 
   def __post_init__(self):
     if not 1 <= self.order < self.window or self.refit < 1 or not 0 < self.floor < 1:
       raise ValueError(f"need 1 <= order < window, refit >= 1 and 0 < floor < 1; "
                        f"got {self}")
+
+  def for_mode(self, mode: str) -> "LinearSetup":
+    """This setup with the white-noise floor of `mode` where it is not given."""
+    if self.white_noise is not None:
+      return self
+    return dataclasses.replace(self, white_noise=PCM16_WHITE_NOISE if mode == "pcm16"
+                               else CODES_WHITE_NOISE)
 
   @property
   def history(self) -> int:
@@ -58,15 +78,20 @@ class LinearSetup:
 class LinearState(NamedTuple):
   ring: jax.Array     # [B, window + order] amplitudes; position t lives at t % size
   weights: jax.Array  # [B, order]: x_t ~ sum_k weights[k] x_{t-1-k}
-  scale: jax.Array    # [B] the logistic's scale
+  scale: jax.Array    # [B] the logistic's scale, as the window's fit gives it
   t: jax.Array        # scalar int32: the next position (every row steps together)
+  last: jax.Array     # [B] the prediction of position t - 1
+  abs_mean: jax.Array  # [B] running mean of |residual|, not yet normalized by:
+  weight: jax.Array   # [B] the running mean's total weight (0: no residual yet)
 
 
 def start(setup: LinearSetup, batch: int, silence: float) -> LinearState:
   """The state before position 0: all history silence, no fit yet."""
+  zeros = jnp.zeros((batch,), jnp.float32)
   return LinearState(jnp.full((batch, setup.history), silence, jnp.float32),
                      jnp.zeros((batch, setup.order), jnp.float32),
-                     jnp.full((batch,), _MIN_SCALE, jnp.float32), jnp.int32(0))
+                     jnp.full((batch,), _MIN_SCALE, jnp.float32), jnp.int32(0),
+                     zeros, zeros, zeros)
 
 
 def levinson(r, order: int):
@@ -105,9 +130,12 @@ def _fit(setup: LinearSetup, history, available):
   shifted = jnp.take(jnp.pad(seg, ((0, 0), (0, p + 1))),
                      np.arange(w)[None, :] + lags[:, None], axis=1)  # [B, p+1, w]
   r = jnp.einsum("bkw,bw->bk", shifted, seg)
-  r = r * jnp.asarray(np.exp(-0.5 * (2 * np.pi * _LAG_WINDOW_HZ / setup.sample_rate
-                                     * lags[None, :]) ** 2), jnp.float32)
-  r = r.at[:, 0].multiply(1.0 + _WHITE_NOISE)
+  r = r * jnp.asarray(np.exp(-0.5 * (2 * np.pi * setup.lag_window_hz
+                                     / setup.sample_rate * lags[None, :]) ** 2),
+                       jnp.float32)
+  if setup.white_noise is None:
+    raise ValueError("LinearSetup.white_noise is unset: take for_mode(mode) first")
+  r = r.at[:, 0].multiply(1.0 + setup.white_noise)
   a = levinson(r, p)
   past = jnp.take(history, np.arange(w)[:, None] + p - 1 - np.arange(p)[None, :],
                   axis=1)                                            # [B, w, p]
@@ -136,13 +164,32 @@ def prediction(setup: LinearSetup, state: LinearState) -> tuple[LinearState, jax
       jnp.logical_or, [t == e for e in _EARLY_REFITS if e < setup.refit]))
   state = lax.cond(due, refit, lambda s: s, state)
   past = jnp.take(state.ring, (state.t - 1 - jnp.arange(setup.order)) % size, axis=1)
-  return state, jnp.sum(state.weights * past, axis=1)
+  centre = jnp.sum(state.weights * past, axis=1)
+  return state._replace(last=centre), centre
+
+
+def scale(setup: LinearSetup, state: LinearState) -> jax.Array:
+  """[B] the logistic's scale for the position `prediction` just predicted."""
+  if not setup.scale_memory:
+    return state.scale
+  # A logistic's mean |x - centre| is 2 ln 2 times its scale.
+  running = state.abs_mean / jnp.maximum(state.weight, 1e-12) / (2 * math.log(2.0))
+  return jnp.where(state.weight > 0, jnp.maximum(running, _MIN_SCALE), state.scale)
 
 
 def push(setup: LinearSetup, state: LinearState, amplitude_B) -> LinearState:
   """The state after position state.t held amplitude_B [B]."""
-  ring = state.ring.at[:, state.t % setup.history].set(amplitude_B.astype(jnp.float32))
-  return state._replace(ring=ring, t=state.t + 1)
+  amplitude = amplitude_B.astype(jnp.float32)
+  ring = state.ring.at[:, state.t % setup.history].set(amplitude)
+  state = state._replace(ring=ring, t=state.t + 1)
+  if setup.scale_memory:
+    keep = 1.0 - 1.0 / setup.scale_memory
+    fitted = state.t > 16  # residuals of real predictions only (the first fit's)
+    state = state._replace(
+        abs_mean=jnp.where(fitted, keep * state.abs_mean
+                           + (1 - keep) * jnp.abs(amplitude - state.last), 0.0),
+        weight=jnp.where(fitted, keep * state.weight + (1 - keep), 0.0))
+  return state
 
 
 def interval_mass(lo, hi, centre, scale):

@@ -39,11 +39,13 @@ class Mixing:
   predictor: str = "mix"
   # The geometric weights' learning rate (per code, on log-probabilities in nats):
   # on the demo run's validation split (8-bit codes, 16 segments) 0.0005, 0.002,
-  # 0.008 and 0.02 gave 2.869, 2.841, 2.818 and 2.812 bits per sample.
+  # 0.008 and 0.02 gave 2.869, 2.841, 2.818 and 2.812 bits per sample with the
+  # linear predictor's block scale; with its running scale, 0.005 and 0.02 gave
+  # 2.704 and 2.700 (16-bit PCM: 5.425 and 5.422).
   rate: float = 0.02
   share: float = 1.0 / 1024    # fixed-share switching rate of the Bayesian layer
   initial: tuple[float, float] = (0.5, 0.5)  # geometric weights at a segment's start
-  linear: LinearSetup = LinearSetup()
+  linear: LinearSetup = LinearSetup()  # its white-noise floor set by the mode
 
   def __post_init__(self):
     if self.predictor not in PREDICTORS:

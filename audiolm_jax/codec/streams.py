@@ -49,6 +49,12 @@ class Coding:
 
   def __post_init__(self):
     bins.check_mode(self.mode)
+    # The linear predictor's setup for the mode, resolved here so that the header
+    # records what ran.
+    linear_setup = self.mixing.linear.for_mode(self.mode)
+    if linear_setup != self.mixing.linear:
+      object.__setattr__(self, "mixing", dataclasses.replace(self.mixing,
+                                                             linear=linear_setup))
 
   @property
   def symbols_per_step(self) -> int:
@@ -121,7 +127,8 @@ def coded_block(model: AudioModel, coding: Coding, params, state, x_B, bytes_BxK
       logits = model.next_logits(params, model_state)
     if coding.uses_linear:
       lin_state, centre = linear.prediction(lin_setup, lin_state)
-      lin_p = linear.bin_probs(lin_setup, centre, lin_state.scale, edges)
+      lin_scale = linear.scale(lin_setup, lin_state)
+      lin_p = linear.bin_probs(lin_setup, centre, lin_scale, edges)
     if mix_setup.predictor == "model":
       freq = rans.frequencies(logits)
     elif mix_setup.predictor == "linear":
@@ -138,7 +145,7 @@ def coded_block(model: AudioModel, coding: Coding, params, state, x_B, bytes_BxK
       value = (lo[:, None] + offsets[None, :]).astype(jnp.float32)
       mass = linear.interval_mass((value - 0.5) / recipes.PCM_SCALE,
                                   (value + 0.5) / recipes.PCM_SCALE,
-                                  centre[:, None], lin_state.scale[:, None])
+                                  centre[:, None], lin_scale[:, None])
       inside = offsets[None, :] < width[:, None]
       mass = jnp.where(inside, jnp.maximum(mass, 0.0), 0.0)
       total = jnp.sum(mass, axis=1, keepdims=True)

@@ -60,7 +60,7 @@ def main(argv=None) -> int:
     path = datasets.build(spec, _DATA_DIR.value, strict=_STRICT.value)
   except (datasets.BuildError, ValueError, FileNotFoundError) as e:
     print(f"error: {e}", file=sys.stderr)
-    return 2
+    return cli.EXIT_USAGE
   print(datasets.describe(path))
   print(f"done in {time.time() - start:.1f} s: {path}")
   return 0

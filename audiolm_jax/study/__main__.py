@@ -86,7 +86,7 @@ def main(argv=None) -> int:
   except (ValueError, KeyError, FileNotFoundError, BuildError,
           CheckpointMismatchError) as e:
     print(f"error: {e}", file=sys.stderr)
-    return 2
+    return cli.EXIT_USAGE
   print(report.markdown(results))
   print(f"written to {_WORKDIR.value}/results.json, results.md and the plots")
   return 0

@@ -125,7 +125,7 @@ def main(argv=None) -> int:
     results, added = add_references(results, plan.load_config_file(_CONFIG.value))
   except (FileNotFoundError, ValueError, KeyError, datasets.BuildError) as e:
     print(f"error: {e}", file=sys.stderr)
-    return 2
+    return cli.EXIT_USAGE
   if added:
     report.write(results, os.path.dirname(os.path.abspath(_RESULTS.value)))
   print(f"{added} evaluations gained references; {_RESULTS.value} "

@@ -328,7 +328,7 @@ def main(argv=None) -> int:
     update_doc(_DOC.value, _RESULTS.value)
   except (FileNotFoundError, ValueError) as e:
     print(f"error: {e}", file=sys.stderr)
-    return 2
+    return cli.EXIT_USAGE
   print(f"updated {_DOC.value} from {_RESULTS.value}")
   return 0
 
