@@ -128,9 +128,10 @@ def table(root: str = REPO) -> str:
           _families_row(_load(root, TABLE1_STUDY)),
           _dense_row(bench), _codec_row(bench), _tpu_row(_load(root, AOT))]
   head = ["what", "result", "against", "details"]
-  lines = [f"Measured on {bench['codec']['device']} with jax "
-           f"{bench['codec']['versions']['jax']} (the demo's row on two processor "
-           f"kinds, named in docs/findings.md); generated from `{BENCHMARKS}`, "
+  lines = [f"Measured on 2-core x86-64 CPUs with jax "
+           f"{bench['codec']['versions']['jax']} (each section of docs/performance.md "
+           f"names its machine; the demo's row on two processor kinds, named in "
+           f"docs/findings.md); generated from `{BENCHMARKS}`, "
            f"`{DEMO_STUDY}`, `{OTHER_CPU}`, `{TABLE1_STUDY}` and `{AOT}` by "
            f"`python -m audiolm_jax.bench."
            f"expected --readme README.md`.", ""]

@@ -192,10 +192,11 @@ def codec(s: dict) -> list[str]:
   for split, part in s["splits"].items():
     margin = part["mix_margin"]
     lines += [f"**{_SPLIT_NAMES.get(split, split)}**: {part['files']} files, "
-              f"{part['samples']:,} samples. The mix came above the better of its "
-              f"two members on {margin['files_above_best']} of {margin['files']} "
-              f"files (16 segments), by at most "
-              f"{_num(margin['worst_excess_bits_per_sample'])} bits/sample.", ""]
+              f"{part['samples']:,} samples. File by file (16 segments), the mix "
+              f"minus the better of its two members is at most "
+              f"{_num(margin['worst_excess_bits_per_sample'])} bits/sample (negative: "
+              f"below it); above it on {margin['files_above_best']} of "
+              f"{margin['files']} files.", ""]
     rows = [[r["method"], _cell(r, "bits_per_sample"), _cell(r, "nll_bits_per_sample"),
              _cell(r, "encode_samples_per_s"), _cell(r, "decode_samples_per_s")]
             for r in part["rows"]]
