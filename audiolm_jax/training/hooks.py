@@ -3,7 +3,8 @@
 * `Preemption`: SIGTERM on any process, or a first Ctrl-C (SIGINT); every process
   saves the same step and returns. A second Ctrl-C aborts at once.
 * `ProfileWindow`: an XLA trace of steps [start, start + num) on process 0.
-* `Faults`: injected failures for the tests and fault drills (environment variables).
+
+Injected failures for the tests and drills are `faults.py`.
 """
 
 from __future__ import annotations
@@ -13,18 +14,8 @@ import signal
 import threading
 
 import jax
-import numpy as np
 from jax.experimental import multihost_utils
 
-# Fault injection: SIGKILL this process right after the checkpoint of step N is on
-# disk; poison the parameters with NaN before step N; make step N's gradient
-# infinite while its loss stays finite (compiled into the step only when set).
-FAULT_KILL_AFTER_CHECKPOINT = "AUDIOLM_FAULT_KILL_AFTER_CHECKPOINT"
-FAULT_NAN_AT_STEP = "AUDIOLM_FAULT_NAN_AT_STEP"
-FAULT_INF_GRAD_AT_STEP = "AUDIOLM_FAULT_INF_GRAD_AT_STEP"
-# SIGKILL right after step N was dispatched and its predecessors' metrics logged (a
-# checkpoint being written is finished first: this drill is about the logs).
-FAULT_KILL_AT_STEP = "AUDIOLM_FAULT_KILL_AT_STEP"
 
 
 class Preemption:
@@ -97,29 +88,3 @@ class ProfileWindow:
     if self.active:
       jax.profiler.stop_trace()
       self.active = False
-
-
-class Faults:
-  """Failures injected on request (tests, drills); inert unless the variables are set."""
-
-  def __init__(self):
-    self.kill_after = int(os.environ.get(FAULT_KILL_AFTER_CHECKPOINT, "-1"))
-    self.nan_at = int(os.environ.get(FAULT_NAN_AT_STEP, "-1"))
-    self.inf_grad_at = int(os.environ.get(FAULT_INF_GRAD_AT_STEP, "-1"))
-    self.kill_at = int(os.environ.get(FAULT_KILL_AT_STEP, "-1"))
-
-  def before_step(self, step: int, state):
-    if step != self.nan_at:
-      return state
-    return state.replace(params=jax.tree.map(lambda x: x * np.float32("nan"),
-                                             state.params))
-
-  def after_step(self, step: int, checkpointer) -> None:
-    if step == self.kill_at:
-      checkpointer.wait()
-      os.kill(os.getpid(), signal.SIGKILL)
-
-  def after_checkpoint(self, step: int, checkpointer) -> None:
-    if step == self.kill_after:
-      checkpointer.wait()
-      os.kill(os.getpid(), signal.SIGKILL)

@@ -30,7 +30,7 @@ from audiolm_jax.evaluation.references import References
 from audiolm_jax.models.audiolm import count_params
 from audiolm_jax.models.interface import AudioModel
 from audiolm_jax.training import config as train_config
-from audiolm_jax.training import hooks
+from audiolm_jax.training import faults as fault_injection, hooks
 from audiolm_jax.training.workdir_lock import WorkdirLock
 from audiolm_jax.training.checkpointing import Checkpointer
 from audiolm_jax.training.metrics import MetricWriter
@@ -38,10 +38,10 @@ from audiolm_jax.training.sharding import ShardedStep, data_mesh, global_batch
 from audiolm_jax.training.validation import Validator
 
 # Re-exported: tests and drills set them.
-FAULT_KILL_AFTER_CHECKPOINT = hooks.FAULT_KILL_AFTER_CHECKPOINT
-FAULT_NAN_AT_STEP = hooks.FAULT_NAN_AT_STEP
-FAULT_INF_GRAD_AT_STEP = hooks.FAULT_INF_GRAD_AT_STEP
-FAULT_KILL_AT_STEP = hooks.FAULT_KILL_AT_STEP
+FAULT_KILL_AFTER_CHECKPOINT = fault_injection.FAULT_KILL_AFTER_CHECKPOINT
+FAULT_NAN_AT_STEP = fault_injection.FAULT_NAN_AT_STEP
+FAULT_INF_GRAD_AT_STEP = fault_injection.FAULT_INF_GRAD_AT_STEP
+FAULT_KILL_AT_STEP = fault_injection.FAULT_KILL_AT_STEP
 
 
 class NonFiniteError(FloatingPointError):
@@ -227,7 +227,7 @@ def _train(config, workdir: str, model: AudioModel, config_dict: dict,
   is_chief = jax.process_index() == 0
   data = _prepare_data(config, model)
   init_rng, dropout_rng = jax.random.split(jax.random.key(config.seed))
-  faults = hooks.Faults()
+  faults = fault_injection.Faults()
   sharded = ShardedStep.build(config, model, data_mesh(), init_rng,
                               inf_grad_at_step=faults.inf_grad_at)
   ckpt = Checkpointer(workdir, keep=config.keep_checkpoints,
