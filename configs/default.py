@@ -17,9 +17,9 @@ about 10 minutes on 2 CPU cores.
 `size=cpu` trains the same model on the budget every family's `size=cpu` variant
 shares (700 steps of 8 x 512 targets, `cpu_budget`), for comparisons at equal work;
 the study runner and the baselines' comparison use it. `size=long` trains the demo's
-model and steps 6.3x as long (12,000 x 4, about an hour on 2 cores), the first budget
-at which it beats linear prediction on the held-out piano (docs/findings.md).
-`size=tiny` trains a 37,880-parameter model in seconds, for tests and smoke runs.
+model and steps 6.3x as long (12,000 x 4, about an hour on 2 cores); what each size
+scores is in docs/findings.md. `size=tiny` trains a much smaller model in seconds,
+for tests and smoke runs.
 """
 
 import ml_collections

@@ -11,11 +11,8 @@ test split: `full` on the first 4 s of each file and `sashimi` on the first 131,
 sample chunk of each (24 chunks); the two differ only in how much of each file they
 read, since a file's first chunk starts with the file.
 
-Measured on 2 cores (2026-11-22, the CPU partly shared): training 1.1 min (1 token)
-to 33 min (64 tokens, 5.7 s/step), the three baselines 0.5-5.6 min, 92 min of
-training in all; scoring 0.5-22 min per run (the `sashimi` protocol at 64 tokens the
-longest), 59 min in all; the every-n context-at-inference table 1 min. It writes
-results as it goes and resumes.
+It writes results as it goes and resumes; its results and what it took are in
+docs/studies.md.
 """
 
 import ml_collections
