@@ -19,18 +19,18 @@ import sys
 from absl import flags
 
 from audiolm_jax import cli, strict_json
-from audiolm_jax.evaluation import compare
+from audiolm_jax.evaluation import paired
 
 FLAGS = flags.FlagValues()
-_PREDICTORS = (compare.MODEL,) + compare.REFERENCES
+_PREDICTORS = (paired.MODEL,) + paired.REFERENCES
 _A = flags.DEFINE_string("a", None, "an evaluate result (eval_SPLIT_PROTOCOL.json)",
                          flag_values=FLAGS, required=True)
 _B = flags.DEFINE_string("b", None, "another result on the same samples (default: "
                          "--a, to compare its model with a reference)",
                          flag_values=FLAGS)
-_A_PREDICTOR = flags.DEFINE_enum("a_predictor", compare.MODEL, _PREDICTORS,
+_A_PREDICTOR = flags.DEFINE_enum("a_predictor", paired.MODEL, _PREDICTORS,
                                  "A's predictor", flag_values=FLAGS)
-_B_PREDICTOR = flags.DEFINE_enum("b_predictor", compare.MODEL, _PREDICTORS,
+_B_PREDICTOR = flags.DEFINE_enum("b_predictor", paired.MODEL, _PREDICTORS,
                                  "B's predictor", flag_values=FLAGS)
 _OUT = flags.DEFINE_string("out", None, "also write the comparison here (JSON)",
                            flag_values=FLAGS)
@@ -49,7 +49,7 @@ def _load(path: str) -> dict:
 
 
 def _label(path: str, result: dict, predictor: str) -> str:
-  if predictor == compare.MODEL:
+  if predictor == paired.MODEL:
     return f"{result.get('workdir', path)} (step {result.get('step')})"
   return f"{predictor} (in {path})"
 
@@ -60,12 +60,12 @@ def main(argv=None) -> int:
   b_path = _B.value or _A.value
   if b_path == _A.value and _A_PREDICTOR.value == _B_PREDICTOR.value:
     print(f"error: A and B are the same predictor of the same result; pass --b "
-          f"another result, or --b_predictor one of {compare.REFERENCES}",
+          f"another result, or --b_predictor one of {paired.REFERENCES}",
           file=sys.stderr)
     return cli.EXIT_USAGE
   try:
     a, b = _load(_A.value), _load(b_path)
-    r = compare.paired(a, b, _A_PREDICTOR.value, _B_PREDICTOR.value)
+    r = paired.paired(a, b, _A_PREDICTOR.value, _B_PREDICTOR.value)
   except ValueError as e:
     print(f"error: {e}", file=sys.stderr)
     return cli.EXIT_USAGE

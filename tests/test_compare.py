@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from audiolm_jax import compare as compare_cli
-from audiolm_jax.evaluation import compare, intervals, protocols
+from audiolm_jax.evaluation import intervals, paired, protocols
 from audiolm_jax.evaluation.references import References
 from audiolm_jax.models.cnn_transformer import CNNTransformer
 from helpers import CONFIGS, make_model
@@ -24,7 +24,7 @@ def _result(rng, names, samples, shift=0.0, **fields):
 def test_difference_is_sample_weighted_and_its_interval_paired(np_rng):
   names, samples = [f"f{i}" for i in range(6)], np_rng.integers(100, 5000, 6)
   a, b = _result(np_rng, names, samples), _result(np_rng, names, samples)
-  r = compare.paired(a, b)
+  r = paired.paired(a, b)
   bits_a = np.array([u["nll_bits"] for u in a["per_file"]])
   bits_b = np.array([u["nll_bits"] for u in b["per_file"]])
   assert r["a_bits"] == pytest.approx(np.sum(samples * bits_a) / samples.sum())
@@ -37,12 +37,12 @@ def test_difference_is_sample_weighted_and_its_interval_paired(np_rng):
   shifted = json.loads(json.dumps(a))
   for u in shifted["per_file"]:
     u["nll_bits"] -= 0.1
-  r = compare.paired(shifted, a)
+  r = paired.paired(shifted, a)
   assert r["difference_bits"] == pytest.approx(-0.1)
   assert r["ci95_bits"] == pytest.approx(0.0, abs=1e-9)
   assert r["a_lower_files"] == 6
   # Against a reference predictor in the same result.
-  r = compare.paired(a, a, b_predictor="linear_prediction")
+  r = paired.paired(a, a, b_predictor="linear_prediction")
   assert r["difference_bits"] == pytest.approx(-0.5) and r["a_lower_files"] == 6
 
 
@@ -50,17 +50,17 @@ def test_results_of_different_samples_are_refused(np_rng):
   names, samples = ["a", "b", "c"], np.array([100, 200, 300])
   a = _result(np_rng, names, samples)
   with pytest.raises(ValueError, match="gain_db is 0.0 in A and -12.0 in B"):
-    compare.paired(a, _result(np_rng, names, samples, gain_db=-12.0))
+    paired.paired(a, _result(np_rng, names, samples, gain_db=-12.0))
   with pytest.raises(ValueError, match=r"first difference: c \(300 samples\) vs c "
                                        r"\(299\)"):
-    compare.paired(a, _result(np_rng, names, [100, 200, 299]))
+    paired.paired(a, _result(np_rng, names, [100, 200, 299]))
   with pytest.raises(ValueError, match="3 files vs 2"):
-    compare.paired(a, _result(np_rng, names[:2], samples[:2]))
+    paired.paired(a, _result(np_rng, names[:2], samples[:2]))
   with pytest.raises(ValueError, match="sampled"):
-    compare.paired(_result(np_rng, names, samples, protocol="sampled"),
+    paired.paired(_result(np_rng, names, samples, protocol="sampled"),
                    _result(np_rng, names, samples, protocol="sampled"))
   with pytest.raises(ValueError, match="no previous_sample score"):
-    compare.paired(a, a, b_predictor="previous_sample")
+    paired.paired(a, a, b_predictor="previous_sample")
 
 
 def test_two_real_evaluations_compare_to_their_difference(np_rng):
@@ -75,10 +75,10 @@ def test_two_real_evaluations_compare_to_their_difference(np_rng):
     scorer = protocols.Scorer(CNNTransformer(model.config), params, num_targets=64)
     results.append(protocols.evaluate_files(scorer, refs, list("xyz"), files, "full")
                    | {"split": "test", "max_seconds_per_file": None, "gain_db": 0.0})
-  r = compare.paired(*results)
+  r = paired.paired(*results)
   assert r["difference_bits"] == pytest.approx(
       results[0]["nll_bits"] - results[1]["nll_bits"], abs=1e-6)
-  r = compare.paired(results[0], results[0], b_predictor="linear_prediction")
+  r = paired.paired(results[0], results[0], b_predictor="linear_prediction")
   assert r["b_bits"] == pytest.approx(
       results[0]["references"]["linear_prediction"], abs=1e-9)
 
