@@ -90,11 +90,18 @@ def _torch(args, limit):
                            log=_log)
 
 
+DEFAULT_CONFIG = "configs/default.py"  # its step is the pipeline suite's demand
+
+
 def _pipeline(args, limit):
-  del limit
-  from audiolm_jax.bench import pipeline
+  from audiolm_jax.bench import matmul, pipeline, training
+  step_seconds = args.pipeline_step_seconds
+  if not step_seconds:  # the demand: configs/default.py's step, measured here
+    step_seconds = training.measure(
+        DEFAULT_CONFIG, batch_size=None, steps=5, matmul_tflops=matmul.rate()["tflops"],
+        memory_limit=limit, log=_log)["step_s"]
   return pipeline.run(dataset_dir=args.dataset_dir, workers=[0, 2], context=4000,
-                      num_targets=512, batch=4, step_seconds=args.pipeline_step_seconds,
+                      num_targets=512, batch=4, step_seconds=step_seconds,
                       log=_log)
 
 
@@ -200,9 +207,9 @@ flags.DEFINE_integer("torch_num_targets", 1024, "dense K in the torch suite",
 flags.DEFINE_string("dataset_dir", "", "a built dataset folder, e.g. the one make "
                     "demo builds (.../music21_piano/full_mix_.../2.0.0)",
                     flag_values=FLAGS)
-flags.DEFINE_float("pipeline_step_seconds", 0.27, "measured configs/default.py step "
-                   "time (4 windows; measured at 0.25-0.29 s on 2 cores) the "
-                   "pipeline must feed", flag_values=FLAGS)
+flags.DEFINE_float("pipeline_step_seconds", 0.0, "the train step time (4 windows) "
+                   "the pipeline must feed; 0: configs/default.py's, measured first "
+                   "on this machine", flag_values=FLAGS)
 flags.DEFINE_string("codec_workdir", "runs/default", "codec suite: the trained run "
                     "whose model codes (make demo trains runs/default)",
                     flag_values=FLAGS)

@@ -159,7 +159,7 @@ def torch(s: dict) -> list[str]:
 def pipeline(s: dict) -> list[str]:
   lines = ["## Input pipeline", ""] + _header(s)
   lines += [f"Windows of {s['context'] + s['num_targets']:,} codes in batches of "
-            f"{s['batch']}; demand = one batch per {s['step_seconds']} s (the default "
+            f"{s['batch']}; demand = one batch per {_num(s['step_seconds'])} s (the default "
             f"config's measured step).", ""]
   rows = [[str(r["workers"]), _num(r["windows_per_s"]), _num(r["samples_per_s"] / 1e6),
            _num(r["supply_over_demand"]) + "x"] for r in s["rows"]]
