@@ -61,10 +61,12 @@ def frequencies_of_probs(p_BxV: jax.Array, size_B: jax.Array | None = None
   return freq + top * rest[:, None]
 
 
-def decode_step(freq_BxV: jax.Array, x_B: jax.Array, bytes_Bx2: jax.Array):
+def decode_step(freq_BxV: jax.Array, x_B: jax.Array, bytes_Bx2: jax.Array,
+                cum_BxV: jax.Array | None = None):
   """One decode: (symbol [B] int32, next state [B] uint32, bytes consumed [B] int32),
-  reading from bytes_Bx2, each row's next two stream bytes."""
-  cum = jnp.cumsum(freq_BxV, axis=-1)                      # inclusive, last = 2^16
+  reading from bytes_Bx2, each row's next two stream bytes. cum_BxV: the inclusive
+  cumulative sum of freq_BxV, where the caller has it already."""
+  cum = jnp.cumsum(freq_BxV, axis=-1) if cum_BxV is None else cum_BxV  # last = 2^16
   slot = (x_B & SLOT_MASK).astype(jnp.int32)
   symbol = jnp.sum(cum <= slot[:, None], axis=-1).astype(jnp.int32)
   f, start = symbol_interval(freq_BxV, cum, symbol)

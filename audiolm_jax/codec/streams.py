@@ -114,10 +114,11 @@ def coded_block(model: AudioModel, coding: Coding, params, state, x_B, bytes_BxK
     """Decodes a symbol from x (unless forced); its interval; the state after."""
     at = jnp.minimum(read_so_far[:, None] + jnp.arange(2)[None, :],
                      bytes_BxK.shape[1] - 1)
+    cum = jnp.cumsum(freq, axis=-1)
     decoded, x_next, read = rans.decode_step(
-        freq, x, jnp.take_along_axis(bytes_BxK, at, axis=1))
+        freq, x, jnp.take_along_axis(bytes_BxK, at, axis=1), cum)
     symbol = jnp.where(forced_B, forced_symbol, decoded)
-    f, start = rans.symbol_interval(freq, jnp.cumsum(freq, axis=-1), symbol)
+    f, start = rans.symbol_interval(freq, cum, symbol)
     return (symbol, f, start, jnp.where(forced_B, x, x_next),
             read_so_far + jnp.where(forced_B, 0, read))
 
@@ -309,7 +310,7 @@ def decode(model, coding: Coding, params, layout: Layout, states,
       if not forced[b] and reads_before[b] + out.reads[b, n - 1] > sizes[b]:
         raise DecodeError(f"segment {b} needs more bytes than it holds "
                           f"({sizes[b]}) by position {begin + n:,}")
-      if n < block or begin + n == lengths[b]:
+      if begin + n == lengths[b]:  # the segment's last step
         end_x[b] = out.xs[b, n - 1]
         end_reads[b] = reads_before[b] + out.reads[b, n - 1]
     reads_before = reads_before + out.reads[:, -1]
