@@ -9,9 +9,11 @@ _libtpu.quiet_without_tpu()
 # pylint: disable=wrong-import-position
 
 from audiolm_jax.models import AudioModel, build, from_fields
-from audiolm_jax.models.audiolm import AudioLM, count_params, init_params
-from audiolm_jax.models.config import PRESETS, ModelConfig, get_model_config
+from audiolm_jax.models.cnn_transformer_config import (PRESETS, CNNTransformerConfig,
+                                                       get_model_config)
+from audiolm_jax.models.cnn_transformer_module import CNNTransformerModule, init_params
+from audiolm_jax.models.interface import count_params
 
-__all__ = ["AudioLM", "AudioModel", "ModelConfig", "PRESETS", "build", "count_params",
-           "from_fields", "get_model_config", "init_params"]
+__all__ = ["AudioModel", "CNNTransformerConfig", "CNNTransformerModule", "PRESETS",
+           "build", "count_params", "from_fields", "get_model_config", "init_params"]
 __version__ = "0.1.0"

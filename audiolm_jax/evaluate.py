@@ -22,7 +22,7 @@ import sys
 from absl import flags
 
 from audiolm_jax import cli
-from audiolm_jax.data import builders
+from audiolm_jax.data import tfds_builders
 from audiolm_jax.evaluation import protocols
 from audiolm_jax.evaluation.runs import EvalConfig, evaluate_run, format_table
 
@@ -97,7 +97,7 @@ def main(argv=None) -> int:
       print(format_table(result))
       print(f"written to {result['path']}")
       results.append(result)
-  except (FileNotFoundError, ValueError, builders.BuildError) as e:
+  except (FileNotFoundError, ValueError, tfds_builders.BuildError) as e:
     print(f"error: {e}", file=sys.stderr)
     return cli.EXIT_USAGE
   if len(results) > 1 and results[0]["references"]:

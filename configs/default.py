@@ -25,7 +25,8 @@ for tests and smoke runs.
 import ml_collections
 
 from audiolm_jax.training import config_args
-from audiolm_jax.training.config import base_config, cpu_budget, model_fields
+from audiolm_jax.training.config import base_config, model_fields
+from audiolm_jax.training.config_builders import cpu_budget
 
 SIZES = ("demo", "cpu", "long", "tiny")
 

@@ -10,7 +10,7 @@ activations per row) and the Transformer over recomputed blocks of 128 targets
 
 import ml_collections
 
-from audiolm_jax.training.config import paper_config
+from audiolm_jax.training.config_builders import paper_config
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:

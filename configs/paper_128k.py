@@ -10,7 +10,7 @@ then 5e-6 from step 250,000.
 
 import ml_collections
 
-from audiolm_jax.training.config import paper_config
+from audiolm_jax.training.config_builders import paper_config
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:

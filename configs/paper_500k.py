@@ -6,7 +6,7 @@ Same training setup and arguments as configs/paper_128k.py:
 
 import ml_collections
 
-from audiolm_jax.training.config import paper_config
+from audiolm_jax.training.config_builders import paper_config
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:

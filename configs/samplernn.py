@@ -20,7 +20,7 @@ s4 trains SampleRNN at batch 128; the paper-size config keeps that batch.
 
 import ml_collections
 
-from audiolm_jax.training.config import cpu_budget, dataset_config, family_fields
+from audiolm_jax.training.config_builders import cpu_budget, dataset_config, family_fields
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:

@@ -18,7 +18,7 @@ the window's start, as s4 trains SaShiMi on 131,072-sample chunks.
 
 import ml_collections
 
-from audiolm_jax.training.config import cpu_budget, dataset_config, family_fields
+from audiolm_jax.training.config_builders import cpu_budget, dataset_config, family_fields
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:

@@ -19,7 +19,7 @@ windows as for the other models, so the data and budget are the same for all).
 
 import ml_collections
 
-from audiolm_jax.training.config import cpu_budget, dataset_config, family_fields
+from audiolm_jax.training.config_builders import cpu_budget, dataset_config, family_fields
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:

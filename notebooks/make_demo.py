@@ -60,13 +60,14 @@ print("JAX", jax.__version__, "on", jax.default_backend(), jax.devices())"""),
     ("md", "## The config: one model, one dataset\n\nThe config names the dataset; the "
            "notebook builds that dataset, trains on it and takes its prompt from it."),
     ("code", """from audiolm_jax.training import config as train_config
+from audiolm_jax.training import config_loader
 CONFIG_FILE = {"cnn_transformer": "default.py", "wavenet": "wavenet.py",
                "samplernn": "samplernn.py", "sashimi": "sashimi.py"}[MODEL]
 if MODEL == "cnn_transformer":
-    config = train_config.load_config_file(
+    config = config_loader.load_config_file(
         f"configs/{CONFIG_FILE}:size=tiny" if REDUCED else f"configs/{CONFIG_FILE}")
 else:
-    config = train_config.load_config_file(f"configs/{CONFIG_FILE}:size=cpu")
+    config = config_loader.load_config_file(f"configs/{CONFIG_FILE}:size=cpu")
     if REDUCED:
         config.data.variant, config.data.renderer = "tiny", "numpy"
         config.num_targets, config.checkpoint_every = 256, 20
@@ -175,8 +176,8 @@ encoding of *every* chunk end is computed at once; target *t* then gathers its N
 at positions *t*, *t* - 2000, ... . Same weights, same arithmetic, a few hundred times
 fewer FLOPs per target."""),
     ("code", """# The chunks three neighbouring targets read (the paper's model only).
-from audiolm_jax.models.config import ModelConfig
-mcfg = model.config if isinstance(model.config, ModelConfig) else ModelConfig(
+from audiolm_jax.models.cnn_transformer_config import CNNTransformerConfig
+mcfg = model.config if isinstance(model.config, CNNTransformerConfig) else CNNTransformerConfig(
     chunk_size=500, context=4_000, conv_features=(64, 64, 32, 32, 16))
 fig, ax = plt.subplots(figsize=(10, 2.6))
 S, N = mcfg.chunk_size, mcfg.num_tokens

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from audiolm_jax import AudioLM, ModelConfig, get_model_config, init_params
+from audiolm_jax import CNNTransformerModule, CNNTransformerConfig, get_model_config, init_params
 from audiolm_jax import models
 from audiolm_jax.models.cnn_transformer import CNNTransformer
 
@@ -17,7 +17,7 @@ from audiolm_jax.models.cnn_transformer import CNNTransformer
 CONFIGS = {
     "tiny": get_model_config("tiny"),
     "paper_encoder": get_model_config("paper_128k", context=8_000),
-    "odd": ModelConfig(
+    "odd": CNNTransformerConfig(
         quantization="linear", chunk_size=50, context=150, conv_features=(12, 6),
         conv_strides=(3, 2), conv_kernel=5, token_dim=16, num_layers=1,
         num_heads=2, mlp_dim=24, head_hidden=32),
@@ -46,13 +46,13 @@ def trained_like(params, seed: int = 0, scale: float = 0.3):
   return jax.tree.unflatten(treedef, out)
 
 
-def make_model(cfg: ModelConfig, seed: int = 0):
-  """(the Flax AudioLM module, trained-like parameters)."""
-  model = AudioLM(cfg)
+def make_model(cfg: CNNTransformerConfig, seed: int = 0):
+  """(the Flax CNNTransformerModule module, trained-like parameters)."""
+  model = CNNTransformerModule(cfg)
   return model, trained_like(init_params(model, jax.random.key(seed)), seed)
 
 
-def make_family(cfg: ModelConfig, seed: int = 0):
+def make_family(cfg: CNNTransformerConfig, seed: int = 0):
   """(the paper model as an AudioModel, trained-like parameters)."""
   model = CNNTransformer(cfg)
   return model, trained_like(model.init(jax.random.key(seed)), seed)
@@ -93,10 +93,10 @@ def random_codes(rng: np.random.Generator, batch: int, length: int) -> jax.Array
 
 
 @functools.cache
-def _jitted(model: AudioLM, method: str):
+def _jitted(model: CNNTransformerModule, method: str):
   # Eager Flax dispatches op by op; one compiled function per (model, path) keeps
   # the suite fast. Shapes and keyword values are static.
-  fn = getattr(AudioLM, method)
+  fn = getattr(CNNTransformerModule, method)
   return jax.jit(lambda params, x, rngs, **kw: model.apply(
       {"params": params}, x, method=fn, rngs=rngs, **kw),
       static_argnames=("num_targets", "train"))

@@ -15,6 +15,7 @@ from audiolm_jax import count_params
 from audiolm_jax.aot import collectives, libtpu, report, slices
 from audiolm_jax.aot import compile as aot
 from audiolm_jax.training import config as train_config
+from audiolm_jax.training import config_loader
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 needs_libtpu = pytest.mark.skipif(not libtpu.installed(),
@@ -78,17 +79,17 @@ def test_missing_libtpu_is_one_line_with_the_install_command(monkeypatch):
 
 
 def test_remat_ladder_only_adds_recomputation():
-  c = train_config.load_config_file("configs/million.py")  # encoder remat, blocks of 128
+  c = config_loader.load_config_file("configs/million.py")  # encoder remat, blocks of 128
   assert report.remat_ladder(c.model) == [
       {"remat_block": 32, "remat_encoder": True},
       {"remat_block": 8, "remat_encoder": True}]
-  wavenet = train_config.load_config_file("configs/wavenet.py")
+  wavenet = config_loader.load_config_file("configs/wavenet.py")
   assert report.remat_ladder(wavenet.model) == []
 
 
 def _small_config():
   """The tiny config, smaller still: each compile takes seconds."""
-  c = train_config.load_config_file("configs/default.py:tiny")
+  c = config_loader.load_config_file("configs/default.py:tiny")
   c.num_targets = 64
   c.model.num_layers = 1
   return c
@@ -106,15 +107,24 @@ def compiled():
   return c, four, one, cpu
 
 
+@pytest.mark.slow
 @needs_libtpu
-def test_per_chip_memory_falls_when_the_batch_is_split_over_more_chips(compiled):
-  _, four, one, _ = compiled
+def test_per_chip_memory_falls_when_the_batch_is_split_over_more_chips():
+  # make demo's config at a global batch of 32: big enough that its activations,
+  # not a compiler's fixed scratch, decide the temporaries. (The tiny config's
+  # temporaries do not grow with its batch: 0 to 8 MB per chip, depending on the
+  # libtpu, at any batch; this test then measured nothing.) About 70 s.
+  c = config_loader.load_config_file("configs/default.py")
+  c.batch_size = 32
+  four = aot.compile_for_slice(c, slices.resolve("v5e-4"))
+  one = aot.compile_for_slice(c, slices.resolve("v5e-1"))
   assert four.fits and one.fits
-  # The activations split four ways; the replicated state does not.
-  assert four.temp_bytes < 0.5 * one.temp_bytes
-  assert four.total_bytes < one.total_bytes
+  # The activations split four ways (0.22 of one chip's with libtpu 0.0.42.1 and
+  # 0.0.50.1); the replicated state does not.
+  assert 0.15 * one.temp_bytes < four.temp_bytes < 0.4 * one.temp_bytes
+  assert four.total_bytes < 0.5 * one.total_bytes
   # The state (the arguments, less one chip's rows of codes) is the same on both.
-  assert abs(four.argument_bytes - one.argument_bytes) < 0.01 * one.argument_bytes
+  assert abs(four.argument_bytes - one.argument_bytes) < 0.03 * one.argument_bytes
 
 
 @needs_libtpu

@@ -8,7 +8,7 @@ import pytest
 
 from audiolm_jax.bench import __main__ as bench_cli
 from audiolm_jax.bench import expected, memory, report
-from audiolm_jax.models.config import get_model_config
+from audiolm_jax.models.cnn_transformer_config import get_model_config
 from audiolm_jax.models.cost import encoder_macs
 from helpers import strict_loads
 
@@ -153,6 +153,9 @@ def test_bad_flags_are_refused(capsys):
   assert "unknown suite(s) in --suites" in capsys.readouterr().err
   assert bench_cli.main(["--contexts", "128k"]) == 2
   assert "expected comma-separated integers" in capsys.readouterr().err
+  # A usage error found after parsing is the same one line and status (cli.py).
+  assert bench_cli.main(["--suites", "pipeline", "--dataset_dir", "/no/such"]) == 2
+  assert "the pipeline suite needs --dataset_dir" in capsys.readouterr().err
 
 
 def test_performance_page_is_generated_from_committed_results():
@@ -161,7 +164,7 @@ def test_performance_page_is_generated_from_committed_results():
   with open(os.path.join(ROOT, "docs", "performance.md")) as f:
     page = f.read()
   assert report.replace_section(page, section) == page, (
-      "docs/performance.md is stale: run python -m audiolm_jax.bench.report "
+      "docs/performance.md is stale: run python -m audiolm_jax.tables "
       "--results benchmarks/results_cpu.json --doc docs/performance.md")
 
 
@@ -173,8 +176,8 @@ def test_tpu_compile_tables_are_generated_from_committed_results():
   with open(os.path.join(ROOT, "docs", "performance.md")) as f:
     page = f.read()
   assert report.replace_section(page, section, aot.BEGIN, aot.END) == page, (
-      "docs/performance.md's TPU tables are stale: run python -m audiolm_jax.bench."
-      "report --results benchmarks/aot_tpu.json --doc docs/performance.md")
+      "docs/performance.md's TPU tables are stale: run python -m audiolm_jax."
+      "tables --results benchmarks/aot_tpu.json --doc docs/performance.md")
   # Every row the sweep plans appears in the tables or in the not-yet list.
   for task in aot.tasks():
     key = task["key"]
@@ -188,7 +191,7 @@ def test_readme_expected_results_are_generated_from_committed_results():
     readme = f.read()
   section = expected.table(ROOT)
   assert expected.replace_section(readme, section) == readme, (
-      "README's expected results are stale: run python -m audiolm_jax.bench.expected "
+      "README's expected results are stale: run python -m audiolm_jax.tables "
       "--readme README.md")
   # The numbers come from the files: a changed result changes the table.
   with open(COMMITTED_RESULTS) as f:

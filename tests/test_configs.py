@@ -3,6 +3,7 @@
 import pytest
 
 from audiolm_jax.training import config as train_config
+from audiolm_jax.training import config_loader
 
 FAMILIES = ("configs/default.py:cpu", "configs/wavenet.py:cpu",
             "configs/samplernn.py:cpu", "configs/sashimi.py:cpu")
@@ -13,14 +14,14 @@ def _targets(c):
 
 
 def test_cpu_variants_train_every_family_on_one_budget():
-  configs = [train_config.load_config_file(spec) for spec in FAMILIES]
+  configs = [config_loader.load_config_file(spec) for spec in FAMILIES]
   assert {_targets(c) for c in configs} == {700 * 4_096}
   assert {(c.num_steps, c.optimizer.decay_step) for c in configs} == {(700, 550)}
 
 
 def test_the_demo_config_is_the_cpu_model_on_more_smaller_steps():
-  demo = train_config.load_config_file("configs/default.py")
-  cpu = train_config.load_config_file("configs/default.py:cpu")
+  demo = config_loader.load_config_file("configs/default.py")
+  cpu = config_loader.load_config_file("configs/default.py:cpu")
   assert demo.model.to_dict() == cpu.model.to_dict()
   assert demo.data.to_dict() == cpu.data.to_dict()
   assert (demo.batch_size, demo.num_steps, demo.optimizer.decay_step) == (4, 1_900, 1_500)
@@ -32,8 +33,8 @@ def test_the_demo_config_is_the_cpu_model_on_more_smaller_steps():
 def test_the_long_config_is_the_demo_run_longer():
   """`:long` is what docs/findings.md measured: the demo's model, data and steps,
   12,000 of them with the learning-rate drop at 10,000."""
-  demo = train_config.load_config_file("configs/default.py")
-  long = train_config.load_config_file("configs/default.py:long")
+  demo = config_loader.load_config_file("configs/default.py")
+  long = config_loader.load_config_file("configs/default.py:long")
   train_config.checked_model(long, device_count=1)
   assert long.model.to_dict() == demo.model.to_dict()
   assert long.data.to_dict() == demo.data.to_dict()
@@ -52,19 +53,19 @@ def test_every_config_takes_the_dataset_the_same_way(name):
   shorthand, and an unknown key or value is an error naming what the file takes."""
   path = f"configs/{name}.py"
   for dataset in ("music21_piano", "youtube_mix", "audio_folder"):
-    c = train_config.load_config_file(f"{path}:dataset={dataset}")
+    c = config_loader.load_config_file(f"{path}:dataset={dataset}")
     assert c.data.dataset == dataset
-    assert (train_config.load_config_file(f"{path}:{dataset}").to_dict()
+    assert (config_loader.load_config_file(f"{path}:{dataset}").to_dict()
             == c.to_dict())
   with pytest.raises(ValueError, match=rf"{path}: unknown key 'renderer'.*dataset="
                      r"[a-z0-9_|]+; size="):
-    train_config.load_config_file(f"{path}:renderer=numpy")
+    config_loader.load_config_file(f"{path}:renderer=numpy")
   with pytest.raises(ValueError, match=r"dataset='mnist' is not one of .*audio_folder"):
-    train_config.load_config_file(f"{path}:dataset=mnist")
+    config_loader.load_config_file(f"{path}:dataset=mnist")
   with pytest.raises(ValueError, match="'gpu' is not a value of any key"):
-    train_config.load_config_file(f"{path}:gpu")
+    config_loader.load_config_file(f"{path}:gpu")
   with pytest.raises(ValueError, match="dataset is given twice"):
-    train_config.load_config_file(f"{path}:dataset=youtube_mix,music21_piano")
+    config_loader.load_config_file(f"{path}:dataset=youtube_mix,music21_piano")
 
 
 def test_sizes_and_their_shorthand_agree():
@@ -74,15 +75,15 @@ def test_sizes_and_their_shorthand_agree():
                       ("configs/wavenet.py:size=cpu", "configs/wavenet.py:cpu"),
                       ("configs/paper_128k.py:objective=sampled",
                        "configs/paper_128k.py:sampled")):
-    assert (train_config.load_config_file(spec).to_dict()
-            == train_config.load_config_file(short).to_dict())
+    assert (config_loader.load_config_file(spec).to_dict()
+            == config_loader.load_config_file(short).to_dict())
   # size=cpu runs on the built-in set unless a dataset is named.
-  assert train_config.load_config_file(
+  assert config_loader.load_config_file(
       "configs/sashimi.py:size=cpu").data.dataset == "music21_piano"
-  assert train_config.load_config_file(
+  assert config_loader.load_config_file(
       "configs/sashimi.py:size=cpu,dataset=audio_folder").data.dataset == "audio_folder"
-  assert train_config.load_config_file("configs/sashimi.py").data.dataset == "youtube_mix"
-  tiny = train_config.load_config_file("configs/default.py:size=tiny")
+  assert config_loader.load_config_file("configs/sashimi.py").data.dataset == "youtube_mix"
+  tiny = config_loader.load_config_file("configs/default.py:size=tiny")
   assert tiny.num_steps == 120 and tiny.data.dataset == "music21_piano"
 
 

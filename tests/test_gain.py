@@ -75,8 +75,9 @@ def test_gain_needs_raw_audio_and_a_per_sample_recipe(toy):
 
 def test_config_refuses_bad_gain_ranges():
   from audiolm_jax.training import config as train_config
+  from audiolm_jax.training import config_loader
   from test_train import CONFIG
-  c = train_config.load_config_file(CONFIG + ":tiny")
+  c = config_loader.load_config_file(CONFIG + ":tiny")
   c.data.gain_db = (-6.0, -12.0)
   with pytest.raises(ValueError, match="gain_db"):
     train_config.checked_model(c, 1)

@@ -1,4 +1,5 @@
-"""Commands are thin: no library module (nor the notebook) imports a command module."""
+"""Commands are thin: every command is a module of its own that no library module
+(nor the notebook) imports, and no library module doubles as a command."""
 
 import ast
 import json
@@ -6,8 +7,9 @@ import os
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COMMANDS = {"audiolm_jax.train", "audiolm_jax.evaluate", "audiolm_jax.sample",
-            "audiolm_jax.compare", "audiolm_jax.codec.__main__",
-            "audiolm_jax.study.__main__", "audiolm_jax.bench.__main__"}
+            "audiolm_jax.compare", "audiolm_jax.tables", "audiolm_jax.codec.__main__",
+            "audiolm_jax.study.__main__", "audiolm_jax.bench.__main__",
+            "audiolm_jax.data.build", "audiolm_jax.data.overlap"}
 
 
 def _imports(source: str) -> set[str]:
@@ -38,6 +40,19 @@ def test_no_library_module_imports_a_command():
       if bad:
         offenders.append(f"{_module(path)} imports {sorted(bad)}")
   assert not offenders, offenders
+
+
+def test_only_the_commands_run_as_programs():
+  """A module with a `__main__` guard is a command, and is one of COMMANDS."""
+  programs = set()
+  for root, _, files in os.walk(os.path.join(REPO, "audiolm_jax")):
+    for name in files:
+      if name.endswith(".py"):
+        with open(os.path.join(root, name)) as f:
+          if 'if __name__ == "__main__":' in f.read():
+            programs.add(_module(os.path.join(root, name)))
+  assert programs == COMMANDS, (sorted(programs - COMMANDS),
+                                sorted(COMMANDS - programs))
 
 
 def test_the_notebook_imports_no_command():

@@ -8,14 +8,14 @@ import numpy as np
 import optax
 import pytest
 
-from audiolm_jax import AudioLM, ModelConfig, count_params, get_model_config
+from audiolm_jax import CNNTransformerModule, CNNTransformerConfig, count_params, get_model_config
 from audiolm_jax.models.cost import encoder_macs, flops_per_target
 from helpers import CONFIGS, chunked, dense, left_context, make_model, random_codes, rel_err
 
 NO_DROPOUT = dict(encoder_dropout=0.0, token_dropout=0.0, head_dropout=0.0)
 
 
-def _analytic_param_count(cfg: ModelConfig) -> int:
+def _analytic_param_count(cfg: CNNTransformerConfig) -> int:
   k, c_in, total = cfg.conv_kernel, 1, 0
   for f in cfg.conv_features:  # conv kernels and biases
     total += k * c_in * f + f
@@ -34,7 +34,7 @@ def _analytic_param_count(cfg: ModelConfig) -> int:
 
 def test_paper_parameter_count():
   cfg = get_model_config("paper_128k")
-  model = AudioLM(cfg)
+  model = CNNTransformerModule(cfg)
   shapes = jax.eval_shape(lambda k: model.init(k, jnp.zeros((1, 1), jnp.int32),
                                                  num_targets=1), jax.random.key(0))
   # 932,512 encoder + 397,312 Transformer + 394,496 head (the paper says 3.14M).
@@ -88,7 +88,7 @@ def test_remat_gives_identical_logits_and_gradients(name, np_rng):
   plain = loss_and_grad(params, model)
   for changes in ({"remat_encoder": True}, {"remat_block": 97},
                   {"remat_encoder": True, "remat_block": 64}):
-    remat = AudioLM(cfg.replace(**changes))
+    remat = CNNTransformerModule(cfg.replace(**changes))
     np.testing.assert_allclose(dense(remat, params, codes, k),
                                dense(model, params, codes, k), rtol=1e-5, atol=1e-5)
     loss, grads = loss_and_grad(params, remat)
@@ -114,7 +114,7 @@ def test_remat_trains_with_dropout(np_rng):
 def test_bfloat16_compute_keeps_float32_params_and_tracks_float32(np_rng):
   cfg = CONFIGS["paper_encoder"]
   model32, params = make_model(cfg)
-  model16 = AudioLM(cfg.replace(dtype="bfloat16"))
+  model16 = CNNTransformerModule(cfg.replace(dtype="bfloat16"))
   _, params16 = make_model(cfg.replace(dtype="bfloat16"))
   assert all(x.dtype == jnp.float32 for x in jax.tree.leaves(params16))
   codes = random_codes(np_rng, 2, cfg.context + 16)
@@ -195,12 +195,12 @@ class TestBadInput:
 
   def test_other_fields(self):
     with pytest.raises(ValueError, match="quantization='alaw'"):
-      ModelConfig(quantization="alaw")
+      CNNTransformerConfig(quantization="alaw")
     with pytest.raises(ValueError, match="divisible by num_heads"):
-      ModelConfig(num_heads=7)
+      CNNTransformerConfig(num_heads=7)
     with pytest.raises(ValueError, match=r"local_samples=2001 must lie in \[0, "
                        r"chunk_size=2000\]"):
-      ModelConfig(local_samples=2001)
+      CNNTransformerConfig(local_samples=2001)
     with pytest.raises(ValueError, match="unknown model preset"):
       get_model_config("huge")
 

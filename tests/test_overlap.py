@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from audiolm_jax.data import builders, datasets, overlap, quantization, recipes
+from audiolm_jax.data import tfds_builders, datasets, overlap, quantization, recipes
 
 SR = 16_000
 PLANT_AT = int(2.3 * SR) + 37   # in training file t2, off the fingerprint grid
@@ -49,7 +49,7 @@ class Fixture(tfds.core.GeneratorBasedBuilder):
                      tfds.core.BuilderConfig(name="clean")]
 
   def _info(self):
-    return tfds.core.DatasetInfo(builder=self, features=builders.features())
+    return tfds.core.DatasetInfo(builder=self, features=tfds_builders.features())
 
   def _split_generators(self, dl_manager):
     splits = _splits(self.builder_config.name == "planted")

@@ -8,7 +8,7 @@ import pytest
 
 from audiolm_jax import models
 from audiolm_jax.data import pipeline
-from audiolm_jax.models.audiolm import count_params
+from audiolm_jax.models.interface import count_params
 from audiolm_jax.evaluation import protocols
 from helpers import init_trained_like, random_codes
 

@@ -9,7 +9,7 @@ import pytest
 
 from audiolm_jax import models
 from audiolm_jax.models import sashimi
-from audiolm_jax.models.audiolm import count_params
+from audiolm_jax.models.interface import count_params
 from helpers import trained_like
 
 def test_legs_diagonal_initialization():

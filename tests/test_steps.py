@@ -13,7 +13,7 @@ from audiolm_jax.data import pipeline
 from audiolm_jax.evaluation import protocols
 from audiolm_jax.evaluation.references import References
 from audiolm_jax.models.cnn_transformer import CNNTransformer
-from audiolm_jax.models.config import get_model_config
+from audiolm_jax.models.cnn_transformer_config import get_model_config
 from audiolm_jax.models.interface import AudioModel
 from audiolm_jax.training import steps
 from audiolm_jax.training.sharding import data_mesh

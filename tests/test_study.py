@@ -10,9 +10,9 @@ import sys
 import ml_collections
 import pytest
 
+from audiolm_jax import tables
 from audiolm_jax.study import __main__ as study_main
 from audiolm_jax.study import plan, report, runner
-from audiolm_jax.study import references as study_references
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -105,36 +105,6 @@ def test_a_killed_study_resumes_without_retraining(tmp_path, tiny_data_dir, caps
   out = capsys.readouterr().out
   assert "] training" not in out and "] scoring" not in out
 
-  # Results written before linear prediction existed gain it from the data alone
-  # (the runs need not exist), equal to what scoring them gave; the references they
-  # hold must agree with these samples, or nothing is written.
-  old = tmp_path / "old" / "results.json"
-  old.parent.mkdir()
-  stale = json.loads((workdir / "results.json").read_text())
-  for r in stale["runs"]:
-    for ev in r["eval"].values():
-      for refs in [ev["references"]] + [ev["short_past"][p]["references"]
-                                        for p in ("short", "rest")
-                                        if ev.get("short_past")]:
-        del refs["linear_prediction"]
-  old.write_text(json.dumps(stale))
-  shutil.rmtree(workdir / "runs")
-  refs_argv = ["--config", str(tmp_path / "study.py"), "--results", str(old)]
-  stale["runs"][1]["eval"]["sashimi"]["references"]["marginal"] += 1e-6
-  (tmp_path / "old" / "bad.json").write_text(json.dumps(stale))
-  bad_argv = ["--config", str(tmp_path / "study.py"), "--results",
-              str(tmp_path / "old" / "bad.json")]
-  assert study_references.main(bad_argv) == 2
-  assert "nothing was written" in capsys.readouterr().err
-  assert json.loads((tmp_path / "old" / "bad.json").read_text()) == stale
-  assert study_references.main(refs_argv) == 0
-  assert "4 evaluations gained references" in capsys.readouterr().out
-  filled = json.loads(old.read_text())
-  assert filled["runs"] == results["runs"]
-  assert "linear prediction" in (old.parent / "results.md").read_text()
-  assert study_references.main(refs_argv) == 0
-  assert "0 evaluations gained references" in capsys.readouterr().out
-
 
 def test_plan_checks_the_budget_and_names(tmp_path):
   import ml_collections  # pylint: disable=g-import-not-at-top
@@ -165,6 +135,7 @@ def test_committed_studies_plan_one_budget(spec, runs):
   planned = plan.plan(plan.load_config_file(spec))
   assert len(planned) == runs
   from audiolm_jax.training import config as train_config  # pylint: disable=g-import-not-at-top
+  from audiolm_jax.training import config_loader  # pylint: disable=g-import-not-at-top
   budgets = {r.config.num_steps * r.config.batch_size
              * train_config.window_targets(r.config) for r in planned}
   assert len(budgets) == 1
@@ -182,11 +153,12 @@ def test_the_learning_rate_study_trains_what_the_readme_measured():
   table (`--config.seed=S`, and 2e-3 / 2e-4 for the other entry), up to the
   periodic validation and checkpoint cadence, which change no parameter."""
   from audiolm_jax.training import config as train_config  # pylint: disable=g-import-not-at-top
+  from audiolm_jax.training import config_loader  # pylint: disable=g-import-not-at-top
   planned = {r.name: r for r in plan.plan(plan.load_config_file(
       "configs/study/lr_default.py"))}
   for seed in range(5):
     for name, lr, decayed in (("lr1e-3", 1e-3, 1e-4), ("lr2e-3", 2e-3, 2e-4)):
-      cli = train_config.load_config_file("configs/default.py")
+      cli = config_loader.load_config_file("configs/default.py")
       cli.seed = seed
       cli.optimizer.learning_rate, cli.optimizer.decayed_learning_rate = lr, decayed
       training = lambda c: {k: v for k, v in c.to_dict().items()
@@ -219,9 +191,9 @@ def test_studies_page_is_generated_from_the_committed_results(tmp_path):
     results = tmp_path / "results" / study / "results.json"
     results.parent.mkdir(parents=True)
     shutil.copy(os.path.join(REPO, "results", study, "results.json"), results)
-    report.update_doc(str(page), str(results))
+    assert tables.main(["--results", str(results), "--doc", str(page)]) == 0
     assert json.loads(results.read_text())["missing"] == []  # not an interim report
   assert page.read_text() == open(os.path.join(REPO, "docs", "studies.md")).read(), (
       "docs/studies.md's sections differ from results/*/results.json; run python -m "
-      "audiolm_jax.study.report --results results/STUDY/results.json --doc "
+      "audiolm_jax.tables --results results/STUDY/results.json --doc "
       "docs/studies.md for each")

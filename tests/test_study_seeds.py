@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from audiolm_jax import tables
 from audiolm_jax.study import __main__ as study_main
 from audiolm_jax.study import plan, report, seeds
 
@@ -130,7 +131,8 @@ def test_a_seeded_study_reports_over_seeds(tmp_path, tiny_data_dir, capsys):
   readme = tmp_path / "README.md"
   readme.write_text("intro\n<!-- study:seeded_test:begin -->\nSTALE TABLE\n"
                     "<!-- study:seeded_test:end -->\nafter\n")
-  report.update_doc(str(readme), str(workdir / "results.json"))
+  argv = ["--results", str(workdir / "results.json"), "--doc"]
+  assert tables.main(argv + [str(readme)]) == 0
   text = readme.read_text()
   assert "STALE TABLE" not in text and "Over seeds" in text and text.endswith("after\n")
   # There the per-run rows give way to a link to results.md, which holds them.
@@ -138,8 +140,8 @@ def test_a_seeded_study_reports_over_seeds(tmp_path, tiny_data_dir, capsys):
   assert "(study/results.md)" in text
   other = tmp_path / "OTHER.md"
   other.write_text("<!-- study:table1_cpu:begin -->\n<!-- study:table1_cpu:end -->\n")
-  with pytest.raises(ValueError, match="study:seeded_test:begin"):
-    report.update_doc(str(other), str(workdir / "results.json"))
+  assert tables.main(argv + [str(other)]) == 2
+  assert "study:seeded_test:begin" in capsys.readouterr().err
 
 
 def _scored(name, base, seed, nll, previous=5.0):
@@ -148,6 +150,7 @@ def _scored(name, base, seed, nll, previous=5.0):
           "train_seconds": 1.0, "context_samples": 100,
           "eval": {"full": {"nll_bits": nll, "ci95_bits": 0.1, "split": "test",
                             "references": {"previous_sample": previous,
+                                           "linear_prediction": previous - 1.0,
                                            "marginal": 8.0}}}}
 
 

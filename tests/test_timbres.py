@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from audiolm_jax.data import builders, datasets, recipes
+from audiolm_jax.data import tfds_builders, datasets, recipes
 from audiolm_jax.data.piano import performance, scores, synth, timbres
 
 NUMPY_ONLY = "mix_numpy_heldout_numpy_upright"
@@ -22,7 +22,7 @@ def test_timbre_set_names_round_trip_and_hold_out_the_preferred_piano():
   with pytest.raises(ValueError, match="timbre set"):
     timbres.TimbreSet(("numpy",), "numpy")
   with pytest.raises(ValueError, match="bad renderer"):
-    builders.piano_config_name("tiny", "mix_numpy_heldout_steinway")
+    tfds_builders.piano_config_name("tiny", "mix_numpy_heldout_steinway")
 
 
 def test_plans_are_seeded_and_within_their_ranges():
@@ -88,7 +88,7 @@ def test_the_held_out_piano_is_only_in_validation_and_test(mix_dir):
   assert meta["timbres"]["train"] == ["numpy"]
   assert meta["timbres"]["held_out"] == "numpy_upright"
   renderings = meta["renderings"]
-  for split in ("train", "validation", "test", builders.SEEN_TIMBRES_SPLIT):
+  for split in ("train", "validation", "test", tfds_builders.SEEN_TIMBRES_SPLIT):
     source = datasets.open_split(mix_dir, split)
     names = {source[i]["name"].decode() for i in range(len(source))}
     assert names == set(renderings[split])  # every file's rendering is listed
@@ -100,7 +100,7 @@ def test_the_held_out_piano_is_only_in_validation_and_test(mix_dir):
       assert 20 * np.log10(np.abs(audio).max()) == pytest.approx(r["peak_dbfs"],
                                                                 abs=0.01)
   test = datasets.open_split(mix_dir, "test")
-  seen = datasets.open_split(mix_dir, builders.SEEN_TIMBRES_SPLIT)
+  seen = datasets.open_split(mix_dir, tfds_builders.SEEN_TIMBRES_SPLIT)
   assert [test[i]["name"] for i in range(len(test))] == \
       [seen[i]["name"] for i in range(len(seen))]
   assert "held out (validation, test) numpy_upright" in datasets.describe(mix_dir)
@@ -108,9 +108,9 @@ def test_the_held_out_piano_is_only_in_validation_and_test(mix_dir):
 
 def test_a_set_whose_timbres_are_missing_is_refused(tmp_path, monkeypatch):
   monkeypatch.setattr(timbres, "available", lambda: ("numpy", "numpy_upright"))
-  assert builders.piano_config_name("tiny", "mix") == "tiny_" + NUMPY_ONLY
+  assert tfds_builders.piano_config_name("tiny", "mix") == "tiny_" + NUMPY_ONLY
   spec = datasets.DatasetSpec("music21_piano", variant="tiny",
                               renderer="mix_fluidr3+numpy_heldout_timgm6mb")
-  with pytest.raises(builders.BuildError, match=r"needs the timbres \['fluidr3', "
+  with pytest.raises(tfds_builders.BuildError, match=r"needs the timbres \['fluidr3', "
                      r"'timgm6mb'\].*--renderer mix"):
     datasets.build(spec, str(tmp_path))

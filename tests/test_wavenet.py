@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from audiolm_jax import models
-from audiolm_jax.models.audiolm import count_params
+from audiolm_jax.models.interface import count_params
 from helpers import init_trained_like, random_codes
 
 # s4's dilations (4 x 10, receptive field 4,093) with narrow channels: fast on a CPU.

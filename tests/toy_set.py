@@ -6,7 +6,7 @@ The `toy` fixture (conftest.py) builds it once per test module.
 import numpy as np
 import tensorflow_datasets as tfds
 
-from audiolm_jax.data import builders, datasets
+from audiolm_jax.data import tfds_builders, datasets
 
 
 class ToySet(tfds.core.GeneratorBasedBuilder):
@@ -16,7 +16,7 @@ class ToySet(tfds.core.GeneratorBasedBuilder):
   LENGTHS = {"a": 300, "b": 3000, "c": 1200}
 
   def _info(self):
-    return tfds.core.DatasetInfo(builder=self, features=builders.features())
+    return tfds.core.DatasetInfo(builder=self, features=tfds_builders.features())
 
   def _split_generators(self, dl_manager):
     return {"train": self._generate_examples()}

@@ -12,6 +12,9 @@ Suites (each records date, device and versions beside its numbers):
   memory      compiled train-step memory vs context, with/without remat, largest batch
   torch       PyTorch reference (eager, torch.compile) vs JAX chunked and dense
   pipeline    Grain windows/s from a built dataset (needs --dataset_dir)
+  sampled_cost  the `sampled` protocol's cost per scored target: the chunked path
+              it runs against the dense path with one target per window, at the
+              paper's three contexts (compiled FLOPs and memory, then seconds)
   codec       the codec with a trained run (--codec_workdir): 8-bit codes by the
               model, linear prediction and their mix against FLAC, xz, zstd and
               gzip; 16-bit PCM against FLAC, WavPack, TTA, ALAC and xz
@@ -19,7 +22,7 @@ Suites (each records date, device and versions beside its numbers):
               this CPU (the tpu extra): fits, HBM per chip, largest batch, roofline;
               rows land in --aot_out as they compile, and a rerun resumes
 Results merge into --out (a suite run again replaces its entry); the markdown tables
-of everything in it go to the same name with .md. `python -m audiolm_jax.bench.report
+of everything in it go to the same name with .md. `python -m audiolm_jax.tables
 --results FILE --doc docs/performance.md` writes them into the performance page.
 """
 
@@ -41,9 +44,29 @@ from audiolm_jax.bench import environment, report
 
 
 
-# Each suite once: the flags it reads (its reproducing command names only these) and
-# how it runs. Suites import only what they need.
+# Each suite once, with the flags it reads (its reproducing command names only
+# these; a flag shared by several suites is one `Flag` object). Suites import only
+# what they need.
 # pylint: disable=import-outside-toplevel
+
+
+@dataclasses.dataclass(frozen=True)
+class Flag:
+  name: str
+  kind: str      # "string", "integer", "float" or "ints" (comma-separated integers)
+  default: object
+  help: str
+
+
+PRESET = Flag("preset", "string", "paper_128k", "model preset whose context "
+              "--contexts replaces")
+CONTEXTS = Flag("contexts", "ints", "128000,500000,1000000", "contexts of the "
+                "per_target and memory suites")
+BUDGET_S = Flag("budget_s", "float", 30.0, "seconds of repeats per timed row (at least "
+                "one repeat)")
+MAX_REPEATS = Flag("max_repeats", "integer", 5, "repeats per timed row")
+REMAT_BLOCK = Flag("remat_block", "integer", 128, "targets per Transformer block where "
+                   "remat is on (memory suite; per_target rows too big for the device)")
 
 
 def _per_target(args, limit):
@@ -112,6 +135,14 @@ def _codec(args, limit):
                    log=_log)
 
 
+def _sampled_cost(args, limit):
+  del limit
+  from audiolm_jax.bench import sampled_cost
+  return sampled_cost.run(presets=args.sampled_presets.split(","),
+                          batch=args.sampled_batch, positions=args.sampled_positions,
+                          log=_log)
+
+
 def _aot(args, limit):
   del limit
   from audiolm_jax.bench import aot
@@ -120,40 +151,71 @@ def _aot(args, limit):
 
 @dataclasses.dataclass(frozen=True)
 class Suite:
-  flags: tuple[str, ...]                                   # the flags it reads
+  flags: tuple[Flag, ...]                                  # the flags it reads
   run: Callable[[types.SimpleNamespace, int | None], dict]  # (flags, memory limit)
   own_file: bool = False  # writes its own resumable file (--aot_out), not --out
 
 
 REGISTRY = {
-    "per_target": Suite(("--preset", "--contexts", "--num_targets", "--chunked_batch",
-                         "--budget_s", "--max_repeats", "--remat_block"), _per_target),
-    "training": Suite(("--train_configs", "--train_batch", "--train_dtype",
-                       "--train_steps"), _training),
-    "generation": Suite(("--preset", "--generation_models", "--generation_batches",
-                         "--generation_block", "--generation_blocks", "--naive_steps"),
-                        _generation),
-    "memory": Suite(("--preset", "--contexts", "--remat_block", "--largest_batch"),
-                    _memory),
-    "torch": Suite(("--preset", "--torch_batch", "--torch_num_targets", "--budget_s",
-                    "--max_repeats"), _torch),
-    "pipeline": Suite(("--dataset_dir", "--pipeline_step_seconds"), _pipeline),
-    "codec": Suite(("--codec_workdir", "--codec_seconds"), _codec),
-    "aot": Suite(("--aot_out", "--aot_only"), _aot, own_file=True),
+    "per_target": Suite((
+        PRESET, CONTEXTS,
+        Flag("num_targets", "ints", "1024,16384", "dense path: targets per row (K)"),
+        Flag("chunked_batch", "integer", 2, "contexts per chunked call"),
+        BUDGET_S, MAX_REPEATS, REMAT_BLOCK), _per_target),
+    "training": Suite((
+        Flag("train_configs", "string",
+             "configs/paper_128k.py,configs/paper_500k.py,configs/million.py",
+             "config files (FILE[:ARG]) for the training suite"),
+        Flag("train_batch", "integer", 0, "global batch for the training suite (0: "
+             "each config's own)"),
+        Flag("train_dtype", "string", "", "compute dtype override for training (e.g. "
+             "bfloat16 on GPUs)"),
+        Flag("train_steps", "integer", 3, "timed steps per config")), _training),
+    "generation": Suite((
+        PRESET,
+        Flag("generation_models", "string", models.DEFAULT_FAMILY,
+             "model families of the generation suite (comma-separated; others at "
+             "their config's defaults)"),
+        Flag("generation_batches", "ints", "1,64", "streams per generation row"),
+        Flag("generation_block", "integer", 500, "samples per jitted block"),
+        Flag("generation_blocks", "integer", 2, "timed blocks"),
+        Flag("naive_steps", "integer", 2, "timed naive steps")), _generation),
+    "memory": Suite((
+        PRESET, CONTEXTS, REMAT_BLOCK,
+        Flag("largest_batch", "integer", 1, "memory suite: search the largest batch "
+             "that fits (0: skip)")), _memory),
+    "torch": Suite((
+        PRESET,
+        Flag("torch_batch", "integer", 4, "contexts per PyTorch call"),
+        Flag("torch_num_targets", "integer", 1024, "dense K in the torch suite"),
+        BUDGET_S, MAX_REPEATS), _torch),
+    "pipeline": Suite((
+        Flag("dataset_dir", "string", "", "a built dataset folder, e.g. the one make "
+             "demo builds (.../music21_piano/full_mix_.../2.0.0)"),
+        Flag("pipeline_step_seconds", "float", 0.0, "the train step time (4 windows) "
+             "the pipeline must feed; 0: configs/default.py's, measured first on this "
+             "machine")), _pipeline),
+    "codec": Suite((
+        Flag("codec_workdir", "string", "runs/default", "codec suite: the trained run "
+             "whose model codes (make demo trains runs/default)"),
+        Flag("codec_seconds", "float", 2.0, "codec suite: seconds from the start of "
+             "each file (as make demo's evaluation)")), _codec),
+    "sampled_cost": Suite((
+        Flag("sampled_presets", "string", "paper_128k,paper_500k,million",
+             "sampled_cost suite: model presets (comma-separated)"),
+        Flag("sampled_batch", "integer", 4, "sampled_cost suite: targets per call "
+             "(evaluate's --batch)"),
+        Flag("sampled_positions", "integer", 8, "sampled_cost suite: targets scored per "
+             "preset (0: compile only)")), _sampled_cost),
+    "aot": Suite((
+        Flag("aot_out", "string", "benchmarks/aot_tpu.json", "aot suite: its rows "
+             "(JSON, resumed)"),
+        Flag("aot_only", "string", "", "aot suite: only these row kinds (batch40, pod, "
+             "largest, baseline, gpu; comma-separated)")), _aot, own_file=True),
 }
 # pylint: enable=import-outside-toplevel
 SUITES = tuple(REGISTRY)
-
-
-FLAGS = flags.FlagValues()
-
-
-def _define_ints(name: str, default: str, help_: str) -> None:
-  flags.DEFINE_string(name, default, help_ + " (comma-separated integers)",
-                      flag_values=FLAGS)
-  flags.register_validator(
-      name, lambda text: all(x.replace("_", "").isdigit() for x in text.split(",") if x),
-      message=f"--{name}: expected comma-separated integers", flag_values=FLAGS)
+DEFAULT_SUITES = "per_target,training,generation,memory,torch"
 
 
 def _ints(text: str) -> list[int]:
@@ -164,62 +226,40 @@ def _unknown_suites(text: str) -> list[str]:
   return sorted(set(s for s in text.split(",") if s) - set(SUITES))
 
 
-flags.DEFINE_string("suites", "per_target,training,generation,memory,torch",
-                    f"comma-separated, of {SUITES}", flag_values=FLAGS)
-flags.register_validator("suites", lambda text: not _unknown_suites(text),
-                         message=f"unknown suite(s) in --suites; use {SUITES}",
-                         flag_values=FLAGS)
-flags.DEFINE_string("out", "bench_results/results.json", "results JSON (merged into)",
-                    flag_values=FLAGS)
-flags.DEFINE_string("preset", "paper_128k", "model preset whose context --contexts "
-                    "replaces", flag_values=FLAGS)
-_define_ints("contexts", "128000,500000,1000000", "contexts of the per_target and "
-             "memory suites")
-_define_ints("num_targets", "1024,16384", "dense path: targets per row (K)")
-flags.DEFINE_integer("chunked_batch", 2, "contexts per chunked call", flag_values=FLAGS)
-flags.DEFINE_float("budget_s", 30.0, "seconds of repeats per timed row (at least one "
-                   "repeat)", flag_values=FLAGS)
-flags.DEFINE_integer("max_repeats", 5, "repeats per timed row", flag_values=FLAGS)
-flags.DEFINE_string("train_configs",
-                    "configs/paper_128k.py,configs/paper_500k.py,configs/million.py",
-                    "config files (FILE[:ARG]) for the training suite", flag_values=FLAGS)
-flags.DEFINE_integer("train_batch", 0, "global batch for the training suite (0: each "
-                     "config's own)", flag_values=FLAGS)
-flags.DEFINE_string("train_dtype", "", "compute dtype override for training (e.g. "
-                    "bfloat16 on GPUs)", flag_values=FLAGS)
-flags.DEFINE_integer("train_steps", 3, "timed steps per config", flag_values=FLAGS)
-_define_ints("generation_batches", "1,64", "streams per generation row")
-flags.DEFINE_string("generation_models", models.DEFAULT_FAMILY,
-                    "model families of the generation suite (comma-separated; "
-                    "others at their config's defaults)", flag_values=FLAGS)
-flags.DEFINE_integer("generation_block", 500, "samples per jitted block",
-                     flag_values=FLAGS)
-flags.DEFINE_integer("generation_blocks", 2, "timed blocks", flag_values=FLAGS)
-flags.DEFINE_integer("naive_steps", 2, "timed naive steps", flag_values=FLAGS)
-flags.DEFINE_integer("remat_block", 128, "targets per Transformer block where remat "
-                     "is on (memory suite; per_target rows too big for the device)",
-                     flag_values=FLAGS)
-flags.DEFINE_integer("largest_batch", 1, "memory suite: search the largest batch that "
-                     "fits (0: skip)", flag_values=FLAGS)
-flags.DEFINE_integer("torch_batch", 4, "contexts per PyTorch call", flag_values=FLAGS)
-flags.DEFINE_integer("torch_num_targets", 1024, "dense K in the torch suite",
-                     flag_values=FLAGS)
-flags.DEFINE_string("dataset_dir", "", "a built dataset folder, e.g. the one make "
-                    "demo builds (.../music21_piano/full_mix_.../2.0.0)",
-                    flag_values=FLAGS)
-flags.DEFINE_float("pipeline_step_seconds", 0.0, "the train step time (4 windows) "
-                   "the pipeline must feed; 0: configs/default.py's, measured first "
-                   "on this machine", flag_values=FLAGS)
-flags.DEFINE_string("codec_workdir", "runs/default", "codec suite: the trained run "
-                    "whose model codes (make demo trains runs/default)",
-                    flag_values=FLAGS)
-flags.DEFINE_float("codec_seconds", 2.0, "codec suite: seconds from the start of each "
-                   "file (as make demo's evaluation)", flag_values=FLAGS)
-flags.DEFINE_string("aot_out", "benchmarks/aot_tpu.json", "aot suite: its rows "
-                    "(JSON, resumed)", flag_values=FLAGS)
-flags.DEFINE_string("aot_only", "", "aot suite: only these row kinds (batch40, pod, "
-                    "largest, baseline; comma-separated)", flag_values=FLAGS)
-_INT_LISTS = ("contexts", "num_targets", "generation_batches")
+def _define(flag_values: flags.FlagValues) -> tuple[str, ...]:
+  """Defines --suites, --out and every suite's flags (each once) in `flag_values`;
+  returns the names of the integer-list flags."""
+  flags.DEFINE_string("suites", DEFAULT_SUITES, f"comma-separated, of {SUITES}",
+                      flag_values=flag_values)
+  flags.register_validator("suites", lambda text: not _unknown_suites(text),
+                           message=f"unknown suite(s) in --suites; use {SUITES}",
+                           flag_values=flag_values)
+  flags.DEFINE_string("out", "bench_results/results.json", "results JSON (merged "
+                      "into)", flag_values=flag_values)
+  seen, int_lists = {}, []
+  for suite in REGISTRY.values():
+    for f in suite.flags:
+      if f.name in seen:
+        assert seen[f.name] is f, f"--{f.name} is defined twice, differently"
+        continue
+      seen[f.name] = f
+      if f.kind == "ints":
+        int_lists.append(f.name)
+        flags.DEFINE_string(f.name, f.default, f.help + " (comma-separated integers)",
+                            flag_values=flag_values)
+        flags.register_validator(
+            f.name, lambda text: all(x.replace("_", "").isdigit()
+                                     for x in text.split(",") if x),
+            message=f"--{f.name}: expected comma-separated integers",
+            flag_values=flag_values)
+      else:
+        getattr(flags, f"DEFINE_{f.kind}")(f.name, f.default, f.help,
+                                           flag_values=flag_values)
+  return tuple(int_lists)
+
+
+FLAGS = flags.FlagValues()
+_INT_LISTS = _define(FLAGS)
 
 
 def _args() -> types.SimpleNamespace:
@@ -251,14 +291,20 @@ def _command(argv: list[str], suite: str) -> str:
     flag, eq, value = argv[i].partition("=")
     if not eq and i + 1 < len(argv):
       value, i = argv[i + 1], i + 1
-    if flag in REGISTRY[suite].flags:
+    if flag in {f"--{f.name}" for f in REGISTRY[suite].flags}:
       words.append(f"{flag} {_shell_word(value)}")
     i += 1
   return " ".join(words)
 
 
+def _usage_error(message: str) -> int:
+  print(f"error: {message}", file=sys.stderr)
+  return cli.EXIT_USAGE
+
+
 def main(argv: list[str] | None = None) -> dict | int:
-  """Runs the suites; returns the merged results (or an exit code on bad flags)."""
+  """Runs the suites; returns the merged results, or an exit status (`cli.py`) when
+  nothing ran or only the resumable suites did."""
   argv = sys.argv[1:] if argv is None else argv
   if (code := cli.parse(FLAGS, argv, "audiolm_jax.bench", __doc__)) is not None:
     return code
@@ -267,29 +313,29 @@ def main(argv: list[str] | None = None) -> dict | int:
   if args.dataset_dir and "pipeline" not in suites:
     suites.append("pipeline")
   if "pipeline" in suites and not os.path.isdir(args.dataset_dir):
-    raise SystemExit(f"the pipeline suite needs --dataset_dir, a built split folder; "
-                     f"got {args.dataset_dir!r} (build one with python -m "
-                     f"audiolm_jax.data.build)")
+    return _usage_error(f"the pipeline suite needs --dataset_dir, a built split "
+                        f"folder; got {args.dataset_dir!r} (build one with python -m "
+                        f"audiolm_jax.data.build)")
   if "torch" in suites and importlib.util.find_spec("torch") is None:
     message = ('the torch suite needs PyTorch: pip install -e ".[bench]" (or leave '
                'torch out of --suites)')
     if any(a.startswith("--suites") for a in argv):
-      raise SystemExit(message)
+      return _usage_error(message)
     print(f"skipping the torch suite: {message}", flush=True)
     suites.remove("torch")
   for name in [n for n in suites if REGISTRY[n].own_file]:  # resumable, row by row
     suites.remove(name)
     REGISTRY[name].run(args, None)
   if not suites:
-    return 0
+    return cli.EXIT_OK
   results = {}
   if os.path.isfile(args.out):
     with open(args.out) as f:
       try:
         results = json.load(f)
       except json.JSONDecodeError as e:
-        raise SystemExit(f"--out {args.out} exists but is not a results file ({e}); "
-                         f"move it away or choose another --out") from e
+        return _usage_error(f"--out {args.out} exists but is not a results file ({e}); "
+                            f"move it away or choose another --out")
   env = environment.environment()
   os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
   for name in suites:

@@ -23,7 +23,7 @@ from typing import Callable
 
 from audiolm_jax import strict_json
 from audiolm_jax.aot import gpus, report, slices
-from audiolm_jax.training.config import load_config_file
+from audiolm_jax.training.config_loader import load_config_file
 
 PAPER = ("configs/paper_128k.py", "configs/paper_500k.py", "configs/million.py")
 BASELINES = ("configs/wavenet.py", "configs/samplernn.py", "configs/sashimi.py")

@@ -1,22 +1,17 @@
 """The README's "expected results" table, generated from committed results alone.
 
-    python -m audiolm_jax.bench.expected [--readme README.md]
-
-Reads `benchmarks/results_cpu.json` (the benchmark suites) and
-`results/STUDY/results.json` (the study runner's), and prints the table; with
---readme, replaces the text between `<!-- expected:begin -->` and
-`<!-- expected:end -->` with it. A test fails when the README drifts from them.
+Reads `benchmarks/results_cpu.json` (the benchmark suites),
+`results/STUDY/results.json` (the study runner's) and the other files named below;
+`python -m audiolm_jax.tables --readme README.md` writes the table between
+`<!-- expected:begin -->` and `<!-- expected:end -->`. A test fails when the README
+drifts from them.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import sys
 
-from absl import flags
-
-from audiolm_jax import cli
 from audiolm_jax.bench import report
 
 BEGIN, END = "<!-- expected:begin -->", "<!-- expected:end -->"
@@ -133,8 +128,7 @@ def table(root: str = REPO) -> str:
            f"names its machine; the demo's row on two processor kinds, named in "
            f"docs/findings.md); generated from `{BENCHMARKS}`, "
            f"`{DEMO_STUDY}`, `{OTHER_CPU}`, `{TABLE1_STUDY}` and `{AOT}` by "
-           f"`python -m audiolm_jax.bench."
-           f"expected --readme README.md`.", ""]
+           f"`python -m audiolm_jax.tables --readme README.md`.", ""]
   lines += report._table(head, rows)
   return "\n".join(lines)
 
@@ -142,30 +136,3 @@ def table(root: str = REPO) -> str:
 def replace_section(text: str, section: str) -> str:
   """`text` with the lines between the expected-results markers replaced."""
   return report.replace_section(text, section, BEGIN, END)
-
-
-FLAGS = flags.FlagValues()
-_README = flags.DEFINE_string("readme", "", "a README whose expected-results table to "
-                              "rewrite", flag_values=FLAGS)
-
-
-def main(argv=None) -> int:
-  if (code := cli.parse(FLAGS, argv, "audiolm_jax.bench.expected", __doc__)) is not None:
-    return code
-  section = table()
-  if _README.value:
-    with open(_README.value) as f:
-      text = f.read()
-    try:
-      text = replace_section(text, section)
-    except ValueError as e:
-      print(f"error: {e}", file=sys.stderr)
-      return cli.EXIT_USAGE
-    with open(_README.value, "w") as f:
-      f.write(text)
-  print(section)
-  return 0
-
-
-if __name__ == "__main__":
-  sys.exit(main())

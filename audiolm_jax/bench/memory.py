@@ -14,6 +14,7 @@ import ml_collections
 
 from audiolm_jax.models import cost
 from audiolm_jax.training import config as train_config
+from audiolm_jax.training import config_builders
 from audiolm_jax.training.sharding import ShardedStep, data_mesh
 
 _MAX_BATCH = 1 << 16
@@ -62,7 +63,7 @@ def run(*, preset: str, contexts: list[int], memory_limit: int, remat_block: int
   rows = []
   for context in contexts:
     for remat in REMATS:
-      config = train_config.paper_config(preset, "dataset=music21_piano",
+      config = config_builders.paper_config(preset, "dataset=music21_piano",
                                          f"configs/{preset}.py")
       config.model.context = context
       config.model.remat_block = 0 if remat == "none" else remat_block

@@ -17,19 +17,19 @@ import optax
 
 from audiolm_jax.models import cost
 from audiolm_jax.bench import environment, timing
-from audiolm_jax.models.audiolm import AudioLM, init_params
-from audiolm_jax.models.config import get_model_config
+from audiolm_jax.models.cnn_transformer_module import CNNTransformerModule, init_params
+from audiolm_jax.models.cnn_transformer_config import get_model_config
 
 PASSES = ("fwd", "fwd+bwd")
 
 
-def _function(model: AudioLM, path: str, num_targets: int, backward: bool):
+def _function(model: CNNTransformerModule, path: str, num_targets: int, backward: bool):
   """(params, codes) -> logits (fwd) or parameter gradients (fwd+bwd)."""
 
   def logits_and_labels(params, codes):
     if path == "chunked":
       # Labels are arbitrary codes: the cost does not depend on them.
-      return (model.apply({"params": params}, codes, method=AudioLM.chunked_logits),
+      return (model.apply({"params": params}, codes, method=CNNTransformerModule.chunked_logits),
               codes[:, 0])
     return (model.apply({"params": params}, codes, num_targets=num_targets),
             codes[:, -num_targets:])
@@ -44,7 +44,7 @@ def _function(model: AudioLM, path: str, num_targets: int, backward: bool):
   return jax.grad(loss)
 
 
-def measure(model: AudioLM, params, *, path: str, pass_: str, num_targets: int,
+def measure(model: CNNTransformerModule, params, *, path: str, pass_: str, num_targets: int,
             chunked_batch: int, memory_limit: int, budget_s: float,
             max_repeats: int, remat_block: int = 128, seed: int = 0) -> dict:
   """One row: ms per target (min, median), GFLOP per target, compiled GiB."""
@@ -71,7 +71,7 @@ def measure(model: AudioLM, params, *, path: str, pass_: str, num_targets: int,
   for remat in ("blocks", "blocks+encoder"):
     if not environment.does_not_fit(cost.peak_bytes_of(compiled), memory_limit):
       break
-    compiled = compile_for(AudioLM(cfg.replace(
+    compiled = compile_for(CNNTransformerModule(cfg.replace(
         remat_block=remat_block, remat_encoder=remat == "blocks+encoder")))
     row.update(remat=remat, compiled_gib_plain=row.get("compiled_gib_plain",
                                                        row["compiled_gib"]),
@@ -111,7 +111,7 @@ def run(*, preset: str, contexts: list[int], num_targets: list[int],
   """Every (context, pass, path) row, then the chunked/dense ratios."""
   rows = []
   for context in contexts:
-    model = AudioLM(get_model_config(preset, context=context))
+    model = CNNTransformerModule(get_model_config(preset, context=context))
     params = init_params(model, jax.random.key(0))
     for pass_ in PASSES:
       for path, k in [("chunked", 1)] + [("dense", k) for k in num_targets]:

@@ -1,20 +1,12 @@
-"""Markdown tables from a benchmark results file, and the docs section made of them.
-
-    python -m audiolm_jax.bench.report --results benchmarks/results_cpu.json \
-        [--doc docs/performance.md]
-
-Prints the tables; with --doc, replaces everything between that file's
-`<!-- performance:begin -->` and `<!-- performance:end -->` lines with them.
+"""Markdown tables from a benchmark results file: docs/performance.md's section
+between `<!-- performance:begin -->` and `<!-- performance:end -->`, which
+`python -m audiolm_jax.tables --results benchmarks/results_cpu.json --doc
+docs/performance.md` rewrites.
 """
 
 from __future__ import annotations
 
-import json
-import sys
-
-from absl import flags
-
-from audiolm_jax import cli, models
+from audiolm_jax import models
 
 BEGIN, END = "<!-- performance:begin -->", "<!-- performance:end -->"
 
@@ -213,8 +205,29 @@ def codec(s: dict) -> list[str]:
   return lines
 
 
+def sampled_cost(s: dict) -> list[str]:
+  rows = s["rows"]
+  lines = ["## The `sampled` protocol's cost per scored target", ""] + _header(s)
+  lines += [f"One call scores "
+            f"{rows[0]['batch']} targets, each after its own full context (XLA's "
+            f"compiled FLOPs and memory), then {rows[0].get('positions', 0)} random "
+            f"targets per context are scored with random parameters and timed. Dense "
+            f"with K = 1 reads a window of context + 1 codes per target; the chunked "
+            f"path (what the protocol runs) encodes the context's chunks once.", ""]
+  cells = [[f"{r['context']:,}", _num(r["dense_gflop_per_target"]),
+            _num(r["chunked_gflop_per_target"]),
+            _num(r["dense_gflop_per_target"] / r["chunked_gflop_per_target"]) + "x",
+            f"{_num(r['dense_gib'])} / {_num(r['chunked_gib'])}",
+            _num(r.get("s_per_target"))] for r in rows]
+  return lines + _table(["context", "dense K = 1, GFLOP per target",
+                         "chunked, GFLOP per target", "dense / chunked",
+                         "compiled GiB, dense / chunked", "s per target (chunked)"],
+                        cells) + [""]
+
+
 SECTIONS = {"per_target": per_target, "training": training, "generation": generation,
-            "memory": memory, "torch": torch, "pipeline": pipeline, "codec": codec}
+            "memory": memory, "torch": torch, "pipeline": pipeline, "codec": codec,
+            "sampled_cost": sampled_cost}
 
 
 def markdown(results: dict) -> str:
@@ -235,34 +248,3 @@ def replace_section(readme: str, section: str, begin: str = BEGIN,
   head, rest = readme.split(begin)
   _, tail = rest.split(end)
   return f"{head}{begin}\n{section.rstrip()}\n{end}{tail}"
-
-
-FLAGS = flags.FlagValues()
-_RESULTS = flags.DEFINE_string("results", None, "a results JSON file",
-                               flag_values=FLAGS, required=True)
-_DOC = flags.DEFINE_string("doc", "", "a markdown file whose performance section to "
-                           "rewrite (docs/performance.md)", flag_values=FLAGS)
-
-
-def main(argv=None) -> int:
-  if (code := cli.parse(FLAGS, argv, "audiolm_jax.bench.report", __doc__)) is not None:
-    return code
-  with open(_RESULTS.value) as f:
-    results = json.load(f)
-  markers = (BEGIN, END)
-  if "rows" in results:  # the aot suite's file: its own section
-    from audiolm_jax.bench import aot  # pylint: disable=import-outside-toplevel
-    section, markers = aot.markdown(results), (aot.BEGIN, aot.END)
-  else:
-    section = markdown(results)
-  if _DOC.value:
-    with open(_DOC.value) as f:
-      text = replace_section(f.read(), section, *markers)
-    with open(_DOC.value, "w") as f:
-      f.write(text)
-  print(section)
-  return 0
-
-
-if __name__ == "__main__":
-  sys.exit(main())

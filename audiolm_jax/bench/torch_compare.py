@@ -10,8 +10,8 @@ import numpy as np
 
 from audiolm_jax.bench import torch_reference
 from audiolm_jax.bench import timing
-from audiolm_jax.models.audiolm import AudioLM, init_params
-from audiolm_jax.models.config import get_model_config
+from audiolm_jax.models.cnn_transformer_module import CNNTransformerModule, init_params
+from audiolm_jax.models.cnn_transformer_config import get_model_config
 
 
 def run(*, preset: str, batch: int, num_targets: int, max_repeats: int = 3,
@@ -19,7 +19,7 @@ def run(*, preset: str, batch: int, num_targets: int, max_repeats: int = 3,
   import torch  # pylint: disable=import-outside-toplevel  (optional extra)
 
   cfg = get_model_config(preset)
-  model = AudioLM(cfg)
+  model = CNNTransformerModule(cfg)
   params = init_params(model, jax.random.key(0))
   rng = np.random.default_rng(0)
   contexts = rng.integers(0, 256, (batch, cfg.context))
@@ -28,7 +28,7 @@ def run(*, preset: str, batch: int, num_targets: int, max_repeats: int = 3,
   compiled = torch.compile(ported)
   x = torch.from_numpy(contexts)
   chunked_fn = jax.jit(lambda p, c: model.apply({"params": p}, c,
-                                                method=AudioLM.chunked_logits))
+                                                method=CNNTransformerModule.chunked_logits))
   dense_fn = jax.jit(lambda p, c: model.apply({"params": p}, c,
                                               num_targets=num_targets))
   cj = jnp.asarray(contexts, jnp.int32)

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from audiolm_jax.models.config import ModelConfig
+from audiolm_jax.models.cnn_transformer_config import CNNTransformerConfig
 from audiolm_jax.models.transformer import sinusoidal_positions
 
 _LN_EPS = 1e-6  # Flax's LayerNorm default
@@ -26,7 +26,7 @@ _LN_EPS = 1e-6  # Flax's LayerNorm default
 
 class _Block(nn.Module):
 
-  def __init__(self, cfg: ModelConfig):
+  def __init__(self, cfg: CNNTransformerConfig):
     super().__init__()
     d = cfg.token_dim
     self.heads = cfg.num_heads
@@ -51,7 +51,7 @@ class _Block(nn.Module):
 class TorchAudioLM(nn.Module):
   """context codes [B, C] -> logits [B, 256], the paper's way."""
 
-  def __init__(self, cfg: ModelConfig):
+  def __init__(self, cfg: CNNTransformerConfig):
     super().__init__()
     if cfg.local_samples:
       raise ValueError(f"the PyTorch reference is the paper's model: local_samples "
@@ -85,8 +85,8 @@ class TorchAudioLM(nn.Module):
     return self.logits(F.relu(self.hidden(h)))
 
 
-def from_flax(cfg: ModelConfig, params) -> TorchAudioLM:
-  """A TorchAudioLM holding a copy of Flax `AudioLM` parameters."""
+def from_flax(cfg: CNNTransformerConfig, params) -> TorchAudioLM:
+  """A TorchAudioLM holding a copy of Flax `CNNTransformerModule` parameters."""
   t = lambda a: torch.from_numpy(np.array(a, np.float32))
   model = TorchAudioLM(cfg)
   enc = params["encoder"]

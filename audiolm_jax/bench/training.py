@@ -18,6 +18,7 @@ from audiolm_jax.bench import environment
 from audiolm_jax.data.audio_io import SAMPLE_RATE
 from audiolm_jax.models import cost
 from audiolm_jax.training import config as train_config
+from audiolm_jax.training import config_loader
 from audiolm_jax.training.sharding import ShardedStep, data_mesh
 
 
@@ -26,7 +27,7 @@ def measure(config_path: str, *, batch_size: int | None, steps: int,
             log=print) -> dict:
   """Steps/s, targets/s, audio seconds/s and MFU of one config's train step
   (batch_size / dtype: None keeps the config's)."""
-  config = train_config.load_config_file(config_path)
+  config = config_loader.load_config_file(config_path)
   if batch_size:
     config.batch_size = batch_size
   if dtype and "dtype" in config.model:  # SaShiMi computes in float32 only

@@ -24,7 +24,7 @@ import soundfile as sf
 
 from audiolm_jax.codec import compression, container
 from audiolm_jax.codec.mixing import Mixing
-from audiolm_jax.data import audio_io, builders, quantization, recipes
+from audiolm_jax.data import audio_io, tfds_builders, quantization, recipes
 
 
 @dataclasses.dataclass
@@ -67,7 +67,7 @@ def _pairs(source: str, target: str, in_ext: tuple[str, ...] | None, out_ext: st
   """(name, input path, output path) of a file, or of every file under a folder."""
   if os.path.isdir(source):
     if in_ext is None:
-      names, ignored = builders.audio_folder_files(source)
+      names, ignored = tfds_builders.audio_folder_files(source)
       skipped.update(ignored)
     else:
       names = sorted(os.path.relpath(os.path.join(r, f), source)

@@ -1,4 +1,4 @@
-"""Naming, building and opening datasets: one place that knows the three builders.
+"""Naming, building and opening datasets: one place that knows the three tfds_builders.
 
 A `DatasetSpec` names a dataset the way configs do; `build` prepares it (reusing an
 existing build), `dataset_dir` says where it lives, and `open_split` returns a
@@ -16,8 +16,8 @@ import tempfile
 
 import tensorflow_datasets as tfds
 
-from audiolm_jax.data import builders
-from audiolm_jax.data.builders import BuildError  # re-exported for the CLIs
+from audiolm_jax.data import tfds_builders
+from audiolm_jax.data.tfds_builders import BuildError  # re-exported for the CLIs
 
 
 class DatasetVersionError(ValueError):
@@ -93,13 +93,13 @@ def _builder(spec: DatasetSpec, data_dir: str, strict: bool = False):
 
 def _construct(spec: DatasetSpec, common: dict):
   if spec.name == "music21_piano":
-    config = builders.piano_config(spec.variant, spec.renderer)
-    builder = builders.Music21Piano(config=config, **common)
+    config = tfds_builders.piano_config(spec.variant, spec.renderer)
+    builder = tfds_builders.Music21Piano(config=config, **common)
   elif spec.name == "youtube_mix":
-    builder = builders.YoutubeMix(allow_partial=spec.allow_partial, **common)
+    builder = tfds_builders.YoutubeMix(allow_partial=spec.allow_partial, **common)
   else:
-    config = builders.AudioFolderConfig(name=spec.folder_name, seed=spec.seed)
-    builder = builders.AudioFolder(config=config, **common)
+    config = tfds_builders.AudioFolderConfig(name=spec.folder_name, seed=spec.seed)
+    builder = tfds_builders.AudioFolder(config=config, **common)
   return builder
 
 
@@ -120,9 +120,9 @@ def build(spec: DatasetSpec, data_dir: str, *, strict: bool = False) -> str:
                        f"holds its audio files")
     # Our own checks first: TFDS's would only say the folder is missing or empty.
     if spec.name == "youtube_mix":
-      builders.youtube_mix_files(spec.manual_dir, spec.allow_partial)
+      tfds_builders.youtube_mix_files(spec.manual_dir, spec.allow_partial)
     else:
-      builders.audio_folder_files(spec.manual_dir)
+      tfds_builders.audio_folder_files(spec.manual_dir)
   if not done and not (sys.stderr.isatty() or sys.stdout.isatty()):
     # TFDS's bars redraw with carriage returns: thousands of updates in a log file.
     tfds.disable_progress_bar()
@@ -143,7 +143,7 @@ def open_split(path: str, split: str):
         f"the dataset at {path} (version {builder.info.version}) stores 8-bit codes, "
         f"not the 16-bit audio this version reads (recipes make codes from it). "
         f"Rebuild it: `python -m audiolm_jax.data.build` with the same dataset flags "
-        f"writes version {builders.VERSION} beside it (the old one stays untouched; "
+        f"writes version {tfds_builders.VERSION} beside it (the old one stays untouched; "
         f"delete it yourself when no run needs it).")
   if split not in builder.info.splits:
     raise ValueError(f"unknown split {split!r} for {path}; it has "

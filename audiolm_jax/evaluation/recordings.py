@@ -7,7 +7,7 @@ import os
 
 import numpy as np
 
-from audiolm_jax.data import audio_io, builders, pipeline, recipes
+from audiolm_jax.data import audio_io, tfds_builders, pipeline, recipes
 from audiolm_jax.evaluation.references import References
 
 
@@ -17,7 +17,7 @@ def load_recordings(path: str, recipe: str, gain_db: float = 0.0
   audio file under a folder, as the builders read them; AudioFileError / BuildError
   when nothing can be scored."""
   if os.path.isdir(path):
-    found, _ = builders.audio_folder_files(path)
+    found, _ = tfds_builders.audio_folder_files(path)
     names, codes, skipped = [], [], {}
     for name in found:
       try:
@@ -28,7 +28,7 @@ def load_recordings(path: str, recipe: str, gain_db: float = 0.0
       names.append(name)
       codes.append(recipes.codes(recipes.to_pcm16(audio), recipe, gain_db))
     if not names:
-      raise builders.BuildError(
+      raise tfds_builders.BuildError(
           f"none of the {len(found)} audio files under {path} could be read: "
           + "; ".join(f"{k}: {v}" for k, v in sorted(skipped.items())[:5]))
     return names, codes, skipped

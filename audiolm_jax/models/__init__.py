@@ -48,11 +48,11 @@ def from_fields(model_fields: dict[str, Any]) -> AudioModel:
 
 def build_at_size(name: str, preset: str, **fields: Any) -> AudioModel:
   """A family at the size the benchmarks compare: the paper's model at a named
-  preset of `models/config.py` (paper_128k, paper_500k, million, tiny) with
+  preset of `models/cnn_transformer_config.py` (paper_128k, paper_500k, million, tiny) with
   `fields` overriding it; every other family at its config's defaults (its paper
   size), `fields` overriding those."""
   if name == DEFAULT_FAMILY:
-    from audiolm_jax.models.config import get_model_config  # pylint: disable=g-import-not-at-top
+    from audiolm_jax.models.cnn_transformer_config import get_model_config  # pylint: disable=g-import-not-at-top
     cls = family(name)
     return cls(get_model_config(preset, **fields))
   return build(name, **fields)

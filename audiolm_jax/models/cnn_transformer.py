@@ -1,6 +1,6 @@
 """The paper's model as an `AudioModel` (`config.model.name = "cnn_transformer"`).
 
-Training and evaluation use `AudioLM`'s dense path; the one-target objective uses its
+Training and evaluation use `CNNTransformerModule`'s dense path; the one-target objective uses its
 chunked path (the paper's literal computation). Incremental sampling (docs/design.md,
 "Generation") keeps, per stream, the encoder's ring buffers (`Encoder.step`: one
 position through the same conv code and weights, in the model's dtype) and the last
@@ -17,8 +17,8 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
-from audiolm_jax.models.audiolm import AudioLM, init_params
-from audiolm_jax.models.config import ModelConfig
+from audiolm_jax.models.cnn_transformer_module import CNNTransformerModule, init_params
+from audiolm_jax.models.cnn_transformer_config import CNNTransformerConfig
 from audiolm_jax.models.encoder import buffer_geometry
 from audiolm_jax.models.interface import AudioModel
 from audiolm_jax.models.rings import ring
@@ -39,10 +39,10 @@ class Cache:
 class CNNTransformer(AudioModel):
   """CNN chunk encoder -> Transformer over N tokens -> 256-way head (the paper)."""
 
-  config: ModelConfig
+  config: CNNTransformerConfig
   name = "cnn_transformer"
-  config_class = ModelConfig
-  module_class = AudioLM
+  config_class = CNNTransformerConfig
+  module_class = CNNTransformerModule
 
   @property
   def left_context(self) -> int:
@@ -65,18 +65,18 @@ class CNNTransformer(AudioModel):
                       constant_values=self.silence)
     rngs = {"dropout": rng} if train else None
     return self.module.apply({"params": params}, codes, train=train, rngs=rngs,
-                             method=AudioLM.chunked_logits)
+                             method=CNNTransformerModule.chunked_logits)
 
   def chunk_tokens(self, params, context_BxC):
     """Eval-mode tokens [B, N, D] of exactly `context` codes [B, C], one per chunk."""
     return self.module.apply({"params": params}, context_BxC,
-                             method=AudioLM.chunk_tokens)
+                             method=CNNTransformerModule.chunk_tokens)
 
   def logits_from_tokens(self, params, tokens_BxNxD, recent_BxL):
     """Eval-mode logits [B, 256] from N tokens (oldest first) and the last
     L = local_samples codes [B, L] before the target."""
     return self.module.apply({"params": params}, tokens_BxNxD, recent_BxL,
-                             method=AudioLM.logits_from_tokens)
+                             method=CNNTransformerModule.logits_from_tokens)
 
   # ---- Context at inference (an optional capability of the interface) ------------
 
@@ -104,7 +104,7 @@ class CNNTransformer(AudioModel):
     codes = jnp.asarray(prompt_BxP, jnp.int32)[:, -need:]
     codes = jnp.pad(codes, ((0, 0), (need - codes.shape[1], 0)),
                     constant_values=self.silence)
-    acts = self.module.apply({"params": params}, codes, method=AudioLM.encoder_layers)
+    acts = self.module.apply({"params": params}, codes, method=CNNTransformerModule.encoder_layers)
     t = need - 1  # the newest sample's position
     rings = [ring(a, length, t) for a, (length, _) in zip(acts[:-1],
                                                            buffer_geometry(cfg))]
@@ -120,7 +120,7 @@ class CNNTransformer(AudioModel):
   def push(self, params, state: Cache, codes_B) -> Cache:
     t = state.t + 1
     rings, z_BxD = self.module.apply({"params": params}, state.inputs, t, codes_B,
-                                     method=AudioLM.encoder_step)
+                                     method=CNNTransformerModule.encoder_step)
     z = state.z.at[:, t % state.z.shape[1]].set(z_BxD.astype(state.z.dtype))
     recent = state.recent
     if self.config.local_samples:  # a shift, not a ring: L is a few dozen codes

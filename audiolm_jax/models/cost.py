@@ -15,8 +15,8 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 
-from audiolm_jax.models.audiolm import AudioLM
-from audiolm_jax.models.config import ModelConfig
+from audiolm_jax.models.cnn_transformer_module import CNNTransformerModule
+from audiolm_jax.models.cnn_transformer_config import CNNTransformerConfig
 
 
 def flops_of(compiled: Any) -> float:
@@ -44,7 +44,7 @@ def compiled_flops(fn: Callable[..., Any], *args: Any) -> float:
   return flops_of(jax.jit(fn).lower(*args).compile())
 
 
-def flops_per_target(model: AudioLM, params: Any, *, path: str = "dense",
+def flops_per_target(model: CNNTransformerModule, params: Any, *, path: str = "dense",
                      num_targets: int = 1024, batch: int = 1) -> float:
   """Forward FLOPs per predicted sample for the `dense` or `chunked` path.
 
@@ -58,14 +58,14 @@ def flops_per_target(model: AudioLM, params: Any, *, path: str = "dense",
     targets = batch * num_targets
   elif path == "chunked":
     codes = jax.ShapeDtypeStruct((batch, cfg.context), jnp.int32)
-    fn = lambda p, c: model.apply({"params": p}, c, method=AudioLM.chunked_logits)
+    fn = lambda p, c: model.apply({"params": p}, c, method=CNNTransformerModule.chunked_logits)
     targets = batch
   else:
     raise ValueError(f"path must be 'dense' or 'chunked', got {path!r}")
   return compiled_flops(fn, params, codes) / targets
 
 
-def encoder_macs(cfg: ModelConfig) -> int:
+def encoder_macs(cfg: CNNTransformerConfig) -> int:
   """Multiply-adds of one chunk encoding (the chunked path's unit of work)."""
   n, c_in, macs = cfg.receptive_field, 1, 0
   for features, stride in zip(cfg.conv_features, cfg.conv_strides):

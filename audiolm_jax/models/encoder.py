@@ -35,7 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from audiolm_jax.models.config import ModelConfig
+from audiolm_jax.models.cnn_transformer_config import CNNTransformerConfig
 
 _DIMS = ("NWC", "WIO", "NWC")
 # With remat_encoder, the dense path encodes this many chunks' worth of positions at
@@ -131,7 +131,7 @@ def _chunk_stack(convs, proj, x_MxS, key, *, strides, receptive_field, rate):
   return flat @ kernel.astype(flat.dtype) + bias.astype(flat.dtype).reshape(1, -1)
 
 
-def buffer_geometry(cfg: ModelConfig) -> list[tuple[int, int]]:
+def buffer_geometry(cfg: CNNTransformerConfig) -> list[tuple[int, int]]:
   """(ring length, tap spacing) of each conv layer's input, then the projection's."""
   k = cfg.conv_kernel
   layers = [((k - 1) * d + 1, d) for d in cfg.dilations]
@@ -143,7 +143,7 @@ def buffer_geometry(cfg: ModelConfig) -> list[tuple[int, int]]:
 class Encoder(nn.Module):
   """Chunk encoder with float32 parameters and `config.dtype` compute."""
 
-  config: ModelConfig
+  config: CNNTransformerConfig
 
   def setup(self):
     cfg = self.config

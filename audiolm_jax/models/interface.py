@@ -25,6 +25,7 @@ import abc
 from typing import Any
 
 import jax
+import numpy as np
 
 from audiolm_jax.data import quantization as quant_lib
 
@@ -144,6 +145,11 @@ class AudioModel(abc.ABC):
   def target_path(self) -> str:
     """What `target_logits` computes, in words (evaluation reports name it)."""
     return f"{self.name}'s target_logits"
+
+
+def count_params(params) -> int:
+  """Total number of scalars in a parameter tree (any family's)."""
+  return int(sum(np.size(x) for x in jax.tree.leaves(params)))
 
 
 _COMPILED_INITS: dict = {}

@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from audiolm_jax.models.config import ModelConfig
+from audiolm_jax.models.cnn_transformer_config import CNNTransformerConfig
 
 
 def sinusoidal_positions(num: int, dim: int) -> np.ndarray:
@@ -38,7 +38,7 @@ class Attention(nn.Module):
   fused kernel (cuDNN on GPUs); on CPU it is 2.4x faster than an einsum softmax.
   """
 
-  config: ModelConfig
+  config: CNNTransformerConfig
 
   @nn.compact
   def __call__(self, q_MxQxD: jax.Array, kv_MxNxD: jax.Array) -> jax.Array:
@@ -57,7 +57,7 @@ class Attention(nn.Module):
 class Block(nn.Module):
   """One pre-LN block; with `last_only` it returns just the newest token [M, 1, D]."""
 
-  config: ModelConfig
+  config: CNNTransformerConfig
   last_only: bool = False
 
   @nn.compact
@@ -75,7 +75,7 @@ class Block(nn.Module):
 class Transformer(nn.Module):
   """Tokens [M, N, D] (oldest first) -> the newest token's features [M, D]."""
 
-  config: ModelConfig
+  config: CNNTransformerConfig
 
   @nn.compact
   def __call__(self, tokens_MxNxD: jax.Array, *, train: bool = False) -> jax.Array:
@@ -97,7 +97,7 @@ class Transformer(nn.Module):
 class Head(nn.Module):
   """Newest token [M, D] -> float32 logits [M, num_classes]: Dense, ReLU, dropout, Dense."""
 
-  config: ModelConfig
+  config: CNNTransformerConfig
 
   @nn.compact
   def __call__(self, x_MxD: jax.Array, *, train: bool = False) -> jax.Array:

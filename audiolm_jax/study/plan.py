@@ -31,6 +31,7 @@ import re
 import ml_collections
 
 from audiolm_jax.training import config as train_config
+from audiolm_jax.training import config_loader
 
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
@@ -49,14 +50,14 @@ class Run:
     self.base = self.base or self.name
 
 
-load_config_file = train_config.load_config_file  # study configs load the same way
+load_config_file = config_loader.load_config_file  # study configs load the same way
 
 
 def same_protocol_as(base_path: str, name: str) -> ml_collections.ConfigDict:
   """A study config named `name` with the study at `base_path`'s budget_targets,
   common overrides and eval: a new question asked under that study's protocol
   (the caller adds seeds, baseline and runs)."""
-  base = train_config.load_config_file(base_path)
+  base = config_loader.load_config_file(base_path)
   c = ml_collections.ConfigDict()
   c.name = name
   c.budget_targets = base.budget_targets
@@ -117,7 +118,7 @@ def plan(study: ml_collections.ConfigDict) -> list[Run]:
                       f"digits, '_', '-' and '.'")
       continue
     names.add(name)
-    config = train_config.load_config_file(entry["config"])
+    config = config_loader.load_config_file(entry["config"])
     for key, value in {**flatten(study.get("common")),
                        **flatten(entry.get("overrides"))}.items():
       set_dotted(config, key, value)

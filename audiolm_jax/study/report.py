@@ -1,26 +1,23 @@
 """A study's report: results.json, results.md (the tables) and three plots.
 
-    python -m audiolm_jax.study.report --results DIR/results.json --doc docs/studies.md
-
-rewrites the document's section for that study (between `<!-- study:NAME:begin -->`
-and `<!-- study:NAME:end -->`, NAME the results' study name) from a committed
-results.json, copying nothing by hand. A study over seeds gets its over-seeds table
-there, and a link to results.md for the per-run rows.
+`doc_section` is the study's section of docs/studies.md (between
+`<!-- study:NAME:begin -->` and `<!-- study:NAME:end -->`, NAME the results' study
+name), which `python -m audiolm_jax.tables --results DIR/results.json --doc
+docs/studies.md` writes from a committed results.json. A study over seeds gets its
+over-seeds table there, and a link to results.md for the per-run rows.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import sys
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top,wrong-import-position
-from absl import flags  # pylint: disable=g-import-not-at-top,wrong-import-position
 
-from audiolm_jax import cli, strict_json  # pylint: disable=wrong-import-position
+from audiolm_jax import strict_json  # pylint: disable=wrong-import-position
 from audiolm_jax.study import seeds  # pylint: disable=wrong-import-position
 
 
@@ -64,9 +61,6 @@ def markdown(results: dict, image_prefix: str = "", per_run: bool = True) -> str
   caps = "; ".join(f"`{p}` on the first {runs[0]['eval'][p]['max_seconds_per_file']:g}"
                    f" s of each file" for p in protocols
                    if runs[0]["eval"][p].get("max_seconds_per_file"))
-  # Results written before the linear-prediction reference existed lack it.
-  linear = protocols and any("linear_prediction" in r["eval"][protocols[0]]["references"]
-                             for r in runs)
   lines = []
   if results.get("missing"):
     lines += [f"**Interim report**: not trained yet, so not in these tables: "
@@ -76,7 +70,7 @@ def markdown(results: dict, image_prefix: str = "", per_run: bool = True) -> str
            f"bits per sample on the {first.get('split', 'test')} split"
            + (f" ({caps})" if caps else "")
            + ", with 95 % intervals; references (on the first protocol's samples): "
-           + ("backward-adaptive linear prediction (order 32), " if linear else "")
+           + "backward-adaptive linear prediction (order 32), "
            + "the previous-sample Laplace and the training histogram"
            + ("" if per_run else _reference_values(first.get("references", {})))
            + ".", ""]
@@ -97,8 +91,7 @@ def markdown(results: dict, image_prefix: str = "", per_run: bool = True) -> str
         f"time: [results.md]({image_prefix}results.md).", "", plots_line])
   head = ("| run | model | context | params | "
           + " | ".join(f"`{p}` NLL" for p in protocols)
-          + (" | linear prediction" if linear else "")
-          + " | previous sample | histogram | train s |")
+          + " | linear prediction | previous sample | histogram | train s |")
   lines += [head, "|" + "---|" * (head.count("|") - 1)]
   for r in runs:
     ev = r["eval"]
@@ -110,7 +103,7 @@ def markdown(results: dict, image_prefix: str = "", per_run: bool = True) -> str
                  + " | ".join(_fmt(ev[p]["nll_bits"], ev[p]["ci95_bits"])
                               + (_FAILED if seeds.above_previous_sample(ev[p]) else "")
                               for p in protocols)
-                 + (f" | {_fmt(refs.get('linear_prediction'))}" if linear else "")
+                 + f" | {_fmt(refs['linear_prediction'])}"
                  + f" | {_fmt(refs.get('previous_sample'))} | "
                    f"{_fmt(refs.get('marginal'))} | {r['train_seconds']:.0f} |")
   lines += _seed_lines(results.get("seeds"), failed) + failed_note
@@ -213,8 +206,7 @@ def _ci(ev: dict) -> float:
 def _reference_lines(ax, refs: dict) -> None:
   """Horizontal lines at the previous-sample and linear-prediction references."""
   ax.axhline(refs["previous_sample"], ls="--", c="gray", label="previous sample")
-  if "linear_prediction" in refs:  # results written before it was added lack it
-    ax.axhline(refs["linear_prediction"], ls=":", c="gray", label="linear prediction")
+  ax.axhline(refs["linear_prediction"], ls=":", c="gray", label="linear prediction")
 
 
 def plots(results: dict, folder: str) -> list[str]:
@@ -292,46 +284,9 @@ def write(results: dict, folder: str) -> None:
   plots(results, folder)
 
 
-def update_doc(readme: str, results_path: str) -> None:
-  """Replaces the section of the markdown file `readme` for the study of
-  `results_path` with its tables (image paths relative to that file)."""
-  with open(results_path) as f:
-    results = json.load(f)
-  begin, end = markers(results["study"])
+def doc_section(results: dict, results_path: str, doc: str) -> str:
+  """The study's section of the markdown file `doc` (image paths relative to it);
+  a seed study's per-run rows (seeds x entries) stay in its results.md."""
   prefix = os.path.relpath(os.path.dirname(os.path.abspath(results_path)),
-                           os.path.dirname(os.path.abspath(readme))) + "/"
-  with open(readme) as f:
-    text = f.read()
-  if begin not in text or end not in text:
-    raise ValueError(f"{readme} has no {begin} ... {end} section to fill; add the two "
-                     f"lines where the study's tables belong")
-  head, rest = text.split(begin, 1)
-  _, tail = rest.split(end, 1)
-  with open(readme, "w") as f:
-    # A seed study's per-run rows (seeds x entries) stay in its results.md.
-    f.write(head + begin + "\n"
-            + markdown(results, prefix, per_run=not results.get("seeds")) + "\n"
-            + end + tail)
-
-
-FLAGS = flags.FlagValues()
-_RESULTS = flags.DEFINE_string("results", None, "a study's results.json",
-                               flag_values=FLAGS, required=True)
-_DOC = flags.DEFINE_string("doc", "docs/studies.md", "the markdown file to update",
-                           flag_values=FLAGS)
-
-
-def main(argv=None) -> int:
-  if (code := cli.parse(FLAGS, argv, "audiolm_jax.study.report", __doc__)) is not None:
-    return code
-  try:
-    update_doc(_DOC.value, _RESULTS.value)
-  except (FileNotFoundError, ValueError) as e:
-    print(f"error: {e}", file=sys.stderr)
-    return cli.EXIT_USAGE
-  print(f"updated {_DOC.value} from {_RESULTS.value}")
-  return 0
-
-
-if __name__ == "__main__":
-  sys.exit(main())
+                           os.path.dirname(os.path.abspath(doc))) + "/"
+  return markdown(results, prefix, per_run=not results.get("seeds"))

@@ -9,7 +9,8 @@ Layout of a study's workdir:
   results.json, results.md, *.png   the report (`report.py`)
 
 A killed study, run again, resumes a half-trained run from its last checkpoint
-(`train_and_evaluate` does) and goes on with what it had not finished.
+(`train_and_evaluate` does) and goes on with what it had not finished. `run_study`
+makes every such decision (what to train, resume, score or report) for the command.
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ import time
 from audiolm_jax import strict_json
 from audiolm_jax.evaluation.runs import EvalConfig, evaluate_run
 from audiolm_jax.data import pipeline
-from audiolm_jax.study import truncation
-from audiolm_jax.models.audiolm import count_params
+from audiolm_jax.study import plan, report, truncation
+from audiolm_jax.models.interface import count_params
 from audiolm_jax.study.plan import Run
 from audiolm_jax.checkpoints.run import open_run
 from audiolm_jax.training import config as train_config
@@ -136,3 +137,51 @@ def truncated(workdir: str, run: Run, eval_cfg, log=print) -> dict:
             ).run(model, params, files)}
   strict_json.write(path, result)
   return result
+
+
+class ShardDone(Exception):
+  """`run_study` with a shard: its runs are trained and scored; no report yet."""
+
+
+def run_study(study, workdir: str, *, shard: str | None = None,
+              report_only: bool = False, allow_missing: bool = False,
+              name: str = "", command: str = "", log=print) -> dict:
+  """Trains and scores what `study` lists and is not done yet, then writes the report.
+
+  study: a loaded study config (`plan.load_config_file`). shard "K/N": train and
+  score only runs i with i mod N = K, then raise `ShardDone` (the report waits for
+  every shard). report_only: train nothing; every run must be trained, or with
+  allow_missing the trained ones are reported and the others named. name: the
+  report's title where the study config has no `name`. Returns the
+  results `report.write` wrote to workdir (results.json, results.md, the plots).
+  """
+  runs = plan.plan(study)
+  mine = plan.shard(runs, shard)
+  if not report_only:
+    for run in mine:
+      train(workdir, run, log=log)
+      score(workdir, run, study.eval, log=log)
+    if shard:
+      raise ShardDone(f"shard {shard} done ({len(mine)} runs); report with "
+                      f"--report_only once every shard is")
+  trained = [train(workdir, r, log=lambda *_: None) if is_trained(workdir, r)
+             else None for r in runs]
+  missing = [r.name for r, t in zip(runs, trained) if t is None]
+  if missing and not (report_only and allow_missing):
+    raise ValueError(f"runs not trained yet: {', '.join(missing)}; run the study "
+                     f"(or its shards) first, or pass --report_only --allow_missing "
+                     f"for an interim report")
+  runs, trained = ([r for r, t in zip(runs, trained) if t is not None],
+                   [t for t in trained if t is not None])
+  if not runs:
+    raise ValueError("no run of this study is trained yet")
+  scores = [score(workdir, r, study.eval, log=log) for r in runs]
+  longest = max((r for r in runs if r.group == "context"), key=lambda r: r.x,
+                default=None)
+  context_cut = (truncated(workdir, longest, study.eval, log=log)
+                 if longest is not None else None)
+  results = report.collect(study.get("name", name), command, trained, scores,
+                           context_cut, missing=missing,
+                           baseline=study.get("baseline"))
+  report.write(results, workdir)
+  return results

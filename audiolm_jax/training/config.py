@@ -1,6 +1,7 @@
-"""The training config's schema and its translation to plain dataclasses.
+"""The training config's schema, its translation to plain dataclasses, its checks.
 
-Config files (`configs/*.py`) build on `base_config()`. The ConfigDict stops at the
+Config files (`configs/*.py`) build on `base_config()` with the helpers of
+`config_builders.py`, and load through `config_loader.py`. The ConfigDict stops at the
 training side (this module, `train.py`, the loop and its sharding, the study
 planner, the training benchmarks): the models get frozen config dataclasses, the
 data a `DatasetSpec` and a `PipelineConfig`.
@@ -9,24 +10,20 @@ data a `DatasetSpec` and a `PipelineConfig`.
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import os
-import re
-import sys
 
 import ml_collections
 import numpy as np
 
 from audiolm_jax import models
-from audiolm_jax.models import config as model_config
+from audiolm_jax.models import cnn_transformer_config as model_config
 from audiolm_jax.data import datasets, recipes
-from audiolm_jax.training import config_args
 
 
 def model_fields(preset: str = "paper_128k", **changes) -> ml_collections.ConfigDict:
   """The paper model's fields from a preset, as a ConfigDict (overridable by flag).
 
-  Every field of `ModelConfig` (see its comments) plus `name`, the model family;
+  Every field of `CNNTransformerConfig` (see its comments) plus `name`, the model family;
   derived from the dataclass, so a new field needs no change here.
   """
   cfg = model_config.get_model_config(preset, **changes)
@@ -171,82 +168,3 @@ def checked_model(config: ml_collections.ConfigDict, device_count: int,
   if problems:
     raise ValueError("invalid config:\n  - " + "\n  - ".join(problems))
   return model
-
-
-def family_fields(name: str, **changes) -> ml_collections.ConfigDict:
-  """Every config field of model family `name` (defaults with `changes`), plus name."""
-  cls = models.family(name)
-  cfg = cls.config_class(**changes)
-  return ml_collections.ConfigDict(
-      {"name": name, **{f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)}})
-
-
-def cpu_budget(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
-  """Sets the CPU training budget and schedule of configs/default.py:cpu (700 steps of
-  8 windows x 512 targets, lr 1e-3 with warmup and a step decay), which every
-  family's `:cpu` variant shares so that they compare at equal work."""
-  c.num_targets = 512                 # dense targets per window
-  c.batch_size = 8                    # windows per step: 4,096 targets
-  c.num_steps = 700                   # ~7 minutes on 2 CPU cores
-  c.optimizer.learning_rate = 1e-3    # a small model and a short run
-  c.optimizer.warmup_steps = 50
-  c.optimizer.decay_step = 550
-  c.optimizer.decayed_learning_rate = 1e-4
-  c.log_every = 10
-  c.eval_every = 350
-  c.eval_windows = 32
-  c.checkpoint_every = 100
-  return c
-
-
-def dataset_config(arg: str | None, file: str, sizes: tuple[str, ...] = ("full", "cpu"),
-                   objective: bool = False
-                   ) -> tuple[ml_collections.ConfigDict, dict[str, str]]:
-  """base_config() with the dataset of `file`'s argument `arg`, parsed by the one
-  grammar (`training/config_args.py`): keys `dataset`, `size` (`sizes`, the first the
-  default) and, with `objective`, `objective` (dense | sampled). Returns the config
-  and every key's value. `size=cpu` runs on the built-in set unless a dataset is
-  given; otherwise the default dataset is YouTubeMix, the paper's."""
-  choices = {"dataset": config_args.dataset_choices("youtube_mix"), "size": sizes}
-  if objective:
-    choices["objective"] = ("dense", "sampled")
-  keys = config_args.parse(
-      arg, file, choices,
-      lambda given: {"dataset": "music21_piano"} if given.get("size") == "cpu" else {})
-  c = base_config()
-  c.data.dataset = keys["dataset"]
-  return c, keys
-
-
-def paper_config(preset: str, arg: str | None, file: str) -> ml_collections.ConfigDict:
-  """The paper's training setup for a model preset; arg `dataset=D,objective=O`."""
-  c, keys = dataset_config(arg, file, sizes=("full",), objective=True)
-  c.model = model_fields(preset)
-  c.objective = keys["objective"]
-  return c
-
-
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-# A wheel installs configs/ as data files here (setup.cfg, [options.data_files]).
-INSTALLED_CONFIGS_ROOT = os.path.join(sys.prefix, "share", "audiolm_jax")
-
-
-def load_config_file(spec: str) -> ml_collections.ConfigDict:
-  """`get_config()` of a config file; "FILE:ARG" passes ARG, as train.py does.
-  FILE is looked up from the working directory, then from the repository root, then
-  from the configs a wheel installed."""
-  path, _, arg = spec.partition(":")
-  for root in ("", REPO, INSTALLED_CONFIGS_ROOT):
-    if os.path.isfile(os.path.join(root, path)):
-      path = os.path.join(root, path)
-      break
-  else:
-    raise FileNotFoundError(f"config file {path!r} not found (e.g. "
-                            f"configs/paper_128k.py, from the repository root)")
-  module_spec = importlib.util.spec_from_file_location(
-      "cfg_" + re.sub(r"\W", "_", os.path.abspath(path)), path)
-  module = importlib.util.module_from_spec(module_spec)
-  module_spec.loader.exec_module(module)
-  return module.get_config(arg) if arg else module.get_config()

@@ -27,7 +27,7 @@ from audiolm_jax.data import datasets, pipeline, recipes
 from audiolm_jax.data.audio_io import SAMPLE_RATE
 from audiolm_jax.evaluation import schema
 from audiolm_jax.evaluation.references import References
-from audiolm_jax.models.audiolm import count_params
+from audiolm_jax.models.interface import count_params
 from audiolm_jax.models.interface import AudioModel
 from audiolm_jax.training import config as train_config
 from audiolm_jax.training import faults as fault_injection, hooks
@@ -228,8 +228,7 @@ def _train(config, workdir: str, model: AudioModel, config_dict: dict,
   data = _prepare_data(config, model)
   init_rng, dropout_rng = jax.random.split(jax.random.key(config.seed))
   faults = fault_injection.Faults()
-  sharded = ShardedStep.build(config, model, data_mesh(), init_rng,
-                              inf_grad_at_step=faults.inf_grad_at)
+  sharded = ShardedStep.build(config, model, data_mesh(), init_rng)
   ckpt = Checkpointer(workdir, keep=config.keep_checkpoints,
                       every=config.checkpoint_every)
   state, data_iter, resumed = _restore_or_init(ckpt, sharded, data, config,
@@ -245,6 +244,10 @@ def _train(config, workdir: str, model: AudioModel, config_dict: dict,
                f"{jax.device_count()} device(s) in {jax.process_count()} "
                f"process(es); dataset {data.path}")
   compiled = sharded.compile(config.batch_size, dropout_rng)
+  # The gradient-overflow drill's step: compiled apart, run at its one step.
+  drill = faults.drill_step(lambda m: ShardedStep.build(
+      config, m, sharded.batch_sharding.mesh, init_rng).compile(config.batch_size,
+                                                                dropout_rng), model)
   _log_compiled(compiled, writer, config.batch_size, data.pipeline.num_targets)
   validator = Validator(config, data.path, model, sharded.batch_sharding.mesh,
                         sharded.batch_sharding,
@@ -276,7 +279,8 @@ def _train(config, workdir: str, model: AudioModel, config_dict: dict,
       state = faults.before_step(step, state)
       batch = global_batch(next(data_iter), sharded.batch_sharding)
       with jax.profiler.StepTraceAnnotation("train", step_num=step):
-        state, step_metrics = compiled(state, batch, dropout_rng)
+        state, step_metrics = faults.step(step, compiled, drill)(state, batch,
+                                                                  dropout_rng)
       metrics.push(step, step_metrics)
       faults.after_step(step, ckpt)
       writer.advance()

@@ -64,7 +64,7 @@ class ShardedStep:
 
   @classmethod
   def build(cls, config: ml_collections.ConfigDict, model: AudioModel, mesh,
-            init_rng: jax.Array, *, inf_grad_at_step: int = -1) -> "ShardedStep":
+            init_rng: jax.Array) -> "ShardedStep":
     batch_sharding = NamedSharding(mesh, P("data"))
     replicated = NamedSharding(mesh, P())
     optimizer, schedule = steps.make_optimizer(**config.optimizer.to_dict())
@@ -87,7 +87,7 @@ class ShardedStep:
         abstract, state_sharding)
     step = jax.jit(
         steps.make_train_step(model, optimizer, schedule, objective=config.objective,
-                              num_targets=k, inf_grad_at_step=inf_grad_at_step),
+                              num_targets=k),
         in_shardings=(state_sharding, batch_sharding, replicated),
         out_shardings=(state_sharding, replicated), donate_argnums=0)
     return cls(init, step, abstract, state_sharding, batch_sharding,

@@ -61,8 +61,7 @@ def make_optimizer(learning_rate: float, decay_step: int, decayed_learning_rate:
 
 
 def make_train_step(model: AudioModel, optimizer: optax.GradientTransformation,
-                    schedule: optax.Schedule, *, objective: str, num_targets: int,
-                    inf_grad_at_step: int = -1):
+                    schedule: optax.Schedule, *, objective: str, num_targets: int):
   """(state, batch, base_rng) -> (state, metrics); pure, jit it.
 
   batch: {"codes": uint8 [B, W]} and, for a stateful model, {"reset": bool [B]}: rows
@@ -71,8 +70,7 @@ def make_train_step(model: AudioModel, optimizer: optax.GradientTransformation,
 
   The metrics say whether the step's gradients (`grad_norm`) and its updated
   parameters (`params_finite`) are finite, so the loop can refuse to keep a state
-  that is not. `inf_grad_at_step` >= 0 injects an infinite gradient (with a finite
-  loss) at that step: the bfloat16-overflow drill; -1 leaves the step untouched.
+  that is not.
   """
 
   def loss_fn(params, batch, carry, rng):
@@ -92,9 +90,6 @@ def make_train_step(model: AudioModel, optimizer: optax.GradientTransformation,
     rng = jax.random.fold_in(base_rng, state.step)
     (loss, carry), grads = jax.value_and_grad(loss_fn, has_aux=True)(
         state.params, batch, state.carry, rng)
-    if inf_grad_at_step >= 0:
-      grads = jax.tree.map(
-          lambda g: jnp.where(state.step == inf_grad_at_step, jnp.inf, g), grads)
     updates, opt_state = optimizer.update(grads, state.opt_state, state.params,
                                           value=loss)
     params = optax.apply_updates(state.params, updates)

@@ -10,7 +10,7 @@ import soundfile as sf
 import tensorflow_datasets as tfds
 
 from audiolm_jax.data import recipes
-from audiolm_jax.data import builders, datasets
+from audiolm_jax.data import tfds_builders, datasets
 from audiolm_jax.data.piano import scores
 
 
@@ -29,7 +29,7 @@ def tiny_piano(tiny_data_dir):
 def test_tiny_piano_set(tiny_piano):
   assert tiny_piano.endswith(os.path.join("music21_piano", "tiny_numpy", "2.0.0"))
   seconds = {}
-  for split in builders.SPLITS:
+  for split in tfds_builders.SPLITS:
     records = _records(tiny_piano, split)
     assert records, split
     for r in records:
@@ -51,7 +51,7 @@ def test_records_store_two_bytes_per_sample(np_rng):
   """Larger records overflow TFDS's in-memory shuffle into code that needs
   TensorFlow (a full build failed so when int16 audio was stored as int64s)."""
   audio = np_rng.uniform(-1, 1, 48_000)
-  record = builders.features().serialize_example(
+  record = tfds_builders.features().serialize_example(
       {"audio": recipes.to_pcm16(audio), "name": "x", "seconds": np.float32(3.0)})
   assert 2 * len(audio) <= len(record) < 2 * len(audio) + 200
 
@@ -79,11 +79,11 @@ def test_piano_splits_are_by_work_and_about_90_4_6():
 
 
 def test_fluidsynth_config_without_fluidsynth_is_a_clear_error(monkeypatch, tmp_path):
-  monkeypatch.setattr(builders.fluidsynth, "available", lambda: False)
+  monkeypatch.setattr(tfds_builders.fluidsynth, "available", lambda: False)
   spec = datasets.DatasetSpec("music21_piano", variant="tiny", renderer="fluidsynth")
-  with pytest.raises(builders.BuildError, match="apt-get install fluidsynth"):
+  with pytest.raises(tfds_builders.BuildError, match="apt-get install fluidsynth"):
     datasets.build(spec, str(tmp_path))
-  assert builders.piano_config_name("tiny", "auto") == "tiny_numpy"
+  assert tfds_builders.piano_config_name("tiny", "auto") == "tiny_numpy"
 
 
 def _write_youtube_mix(folder, n=241, seconds=0.05):
@@ -126,7 +126,7 @@ def test_youtube_mix_needs_all_241_files_unless_told(tmp_path):
   _write_youtube_mix(tmp_path / "ytm", n=240)
   _add_macos_leftovers(tmp_path / "ytm")
   spec = datasets.DatasetSpec("youtube_mix", manual_dir=str(tmp_path / "ytm"))
-  with pytest.raises(builders.BuildError, match=r"holds 240 \.wav files \(besides 3 "
+  with pytest.raises(tfds_builders.BuildError, match=r"holds 240 \.wav files \(besides 3 "
                      r"ignored\).*--allow_partial"):
     datasets.build(spec, str(tmp_path / "tfds"))
   assert not (tmp_path / "tfds" / "youtube_mix").exists() or not any(
@@ -139,19 +139,19 @@ def test_youtube_mix_needs_all_241_files_unless_told(tmp_path):
 
 def test_youtube_mix_natural_sort():
   names = ["out10.wav", "out2.wav", "out1.wav"]
-  assert sorted(names, key=builders.natural_key) == ["out1.wav", "out2.wav",
+  assert sorted(names, key=tfds_builders.natural_key) == ["out1.wav", "out2.wav",
                                                      "out10.wav"]
 
 
 def test_youtube_mix_missing_or_empty_folder(tmp_path):
   spec = datasets.DatasetSpec("youtube_mix", manual_dir=str(tmp_path / "nowhere"))
-  with pytest.raises(builders.BuildError, match="nowhere does not exist.*out000.wav"):
+  with pytest.raises(tfds_builders.BuildError, match="nowhere does not exist.*out000.wav"):
     datasets.build(spec, str(tmp_path / "a"))
   (tmp_path / "empty").mkdir()
   spec = datasets.DatasetSpec("youtube_mix", manual_dir=str(tmp_path / "empty"))
-  with pytest.raises(builders.BuildError, match="no .wav files in"):
+  with pytest.raises(tfds_builders.BuildError, match="no .wav files in"):
     datasets.build(spec, str(tmp_path / "b"))
-  with pytest.raises(builders.BuildError, match="needs --manual_dir"):
+  with pytest.raises(tfds_builders.BuildError, match="needs --manual_dir"):
     datasets.build(datasets.DatasetSpec("youtube_mix"), str(tmp_path / "c"))
 
 
@@ -184,35 +184,35 @@ def test_audio_folder_reports_skips_and_manifest(tmp_path):
   assert "not an audio format" in meta["ignored"]["notes.txt"]
   manifest = meta["manifest"]
   got = {s: sorted(r["name"].decode() for r in _records(path, s))
-         for s in builders.SPLITS}
-  assert got == {s: sorted(manifest[s]) for s in builders.SPLITS}
+         for s in tfds_builders.SPLITS}
+  assert got == {s: sorted(manifest[s]) for s in tfds_builders.SPLITS}
   everything = sorted(sum(got.values(), []))
   assert everything == sorted([f"clip{i}.wav" for i in range(8)]
                               + ["sub/deep.flac", "sub/fast.ogg", "sub/song.mp3",
                                  "Loud.AIFF"])
-  assert all(got[s] for s in builders.SPLITS)
+  assert all(got[s] for s in tfds_builders.SPLITS)
 
 
 def test_audio_folder_strict_and_empty(tmp_path):
   _write_folder(tmp_path / "music")
   spec = datasets.DatasetSpec("audio_folder", manual_dir=str(tmp_path / "music"))
-  with pytest.raises(builders.BuildError, match=r"(?s)2 input\(s\).*broken\.wav"):
+  with pytest.raises(tfds_builders.BuildError, match=r"(?s)2 input\(s\).*broken\.wav"):
     datasets.build(spec, str(tmp_path / "tfds"), strict=True)
   (tmp_path / "none").mkdir()
   spec = datasets.DatasetSpec("audio_folder", manual_dir=str(tmp_path / "none"))
-  with pytest.raises(builders.BuildError, match="no audio files"):
+  with pytest.raises(tfds_builders.BuildError, match="no audio files"):
     datasets.build(spec, str(tmp_path / "tfds2"))
 
 
 def test_split_files_is_seeded_and_complete():
   names = [f"f{i}" for i in range(40)]
-  a = builders.split_files(names, 0, (0.8, 0.1, 0.1))
-  assert a == builders.split_files(names, 0, (0.8, 0.1, 0.1))
-  assert a != builders.split_files(names, 1, (0.8, 0.1, 0.1))
+  a = tfds_builders.split_files(names, 0, (0.8, 0.1, 0.1))
+  assert a == tfds_builders.split_files(names, 0, (0.8, 0.1, 0.1))
+  assert a != tfds_builders.split_files(names, 1, (0.8, 0.1, 0.1))
   assert sorted(sum(a.values(), [])) == sorted(names)
-  assert [len(a[s]) for s in builders.SPLITS] == [32, 4, 4]
+  assert [len(a[s]) for s in tfds_builders.SPLITS] == [32, 4, 4]
   with pytest.raises(ValueError, match="summing to 1"):
-    builders.split_files(names, 0, (0.5, 0.1, 0.1))
+    tfds_builders.split_files(names, 0, (0.5, 0.1, 0.1))
 
 
 def test_open_split_errors(tiny_piano, tmp_path):

@@ -1,4 +1,4 @@
-"""`ModelConfig`: the frozen description of the model, its derived geometry, presets.
+"""`CNNTransformerConfig`: the frozen description of the model, its derived geometry, presets.
 
 The CNN front-end is a stack of VALID 1-D convolutions followed by a flatten and a
 linear map to one token. Its receptive field R is derived here (docs/design.md, "The
@@ -18,7 +18,7 @@ DTYPES = ("float32", "bfloat16")
 
 
 @dataclasses.dataclass(frozen=True)
-class ModelConfig:
+class CNNTransformerConfig:
   """Hyperparameters of the model; defaults are the paper's 128k-context model."""
 
   # Input.
@@ -59,7 +59,7 @@ class ModelConfig:
     object.__setattr__(self, "conv_strides", tuple(self.conv_strides))
     problems = self._problems()
     if problems:
-      raise ValueError("invalid ModelConfig:\n  - " + "\n  - ".join(problems))
+      raise ValueError("invalid CNNTransformerConfig:\n  - " + "\n  - ".join(problems))
 
   def _problems(self) -> list[str]:
     p = []
@@ -136,24 +136,24 @@ class ModelConfig:
     return (self.min_receptive_field
             + (self.flatten_positions - 1) * self.flatten_dilation)
 
-  def replace(self, **changes: Any) -> "ModelConfig":
+  def replace(self, **changes: Any) -> "CNNTransformerConfig":
     return dataclasses.replace(self, **changes)
 
 
 # The paper's model at its three context lengths, and a tiny one for tests and CPUs.
-_PAPER = ModelConfig()
-PRESETS: dict[str, ModelConfig] = {
+_PAPER = CNNTransformerConfig()
+PRESETS: dict[str, CNNTransformerConfig] = {
     "paper_128k": _PAPER,                                # 64 tokens
     "paper_500k": _PAPER.replace(context=500_000),       # 250 tokens
     "million": _PAPER.replace(context=1_000_000),        # 500 tokens
-    "tiny": ModelConfig(
+    "tiny": CNNTransformerConfig(
         chunk_size=32, context=128, conv_features=(16, 16, 8),
         conv_strides=(2, 2, 2), conv_kernel=3, token_dim=32, num_layers=2,
         num_heads=4, mlp_dim=64, head_hidden=64),
 }
 
 
-def get_model_config(name: str, **overrides: Any) -> ModelConfig:
+def get_model_config(name: str, **overrides: Any) -> CNNTransformerConfig:
   """A preset by name (`paper_128k`, `paper_500k`, `million`, `tiny`) with overrides."""
   if name not in PRESETS:
     raise ValueError(f"unknown model preset {name!r}; use one of {sorted(PRESETS)}")

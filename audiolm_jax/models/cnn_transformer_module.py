@@ -1,15 +1,15 @@
-"""`AudioLM`: Verma's raw-audio language model, computed densely or chunk by chunk.
+"""`CNNTransformerModule`: Verma's raw-audio language model, computed densely or chunk by chunk.
 
 A target sample t is predicted from the `context` samples before it: N = context /
 chunk_size tokens, token k (k = 0 oldest .. N - 1 newest) encoding the chunk that ends
 right before t - (N - 1 - k) * chunk_size. Positions before a row's first sample hold
 the silence code.
 
-    model = AudioLM(get_model_config("paper_128k"))
+    model = CNNTransformerModule(get_model_config("paper_128k"))
     params = init_params(model, jax.random.key(0))
     logits_BxKxV = model.apply({"params": params}, codes_BxT, num_targets=K)
     logits_BxV = model.apply({"params": params}, context_BxC,
-                             method=AudioLM.chunked_logits)
+                             method=CNNTransformerModule.chunked_logits)
 
 Both give the same numbers in eval mode (to float32 rounding); the dense one costs
 hundreds of times less per target (docs/design.md, "Two exact computations"). With
@@ -28,7 +28,7 @@ import numpy as np
 from audiolm_jax.data import quantization
 from audiolm_jax.models.encoder import Encoder
 from audiolm_jax.models.interface import compiled_init
-from audiolm_jax.models.config import ModelConfig
+from audiolm_jax.models.cnn_transformer_config import CNNTransformerConfig
 from audiolm_jax.models.transformer import Head, Transformer
 
 
@@ -40,10 +40,10 @@ def _check_codes(codes, name: str) -> None:
                     f"audiolm_jax.data.quantization.encode); got dtype {codes.dtype}")
 
 
-class AudioLM(nn.Module):
+class CNNTransformerModule(nn.Module):
   """CNN chunk encoder -> Transformer over N tokens -> 256-way next-sample head."""
 
-  config: ModelConfig
+  config: CNNTransformerConfig
 
   def setup(self):
     self.encoder = Encoder(self.config)
@@ -174,12 +174,7 @@ class AudioLM(nn.Module):
     return self._predict(self.chunk_tokens(context_BxC, train=train), recent, train)
 
 
-def init_params(model: AudioLM, rng: jax.Array):
+def init_params(model: CNNTransformerModule, rng: jax.Array):
   """float32 parameters of `model`, initialized through the dense path (jitted once
   per module by `interface.compiled_init`; NumPy example codes, never a tracer)."""
   return compiled_init(model, np.zeros((1, 1), np.int32), num_targets=1)(rng)
-
-
-def count_params(params) -> int:
-  """Total number of scalars in a parameter tree."""
-  return int(sum(np.size(x) for x in jax.tree.leaves(params)))
