@@ -21,6 +21,8 @@ import os
 import re
 from typing import Callable
 
+import jax
+
 from audiolm_jax import strict_json
 from audiolm_jax.aot import gpus, report, slices
 from audiolm_jax.training.config_loader import load_config_file
@@ -126,9 +128,11 @@ def run(out: str, only: str = "", log: Callable[[dict], None] = print,
     say(f"== {task['key']}")
     try:
       row = run_task(task, results["rows"], say)
-    except (ValueError, report.BatchSplitError) as e:
+    except (ValueError, report.BatchSplitError, jax.errors.JaxRuntimeError) as e:
+      # A config the trainer refuses, or a compiler that fails on the program (not
+      # an out-of-memory: that is a row with fits=False): its first line is the row.
       row = {"config": task["config"], "slice": task["slice"], "dtype": task["dtype"],
-             "error": str(e)}
+             "error": str(e).strip().splitlines()[0]}
     row["what"] = task["what"]
     results = _merge(out, task["key"], row)
     log({"key": task["key"], **{k: row.get(k) for k in ("fits", "memory",
@@ -165,8 +169,12 @@ def _plan_rows(rows: list[dict]) -> list[str]:
          "|---|---|---|---|---|---|---|---|---|---|---|"]
   for r in rows:
     if "error" in r and "memory" not in r:
+      # A config refused before compiling, or a compiler that failed on the program.
+      failed = r["error"].startswith("INTERNAL:")
+      what = (f"the compiler failed: {r['error'][len('INTERNAL:'):].split(':')[0].strip()}"
+              if failed else f"refused: {r['error'][:80]}")
       out.append(f"| {_short(r['config'])} | {r['slice']} | {r['dtype']} | | "
-                 f"refused: {r['error'][:80]} | | | | | | |")
+                 f"{what} | | | | | | |")
       continue
     f, roof = r.get("flops", {}), r.get("roofline", {})
     reduce = [c for c in r.get("collectives", []) if c["kind"] == "all-reduce"]
