@@ -41,7 +41,8 @@ def _section(results: dict, results_path: str, doc: str) -> tuple[str, str, str]
     return aot.markdown(results), aot.BEGIN, aot.END
   if "study" in results:  # a study's results.json
     begin, end = study_report.markers(results["study"])
-    return study_report.doc_section(results, results_path, doc or "."), begin, end
+    return (study_report.doc_section(results, results_path, doc or "docs/studies.md"),
+            begin, end)
   return bench_report.markdown(results), bench_report.BEGIN, bench_report.END
 
 
