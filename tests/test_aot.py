@@ -201,25 +201,84 @@ def test_libtpu_is_silent_where_no_tpu_is_attached():
   assert proc.stderr == "", proc.stderr
 
 
-@needs_libtpu
-def test_largest_batch_search_finds_the_boundary(monkeypatch):
-  # A fake compiler whose memory is affine in the batch: the search must land on the
-  # exact boundary and confirm the next batch is refused.
+def _fake_planner(monkeypatch, gib_at):
+  """A Planner whose compiler is `gib_at(per_chip)` GiB per chip against 16 GiB."""
   planner = object.__new__(report.Planner)
   planner.slice_, planner.say, planner.compiles = slices.resolve("v5e-4"), print, {}
-  capacity = 16 * report.GIB
+  planner.calls = []
 
   def fake(per_chip, slice_=None, **changes):
-    total = int(2 * report.GIB + per_chip * 0.37 * report.GIB)
-    planner.compiles[per_chip] = 1
-    if total > capacity:
-      return aot.StepCompile(False, 0.0, "Ran out of memory: Used 20G of 16.00G hbm")
-    return aot.StepCompile(True, 0.0, temp_bytes=total)
+    key = (planner.slice_.topology, per_chip, tuple(sorted(changes.items())))
+    if key not in planner.compiles:
+      planner.calls.append(per_chip)
+      total = int(gib_at(per_chip) * report.GIB)
+      planner.compiles[key] = (
+          aot.StepCompile(False, 0.0, "Ran out of memory: Used 20G of 16.00G hbm")
+          if total > 16 * report.GIB else aot.StepCompile(True, 0.0, temp_bytes=total))
+    return planner.compiles[key]
 
   monkeypatch.setattr(planner, "compile", fake)
-  best, confirmed = planner.largest_batch(64, fake(64), max_compiles=4)
-  assert best == int((14 * report.GIB) // (0.37 * report.GIB)) and confirmed
-  assert len(planner.compiles) <= 7
+  return planner
+
+
+@needs_libtpu
+def test_largest_batch_search_finds_the_boundary(monkeypatch):
+  # Memory affine in the batch: the search lands on the exact boundary and confirms
+  # that the next batch is refused.
+  planner = _fake_planner(monkeypatch, lambda b: 2 + 0.37 * b)
+  best, confirmed = planner.largest_batch(64, planner.compile(64), max_compiles=4)
+  assert best == int(14 // 0.37) and confirmed
+  assert len(planner.calls) <= 7
+
+
+@needs_libtpu
+def test_largest_batch_search_survives_memory_that_is_not_affine(monkeypatch):
+  # Seen on v5e (paper_128k, bfloat16): memory per chip at 5, 10, 11, 12, 13
+  # windows was 7.6, 14.6, 14.0, 14.7, 15.1 GiB; the affine prediction from 5 and 10
+  # says nothing more fits. The search must still find the boundary (here 14: 15.9
+  # GiB; 15 is refused), not creep up one batch a compile and stop short.
+  table = {5: 7.6, 10: 14.6, 11: 14.0, 12: 14.7, 13: 15.1, 14: 15.9}
+  planner = _fake_planner(monkeypatch, lambda b: table.get(b, 16 + b))
+  best, confirmed = planner.largest_batch(10, planner.compile(10), max_compiles=4)
+  assert (best, confirmed) == (14, True), planner.calls
+
+
+@needs_libtpu
+def test_an_unfinished_sweep_search_resumes_from_its_compiles(monkeypatch):
+  # A largest-batch row whose search stopped short (13 fit, 20 refused, 14 not
+  # compiled) is owed by the sweep; rerun, it starts from the row's compiles (no
+  # batch compiled twice) and confirms the boundary.
+  from audiolm_jax.bench import aot as sweep  # pylint: disable=g-import-not-at-top
+  gib_at = lambda b: 2 + 0.9 * b  # 15 fits (15.5 GiB), 16 is refused  # noqa: E731
+  calls = []
+
+  def fake(self, per_chip, slice_=None, **changes):
+    key = (self.slice_.topology, per_chip, tuple(sorted(changes.items())))
+    if key not in self.compiles:
+      calls.append(per_chip)
+      total = int(gib_at(per_chip) * report.GIB)
+      self.compiles[key] = (
+          aot.StepCompile(False, 0.0, "Ran out of memory: Used 20G of 16.00G hbm")
+          if total > 16 * report.GIB else aot.StepCompile(True, 0.0, temp_bytes=total))
+    return self.compiles[key]
+
+  monkeypatch.setattr(report.Planner, "compile", fake)
+  planner = object.__new__(report.Planner)
+  planner.slice_, planner.compiles = slices.resolve("v5e-4"), {}
+  summary = lambda b: report.step_summary(fake(planner, b))  # noqa: E731
+  task = next(t for t in sweep.tasks() if t["what"] == "largest")
+  done = {task["key"].replace("largest|", "batch40|"): {"batch_per_chip": 10,
+                                                         "memory": summary(10)},
+          task["key"]: {"what": "largest", "largest_batch_per_chip": 13,
+                        "confirmed": False,
+                        "compiles": {f"{b}/chip": summary(b) for b in (10, 20, 13)}}}
+  assert sweep._unfinished(done[task["key"]])  # pylint: disable=protected-access
+  calls.clear()
+  row = sweep.run_task(task, done, print)
+  assert (row["largest_batch_per_chip"], row["confirmed"]) == (15, True)
+  assert not set(calls) & {10, 13, 20} and len(set(calls)) == len(calls), calls
+  row["what"] = "largest"
+  assert not sweep._unfinished(row)  # pylint: disable=protected-access
 
 
 def test_every_sweep_task_builds_its_model():

@@ -124,46 +124,68 @@ class Planner:
                     max_compiles: int = 4, **changes) -> tuple[int | None, bool]:
     """(the largest batch per chip found to fit, whether the next one was refused).
 
-    Memory is affine in the batch: two batches that fit predict the largest; then
-    compiling confirms it and the next one up (a bisection if the guess is refused).
+    Starts from every batch already compiled with `changes` (`known` among them).
+    Memory is nearly affine in the batch: the two largest batches that fit predict
+    the largest, and the batch after a predicted boundary checks it. Where that
+    check fits anyway or the slope is not positive (the compiler lays out some
+    batches differently, so memory can even fall as the batch grows), it bisects
+    between the largest batch that fit and the smallest refused (a refusal costs
+    seconds, a fit a full compile). At most `max_compiles` compiles beyond the
+    first two that fit.
     """
+    key = tuple(sorted(changes.items()))
+    results = {b: r for (top, b, ch), r in self.compiles.items()
+               if top == self.slice_.topology and ch == key}
+    results[known] = known_result
     capacity = capacity_bytes(self.slice_)
-    results = {known: known_result}
-    b = known
-    while not results[b].fits:  # halve until something fits
-      capacity = min(capacity, _capacity_from(results[b].error) or capacity)
+
+    def note(b):
+      nonlocal capacity
+      if not results[b].fits:
+        capacity = min(capacity, _capacity_from(results[b].error) or capacity)
+
+    for b in results:
+      note(b)
+    b = min(results)
+    while not any(r.fits for r in results.values()):  # halve until something fits
       if b == 1:
         return None, True
       b //= 2
       results[b] = self.compile(b, **changes)
-    for other in (2 * b, b // 2):
-      if other >= 1 and other not in results:
-        results[other] = self.compile(other, **changes)
-        if not results[other].fits:
-          capacity = min(capacity, _capacity_from(results[other].error) or capacity)
-      if sum(r.fits for r in results.values()) >= 2:
+      note(b)
+    if sum(r.fits for r in results.values()) < 2:  # a second point: up first (a
+      lo = max(k for k, r in results.items() if r.fits)  # refusal is cheap)
+      for other in (2 * lo, lo // 2):
+        if other >= 1 and other not in results:
+          results[other] = self.compile(other, **changes)
+          note(other)
+          if sum(r.fits for r in results.values()) >= 2:
+            break
+    for _ in range(max_compiles + 1):
+      fits = sorted(k for k, r in results.items() if r.fits)
+      lo = fits[-1]
+      above = [k for k, r in results.items() if not r.fits and k > lo]
+      hi = min(above) if above else None
+      if (hi is not None and hi - lo <= 1) or _ == max_compiles:
         break
-    fits = sorted(k for k, r in results.items() if r.fits)
-    refused = [k for k, r in results.items() if not r.fits]
-    lo, hi = fits[-1], min(refused) if refused else None
-    if len(fits) >= 2:
-      b1, b2 = fits[-2], fits[-1]
-      slope = (results[b2].total_bytes - results[b1].total_bytes) / (b2 - b1)
-      guess = (b2 + int((capacity - results[b2].total_bytes) // slope) if slope > 0
-               else 2 * b2)
-    else:
-      guess = lo + 1
-    for _ in range(max_compiles):
-      if hi is not None and hi - lo <= 1:
-        break
+      guess = None
+      if len(fits) >= 2:
+        b1, b2 = fits[-2], fits[-1]
+        slope = (results[b2].total_bytes - results[b1].total_bytes) / (b2 - b1)
+        if slope > 0:
+          guess = b2 + int((capacity - results[b2].total_bytes) // slope)
+          if guess <= lo and lo + 1 not in results:
+            guess = lo + 1  # the line says lo is the boundary: check the next one
+      if guess is None or guess <= lo:
+        guess = (lo + hi) // 2 if hi is not None else 2 * lo
       guess = max(guess, lo + 1)
       if hi is not None:
         guess = min(guess, hi - 1)
-      if self.compile(guess, **changes).fits:
-        lo, guess = guess, guess + 1
-      else:
-        hi, guess = guess, (lo + guess) // 2
-    return lo, hi is not None and hi - lo == 1
+      results[guess] = self.compile(guess, **changes)
+      note(guess)
+    fits = sorted(k for k, r in results.items() if r.fits)
+    lo = fits[-1]
+    return lo, (lo + 1) in results and not results[lo + 1].fits
 
 
 def step_summary(result: aot.StepCompile) -> dict:

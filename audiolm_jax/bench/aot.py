@@ -82,8 +82,12 @@ def run_task(task: dict, done: dict, say: Callable[[str], None]) -> dict:
     if "memory" in first:  # the batch-40 row's compile, not repeated
       planner.compiles[(slice_.topology, per_chip, ())] = report.from_summary(
           first["memory"])
+    # An unfinished search resumes from its compiles.
+    for name, summary in done.get(task["key"], {}).get("compiles", {}).items():
+      planner.compiles[(slice_.topology, int(name.split("/")[0]), ())] = (
+          report.from_summary(summary))
     best, confirmed = planner.largest_batch(per_chip, planner.compile(per_chip),
-                                            max_compiles=3)
+                                            max_compiles=4)
     row = {"config": task["config"], "slice": slice_.rental_name,
            "chip": slice_.chip.kind, "chips": slice_.chips, "dtype": task["dtype"],
            "largest_batch_per_chip": best, "confirmed": confirmed,
@@ -96,6 +100,20 @@ def run_task(task: dict, done: dict, say: Callable[[str], None]) -> dict:
   config.batch_size = per_chip * slice_.chips
   return report.plan(config, slice_, config_name=task["config"], search=False,
                      say=say)
+
+
+MAX_SEARCH_COMPILES = 9
+
+
+def _unfinished(row: dict | None) -> bool:
+  """Whether the sweep still owes a row: missing, or a largest-batch search that
+  neither confirmed its boundary nor spent MAX_SEARCH_COMPILES compiles on it."""
+  if row is None:
+    return True
+  return (row.get("what") == "largest" and "error" not in row
+          and row.get("largest_batch_per_chip") is not None
+          and not row.get("confirmed")
+          and len(row.get("compiles", {})) < MAX_SEARCH_COMPILES)
 
 
 def _merge(out: str, key: str, row: dict) -> dict:
@@ -120,7 +138,8 @@ def run(out: str, only: str = "", log: Callable[[dict], None] = print,
       results = json.load(f)
   kinds = set(filter(None, only.split(","))) or None
   for task in tasks():
-    if task["key"] in results["rows"] or (kinds and task["what"] not in kinds):
+    if (not _unfinished(results["rows"].get(task["key"]))
+        or (kinds and task["what"] not in kinds)):
       continue
     if task["what"] == "gpu" and not gpus.installed():
       say(f"skipping {task['key']}: {gpus.INSTALL} first")
@@ -208,17 +227,22 @@ def markdown(results: dict) -> str:
     lines += _plan_rows(by_kind["pod"]) + [""]
   if by_kind.get("largest"):
     lines += ["**The largest batch per chip that fits** (compiled; \"confirmed\": the "
-              "next batch up was refused).", "",
+              "next batch up was refused; otherwise the search stopped between the "
+              "largest batch that fit and the smallest refused).", "",
               "| config | slice | dtype | largest batch/chip | GiB per chip there "
-              "| compiles |", "|---|---|---|---|---|---|"]
+              "| smallest refused | compiles |", "|---|---|---|---|---|---|---|"]
     for r in by_kind["largest"]:
       best = r.get("largest_batch_per_chip")
-      at = r.get("compiles", {}).get(f"{best}/chip", {})
+      compiles = r.get("compiles", {})
+      at = compiles.get(f"{best}/chip", {})
+      refused = sorted(int(k.split("/")[0]) for k, c in compiles.items()
+                       if not c["fits"] and int(k.split("/")[0]) > (best or 0))
       lines.append(
           f"| {_short(r['config'])} | {r['slice']} | {r['dtype']} | "
           + (f"{best}{' (confirmed)' if r.get('confirmed') else ''}" if best
              else "none (1 does not fit)")
-          + f" | {at.get('total_gib', 0):.1f} | {len(r.get('compiles', {}))} |")
+          + f" | {at.get('total_gib', 0):.1f} | {refused[0] if refused else ''} "
+          f"| {len(compiles)} |")
     lines.append("")
   if by_kind.get("gpu"):
     lines += ["**4 GPUs in one host at the paper's batch of 40** (XLA's GPU compiler; "
