@@ -244,6 +244,18 @@ def test_largest_batch_search_survives_memory_that_is_not_affine(monkeypatch):
 
 
 @needs_libtpu
+def test_largest_batch_search_bisects_below_a_refused_prediction(monkeypatch):
+  # Seen on v5p (paper_128k, bfloat16): the line through two batches that fit
+  # predicted 70 windows; 70, 69 and 68 were refused in turn and the search stopped
+  # short. Here memory is affine to 30 windows and refused beyond: the line says 37.
+  # Once the line reaches a refused batch the search must bisect, not step down one
+  # batch a compile.
+  planner = _fake_planner(monkeypatch, lambda b: 2 + 0.37 * b if b <= 30 else 99)
+  best, confirmed = planner.largest_batch(10, planner.compile(10), max_compiles=5)
+  assert (best, confirmed) == (30, True), planner.calls
+
+
+@needs_libtpu
 def test_an_unfinished_sweep_search_resumes_from_its_compiles(monkeypatch):
   # A largest-batch row whose search stopped short (13 fit, 20 refused, 14 not
   # compiled) is owed by the sweep; rerun, it starts from the row's compiles (no

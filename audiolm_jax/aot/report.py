@@ -127,10 +127,11 @@ class Planner:
     Starts from every batch already compiled with `changes` (`known` among them).
     Memory is nearly affine in the batch: the two largest batches that fit predict
     the largest, and the batch after a predicted boundary checks it. Where that
-    check fits anyway or the slope is not positive (the compiler lays out some
-    batches differently, so memory can even fall as the batch grows), it bisects
-    between the largest batch that fit and the smallest refused (a refusal costs
-    seconds, a fit a full compile). At most `max_compiles` compiles beyond the
+    check fits anyway, the line reaches a batch already refused, or its slope is not
+    positive
+    (the compiler lays out some batches differently, so memory can jump, or even
+    fall, as the batch grows), it bisects between the largest batch that fit and
+    the smallest refused (a refusal costs seconds, a fit a full compile). At most `max_compiles` compiles beyond the
     first two that fit.
     """
     key = tuple(sorted(changes.items()))
@@ -161,12 +162,12 @@ class Planner:
           note(other)
           if sum(r.fits for r in results.values()) >= 2:
             break
-    for _ in range(max_compiles + 1):
+    for spent in range(max_compiles + 1):
       fits = sorted(k for k, r in results.items() if r.fits)
       lo = fits[-1]
       above = [k for k, r in results.items() if not r.fits and k > lo]
       hi = min(above) if above else None
-      if (hi is not None and hi - lo <= 1) or _ == max_compiles:
+      if (hi is not None and hi - lo <= 1) or spent == max_compiles:
         break
       guess = None
       if len(fits) >= 2:
@@ -176,7 +177,7 @@ class Planner:
           guess = b2 + int((capacity - results[b2].total_bytes) // slope)
           if guess <= lo and lo + 1 not in results:
             guess = lo + 1  # the line says lo is the boundary: check the next one
-      if guess is None or guess <= lo:
+      if guess is None or guess <= lo or (hi is not None and guess >= hi):
         guess = (lo + hi) // 2 if hi is not None else 2 * lo
       guess = max(guess, lo + 1)
       if hi is not None:

@@ -87,7 +87,7 @@ def run_task(task: dict, done: dict, say: Callable[[str], None]) -> dict:
       planner.compiles[(slice_.topology, int(name.split("/")[0]), ())] = (
           report.from_summary(summary))
     best, confirmed = planner.largest_batch(per_chip, planner.compile(per_chip),
-                                            max_compiles=4)
+                                            max_compiles=6)
     row = {"config": task["config"], "slice": slice_.rental_name,
            "chip": slice_.chip.kind, "chips": slice_.chips, "dtype": task["dtype"],
            "largest_batch_per_chip": best, "confirmed": confirmed,
@@ -102,7 +102,7 @@ def run_task(task: dict, done: dict, say: Callable[[str], None]) -> dict:
                      say=say)
 
 
-MAX_SEARCH_COMPILES = 9
+MAX_SEARCH_COMPILES = 12
 
 
 def _unfinished(row: dict | None) -> bool:
