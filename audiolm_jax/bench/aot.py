@@ -228,7 +228,9 @@ def markdown(results: dict) -> str:
   if by_kind.get("largest"):
     lines += ["**The largest batch per chip that fits** (compiled; \"confirmed\": the "
               "next batch up was refused; otherwise the search stopped between the "
-              "largest batch that fit and the smallest refused).", "",
+              "largest batch that fit and the smallest refused. The compiler lays out "
+              "each batch anew, so memory is not monotone in the batch and a bigger "
+              "one may still fit: [scaling](scaling.md#compiled-for-tpu-slices)).", "",
               "| config | slice | dtype | largest batch/chip | GiB per chip there "
               "| smallest refused | compiles |", "|---|---|---|---|---|---|---|"]
     for r in by_kind["largest"]:

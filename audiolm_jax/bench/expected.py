@@ -105,13 +105,19 @@ def _tpu_row(aot: dict) -> list[str]:
            else "no remat")
     kinds = {}
     for r in rows:
+      largest = aot["rows"].get(f"largest|configs/{config}.py|{r['slice']}|{r['dtype']}",
+                                {})
+      most = (f" (up to {largest['largest_batch_per_chip']})"
+              if largest.get("confirmed") and largest.get("largest_batch_per_chip")
+              else "")
       kinds.setdefault(r["chip"], []).append(
           f"{'bf16' if r['dtype'] == 'bfloat16' else 'f32'} "
-          + (f"{r['memory']['total_gib']:.1f}" if r["fits"] else "no"))
+          + (f"{r['memory']['total_gib']:.1f}" if r["fits"] else "no") + most)
     parts.append(f"{label} ({how}): " + "; ".join(
         f"{chip} {', '.join(v)}" for chip, v in kinds.items()))
   return ["the paper's batch of 40 on 4 TPU chips, its configs as shipped (compiled "
-          "by libtpu on this CPU, not run): GiB per chip or no",
+          "by libtpu on this CPU, not run): GiB per chip or no; (up to N): the largest "
+          "batch per chip that fits, confirmed by compiling N+1",
           "<br>".join(parts), "HBM per chip: v4 32, v5e 16, v5p 95, v6e 32",
           "[scaling](docs/scaling.md#compiled-for-tpu-slices)"]
 
