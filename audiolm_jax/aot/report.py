@@ -128,11 +128,10 @@ class Planner:
     Memory is nearly affine in the batch: the two largest batches that fit predict
     the largest, and the batch after a predicted boundary checks it. Where that
     check fits anyway, the line reaches a batch already refused, or its slope is not
-    positive
-    (the compiler lays out some batches differently, so memory can jump, or even
-    fall, as the batch grows), it bisects between the largest batch that fit and
-    the smallest refused (a refusal costs seconds, a fit a full compile). At most `max_compiles` compiles beyond the
-    first two that fit.
+    positive (the compiler lays out some batches differently, so memory can jump,
+    or even fall, as the batch grows), it bisects between the largest batch that
+    fit and the smallest refused (a refusal costs seconds, a fit a full compile).
+    At most `max_compiles` compiles beyond the first two that fit.
     """
     key = tuple(sorted(changes.items()))
     results = {b: r for (top, b, ch), r in self.compiles.items()

@@ -84,7 +84,7 @@ def run_task(task: dict, done: dict, say: Callable[[str], None]) -> dict:
           first["memory"])
     # An unfinished search resumes from its compiles.
     for name, summary in done.get(task["key"], {}).get("compiles", {}).items():
-      planner.compiles[(slice_.topology, int(name.split("/")[0]), ())] = (
+      planner.compiles[(slice_.topology, _batch_of(name), ())] = (
           report.from_summary(summary))
     best, confirmed = planner.largest_batch(per_chip, planner.compile(per_chip),
                                             max_compiles=6)
@@ -100,6 +100,11 @@ def run_task(task: dict, done: dict, say: Callable[[str], None]) -> dict:
   config.batch_size = per_chip * slice_.chips
   return report.plan(config, slice_, config_name=task["config"], search=False,
                      say=say)
+
+
+def _batch_of(name: str) -> int:
+  """The batch per chip of a search row's compile, named "N/chip"."""
+  return int(name.split("/")[0])
 
 
 MAX_SEARCH_COMPILES = 12
@@ -237,8 +242,8 @@ def markdown(results: dict) -> str:
       best = r.get("largest_batch_per_chip")
       compiles = r.get("compiles", {})
       at = compiles.get(f"{best}/chip", {})
-      refused = sorted(int(k.split("/")[0]) for k, c in compiles.items()
-                       if not c["fits"] and int(k.split("/")[0]) > (best or 0))
+      refused = sorted(_batch_of(k) for k, c in compiles.items()
+                       if not c["fits"] and _batch_of(k) > (best or 0))
       lines.append(
           f"| {_short(r['config'])} | {r['slice']} | {r['dtype']} | "
           + (f"{best}{' (confirmed)' if r.get('confirmed') else ''}" if best
