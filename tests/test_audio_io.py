@@ -4,7 +4,13 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from audiolm_jax.codec import files
 from audiolm_jax.data import audio_io
+
+# Both readers of user audio: the float one everything uses, and the codec's exact
+# 16-bit one; a damaged file gets the same reason from either.
+READERS = pytest.mark.parametrize("read", [audio_io.load_audio, files.read_pcm16],
+                                  ids=["load_audio", "read_pcm16"])
 
 
 def _tone(rate, seconds=0.25, freq=440.0, channels=1, amp=0.5):
@@ -66,7 +72,8 @@ def test_non_finite_float_wav_is_rejected(tmp_path, bad):
     audio_io.load_audio(path)
 
 
-def test_empty_missing_corrupt_and_non_audio_files(tmp_path):
+@READERS
+def test_empty_missing_corrupt_and_non_audio_files(tmp_path, read):
   (tmp_path / "empty.wav").write_bytes(b"")
   (tmp_path / "text.wav").write_text("this is not audio\n" * 50)
   sf.write(tmp_path / "zero.wav", np.zeros((0,)), 16_000)
@@ -79,21 +86,32 @@ def test_empty_missing_corrupt_and_non_audio_files(tmp_path):
            "corrupt.wav": "not a readable audio file"}
   for name, reason in cases.items():
     with pytest.raises(audio_io.AudioFileError, match=reason) as info:
-      audio_io.load_audio(tmp_path / name)
+      read(tmp_path / name)
     assert name in str(info.value)
 
 
-def test_truncated_wav_is_rejected(tmp_path):
+@READERS
+def test_truncated_wav_is_rejected(tmp_path, read):
   path = tmp_path / "cut.wav"
   sf.write(path, _tone(16_000, seconds=1.0), 16_000, subtype="PCM_16")
   data = path.read_bytes()
   path.write_bytes(data[:len(data) // 2])
   with pytest.raises(audio_io.AudioFileError, match=r"cut\.wav: truncated"):
-    audio_io.load_audio(path)
+    read(path)
 
 
-def test_rate_out_of_range_is_rejected(tmp_path):
+@READERS
+def test_rate_out_of_range_is_rejected(tmp_path, read):
   path = tmp_path / "slow.wav"
   sf.write(path, _tone(2_000), 2_000, subtype="PCM_16")
   with pytest.raises(audio_io.AudioFileError, match="sample rate 2000 Hz"):
-    audio_io.load_audio(path)
+    read(path)
+
+
+def test_read_pcm16_returns_the_stored_samples_and_refuses_other_formats(tmp_path):
+  pcm = (np.random.default_rng(0).integers(-32768, 32768, (3001, 2))).astype(np.int16)
+  sf.write(tmp_path / "exact.wav", pcm, 16_000, subtype="PCM_16")
+  np.testing.assert_array_equal(files.read_pcm16(tmp_path / "exact.wav"), pcm)
+  sf.write(tmp_path / "deep.wav", _tone(16_000), 16_000, subtype="PCM_24")
+  with pytest.raises(audio_io.AudioFileError, match=r"deep\.wav: .* PCM_24 at 16000"):
+    files.read_pcm16(tmp_path / "deep.wav")

@@ -20,7 +20,6 @@ import tempfile
 import time
 
 import numpy as np
-import soundfile as sf
 
 from audiolm_jax.codec import compression, container
 from audiolm_jax.codec.mixing import Mixing
@@ -88,16 +87,15 @@ def _pairs(source: str, target: str, in_ext: tuple[str, ...] | None, out_ext: st
 def read_pcm16(path: str) -> np.ndarray:
   """int16 [T, C] of a 16-bit PCM file at 16 kHz, exactly as stored; AudioFileError
   naming what else it is (16-bit lossless mode resamples and converts nothing)."""
-  audio_io.load_audio(path)  # the same checks: missing, empty, corrupt, truncated
-  with sf.SoundFile(path) as f:
-    rate, subtype = f.samplerate, f.subtype
-    if subtype != "PCM_16" or rate != audio_io.SAMPLE_RATE:
-      raise audio_io.AudioFileError(
-          path, f"16-bit lossless mode stores 16-bit PCM at {audio_io.SAMPLE_RATE} Hz "
-                f"exactly; this file is {subtype} at {rate} Hz (it is never "
-                f"resampled or converted here): use --mode=codes to store its 8-bit "
-                f"codes at 16 kHz")
-    return f.read(dtype="int16", always_2d=True)
+  # The same checks as every reader (missing, empty, corrupt, truncated), one read.
+  pcm, rate, subtype = audio_io.read_checked(path, "int16")
+  if subtype != "PCM_16" or rate != audio_io.SAMPLE_RATE:
+    raise audio_io.AudioFileError(
+        path, f"16-bit lossless mode stores 16-bit PCM at {audio_io.SAMPLE_RATE} Hz "
+              f"exactly; this file is {subtype} at {rate} Hz (it is never "
+              f"resampled or converted here): use --mode=codes to store its 8-bit "
+              f"codes at 16 kHz")
+  return pcm
 
 
 def encode_path(model, params, recipe: str, source: str, target: str, *,

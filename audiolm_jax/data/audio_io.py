@@ -79,15 +79,11 @@ def _wav_missing_bytes(path: str) -> int:
       f.seek(n + (n & 1), os.SEEK_CUR)
 
 
-def load_audio(path: str | os.PathLike, target_rate: int = SAMPLE_RATE) -> np.ndarray:
-  """float32[T] mono audio at `target_rate`, in [-1, 1].
-
-  Channels are averaged (any number of them); integer formats (8/16/24/32-bit) are
-  scaled to [-1, 1) by soundfile; float files must hold finite samples, and values
-  beyond [-1, 1] are clipped later by quantization. Raises AudioFileError for a
-  missing, empty, corrupt, truncated or non-audio file, for NaN or infinite samples,
-  and for sample rates outside [4 kHz, 384 kHz].
-  """
+def read_checked(path: str | os.PathLike, dtype: str
+                 ) -> tuple[np.ndarray, int, str]:
+  """([T, C] samples as `dtype`, sample rate, soundfile subtype) of an audio file,
+  read once. Raises AudioFileError for a missing, empty, corrupt, truncated or
+  non-audio file and for sample rates outside [4 kHz, 384 kHz]."""
   path = os.fspath(path)
   if not os.path.isfile(path):
     raise AudioFileError(path, "no such file")
@@ -95,8 +91,8 @@ def load_audio(path: str | os.PathLike, target_rate: int = SAMPLE_RATE) -> np.nd
     raise AudioFileError(path, "empty file (0 bytes)")
   try:
     with sf.SoundFile(path) as f:
-      rate, frames = f.samplerate, f.frames
-      data = f.read(dtype="float32", always_2d=True)
+      rate, frames, subtype = f.samplerate, f.frames, f.subtype
+      data = f.read(dtype=dtype, always_2d=True)
   except (sf.LibsndfileError, RuntimeError, TypeError) as e:
     raise AudioFileError(path, f"not a readable audio file ({e})") from None
   if not MIN_RATE <= rate <= MAX_RATE:
@@ -108,6 +104,19 @@ def load_audio(path: str | os.PathLike, target_rate: int = SAMPLE_RATE) -> np.nd
   if data.shape[0] < frames or missing:
     raise AudioFileError(path, f"truncated: the header declares more audio than "
                                f"the file holds ({missing} bytes missing)")
+  return data, rate, subtype
+
+
+def load_audio(path: str | os.PathLike, target_rate: int = SAMPLE_RATE) -> np.ndarray:
+  """float32[T] mono audio at `target_rate`, in [-1, 1].
+
+  Channels are averaged (any number of them); integer formats (8/16/24/32-bit) are
+  scaled to [-1, 1) by soundfile; float files must hold finite samples, and values
+  beyond [-1, 1] are clipped later by quantization. Raises AudioFileError for a
+  missing, empty, corrupt, truncated or non-audio file, for NaN or infinite samples,
+  and for sample rates outside [4 kHz, 384 kHz].
+  """
+  data, rate, _ = read_checked(path, "float32")
   finite = np.isfinite(data)
   if not finite.all():
     raise AudioFileError(path, f"{int(data.size - finite.sum())} NaN or infinite "
