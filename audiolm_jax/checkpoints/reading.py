@@ -10,6 +10,7 @@ import contextlib
 import json
 import logging
 import os
+import sys
 from typing import Any
 
 import jax
@@ -24,6 +25,34 @@ def reason(error: BaseException) -> str:
   text = str(error).strip().splitlines()
   first = text[0] if text else ""
   return f"{type(error).__name__}: {first[:300]}"
+
+
+def _is_late_read(error: BaseException | None) -> bool:
+  return isinstance(error, RuntimeError) and str(error) == "Event loop is closed"
+
+
+def ignore_late_reads() -> None:
+  """After a restore fails, TensorStore still completes that restore's other reads,
+  and each completion posts to Orbax's asyncio loop, closed by then: Python prints
+  a traceback of RuntimeError("Event loop is closed") for every one (dozens per
+  damaged step, on stderr, after the DamagedCheckpointError that already named the
+  damage), through sys.excepthook or sys.unraisablehook. This drops exactly those,
+  from the first failed restore on; everything else still goes to the hooks that
+  were there before."""
+  if getattr(sys.excepthook, "_drops_late_reads", False):
+    return
+  previous_except, previous_unraisable = sys.excepthook, sys.unraisablehook
+
+  def excepthook(kind, error, traceback):
+    if not _is_late_read(error):
+      previous_except(kind, error, traceback)
+
+  def unraisablehook(unraisable):
+    if not _is_late_read(unraisable.exc_value):
+      previous_unraisable(unraisable)
+
+  excepthook._drops_late_reads = True  # pylint: disable=protected-access
+  sys.excepthook, sys.unraisablehook = excepthook, unraisablehook
 
 
 def read_integrity(step_dir: str, step: int) -> dict:
@@ -115,6 +144,7 @@ def _load_params(directory: str, step: int | None) -> tuple[dict, Any, int]:
     except DamagedCheckpointError:
       raise
     except Exception as e:  # pylint: disable=broad-except  (any unreadable file)
+      ignore_late_reads()
       raise DamagedCheckpointError(step, step_dir, reason(e)) from e
     integrity.verify(params, read_integrity(step_dir, step), step=step,
                      path=step_dir, prefix="params/")

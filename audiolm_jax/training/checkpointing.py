@@ -27,7 +27,7 @@ import orbax.checkpoint as ocp
 
 from audiolm_jax.checkpoints import integrity
 from audiolm_jax.checkpoints.integrity import DamagedCheckpointError
-from audiolm_jax.checkpoints.reading import read_integrity, reason
+from audiolm_jax.checkpoints.reading import ignore_late_reads, read_integrity, reason
 from audiolm_jax.data import recipes
 
 
@@ -190,6 +190,7 @@ class Checkpointer:
     try:
       state = self.manager.restore(step, args=ocp.args.Composite(**items))["state"]
     except Exception as e:  # pylint: disable=broad-except  (any unreadable file)
+      ignore_late_reads()
       raise DamagedCheckpointError(step, self.step_dir(step), reason(e)) from e
     integrity.verify(state, read_integrity(self.step_dir(step), step), step=step,
                      path=self.step_dir(step))
