@@ -189,7 +189,8 @@ def test_flipped_bytes_are_refused_by_readers_and_skipped_by_training(
   assert resumed.returncode == 0, resumed.stderr[-3000:]
   assert "checkpoint step 30" in resumed.stdout and "DATA_LOSS" in resumed.stdout
   # The failed restore's late reads print no tracebacks (they printed dozens).
-  assert "Event loop is closed" not in resumed.stderr, resumed.stderr[-2000:]
+  for noise in ("Event loop is closed", "Task exception was never retrieved"):
+    assert noise not in resumed.stderr, resumed.stderr[-2000:]
   assert "resumed from step 20, the newest intact one" in resumed.stdout
   assert os.path.isdir(os.path.join(run_copy, "damaged_checkpoints", "30", "state"))
 

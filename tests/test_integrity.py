@@ -1,13 +1,16 @@
 """Checkpoint checksums: what counts as damage, and what a resume does with it."""
 
+import logging
 import os
+import sys
+import types
 
 import grain
 import jax
 import numpy as np
 import pytest
 
-from audiolm_jax.checkpoints import integrity
+from audiolm_jax.checkpoints import integrity, reading
 from audiolm_jax.training.checkpointing import Checkpointer
 from audiolm_jax.checkpoints.integrity import DamagedCheckpointError
 
@@ -99,3 +102,30 @@ def test_when_every_step_is_damaged_nothing_is_moved(np_rng, tmp_path):
   ckpt.close()
   assert sorted(os.listdir(tmp_path / "checkpoints")) == ["1", "2"]
   assert not (tmp_path / "damaged_checkpoints").exists()
+
+
+def test_a_failed_restores_late_reads_are_dropped_and_nothing_else(monkeypatch):
+  """What TensorStore's late reads raise after Orbax closed its loop is dropped;
+  any other exception or asyncio error still reaches the hooks and the log."""
+  seen = []
+  monkeypatch.setattr(sys, "excepthook", lambda kind, e, tb: seen.append(e))
+  monkeypatch.setattr(sys, "unraisablehook", lambda u: seen.append(u.exc_value))
+  asyncio_log = logging.getLogger("asyncio")
+  monkeypatch.setattr(asyncio_log, "filters", [])
+  reading.ignore_late_reads()
+  reading.ignore_late_reads()  # twice: one filter each, not two
+  assert len(asyncio_log.filters) == 1
+  late, other = RuntimeError("Event loop is closed"), RuntimeError("boom")
+  for error in (late, other):
+    sys.excepthook(RuntimeError, error, None)
+    sys.unraisablehook(types.SimpleNamespace(exc_value=error))
+  assert seen == [other, other]
+
+  def record(message, error):
+    return logging.LogRecord("asyncio", logging.ERROR, __file__, 1, message, (),
+                             (type(error), error, None))
+
+  never = "Task exception was never retrieved\nfuture: <Task finished>"
+  assert not asyncio_log.filter(record(never, ValueError("DATA_LOSS: Error opening")))
+  assert asyncio_log.filter(record(never, ValueError("a bug of ours")))
+  assert asyncio_log.filter(record("Exception in callback", ValueError("DATA_LOSS: x")))

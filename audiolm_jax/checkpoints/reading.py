@@ -10,6 +10,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import sys
 from typing import Any
 
@@ -31,28 +32,50 @@ def _is_late_read(error: BaseException | None) -> bool:
   return isinstance(error, RuntimeError) and str(error) == "Event loop is closed"
 
 
+class _DropUnretrievedReads(logging.Filter):
+  """Drops asyncio's "Task exception was never retrieved" for a read that failed
+  with a TensorStore status (DATA_LOSS: ..., NOT_FOUND: ...): the restore that
+  started it has already failed with the first such error."""
+
+  def filter(self, record: logging.LogRecord) -> bool:
+    error = record.exc_info[1] if record.exc_info else None
+    return not (record.getMessage().startswith("Task exception was never retrieved")
+                and error is not None and re.match(r"[A-Z_]+: ", str(error)))
+
+
+_UNRETRIEVED_READS = _DropUnretrievedReads()
+
+
 def ignore_late_reads() -> None:
-  """After a restore fails, TensorStore still completes that restore's other reads,
+  """When a restore fails, TensorStore still completes that restore's other reads,
   and each completion posts to Orbax's asyncio loop, closed by then: Python prints
   a traceback of RuntimeError("Event loop is closed") for every one (dozens per
-  damaged step, on stderr, after the DamagedCheckpointError that already named the
-  damage), through sys.excepthook or sys.unraisablehook. This drops exactly those,
-  from the first failed restore on; everything else still goes to the hooks that
-  were there before."""
-  if getattr(sys.excepthook, "_drops_late_reads", False):
-    return
-  previous_except, previous_unraisable = sys.excepthook, sys.unraisablehook
+  damaged step, on stderr, besides the DamagedCheckpointError that names the
+  damage), through sys.excepthook or sys.unraisablehook. Called before a restore
+  (the late reads may land before its error reaches the caller), this drops
+  exactly those, and asyncio's reports of the same reads' errors at exit; everything
+  else still goes to the hooks that were there before."""
+  logging.getLogger("asyncio").addFilter(_UNRETRIEVED_READS)  # no-op when there
+  # Each hook is checked on its own: a test runner swaps sys.unraisablehook per
+  # test phase.
+  if not getattr(sys.excepthook, "_drops_late_reads", False):
+    previous_except = sys.excepthook
 
-  def excepthook(kind, error, traceback):
-    if not _is_late_read(error):
-      previous_except(kind, error, traceback)
+    def excepthook(kind, error, traceback):
+      if not _is_late_read(error):
+        previous_except(kind, error, traceback)
 
-  def unraisablehook(unraisable):
-    if not _is_late_read(unraisable.exc_value):
-      previous_unraisable(unraisable)
+    excepthook._drops_late_reads = True  # pylint: disable=protected-access
+    sys.excepthook = excepthook
+  if not getattr(sys.unraisablehook, "_drops_late_reads", False):
+    previous_unraisable = sys.unraisablehook
 
-  excepthook._drops_late_reads = True  # pylint: disable=protected-access
-  sys.excepthook, sys.unraisablehook = excepthook, unraisablehook
+    def unraisablehook(unraisable):
+      if not _is_late_read(unraisable.exc_value):
+        previous_unraisable(unraisable)
+
+    unraisablehook._drops_late_reads = True  # pylint: disable=protected-access
+    sys.unraisablehook = unraisablehook
 
 
 def read_integrity(step_dir: str, step: int) -> dict:
@@ -130,6 +153,7 @@ def _load_params(directory: str, step: int | None) -> tuple[dict, Any, int]:
       with open(os.path.join(step_dir, "config", "metadata")) as f:
         config = json.load(f)
       path = os.path.join(step_dir, "state")
+      ignore_late_reads()  # before Orbax reads the index: reading it starts them
       checkpointer = ocp.StandardCheckpointer()
       device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
       saved = checkpointer.metadata(path).item_metadata
@@ -144,7 +168,6 @@ def _load_params(directory: str, step: int | None) -> tuple[dict, Any, int]:
     except DamagedCheckpointError:
       raise
     except Exception as e:  # pylint: disable=broad-except  (any unreadable file)
-      ignore_late_reads()
       raise DamagedCheckpointError(step, step_dir, reason(e)) from e
     integrity.verify(params, read_integrity(step_dir, step), step=step,
                      path=step_dir, prefix="params/")

@@ -187,10 +187,10 @@ class Checkpointer:
     if data_iterator is not None:
       items["data"] = grain.checkpoint.CheckpointRestore(data_iterator)
     integrity.check_metadata(self.step_dir(step), step)
+    ignore_late_reads()
     try:
       state = self.manager.restore(step, args=ocp.args.Composite(**items))["state"]
     except Exception as e:  # pylint: disable=broad-except  (any unreadable file)
-      ignore_late_reads()
       raise DamagedCheckpointError(step, self.step_dir(step), reason(e)) from e
     integrity.verify(state, read_integrity(self.step_dir(step), step), step=step,
                      path=self.step_dir(step))
