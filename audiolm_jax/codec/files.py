@@ -84,7 +84,7 @@ def _pairs(source: str, target: str, in_ext: tuple[str, ...] | None, out_ext: st
   return [(name, source, target)]
 
 
-def read_pcm16(path: str) -> np.ndarray:
+def read_pcm16(path: str | os.PathLike) -> np.ndarray:
   """int16 [T, C] of a 16-bit PCM file at 16 kHz, exactly as stored; AudioFileError
   naming what else it is (16-bit lossless mode resamples and converts nothing)."""
   # The same checks as every reader (missing, empty, corrupt, truncated), one read.
