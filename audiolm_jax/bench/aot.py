@@ -261,7 +261,8 @@ def markdown(results: dict) -> str:
     lines += _plan_rows(by_kind["baseline"]) + [""]
   missing = [t["key"] for t in tasks() if t["key"] not in rows]
   if missing:
-    lines += [f"Not compiled yet ({len(missing)} rows of the sweep): "
+    rows_word = "row" if len(missing) == 1 else "rows"
+    lines += [f"Not compiled yet ({len(missing)} {rows_word} of the sweep): "
               + ", ".join(f"`{k}`" for k in missing[:40])
               + (" ..." if len(missing) > 40 else ""), ""]
   return "\n".join(lines)
